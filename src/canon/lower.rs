@@ -1,0 +1,116 @@
+//! `canon lower`: a guest calls a guest export or a host function.
+
+use smallvec::SmallVec;
+
+use crate::action::Action;
+use crate::ids::{SubtaskId, WaitableId};
+use crate::store::{Control, Frame, Step, Store};
+use crate::task::{Caller, Lifted};
+use crate::thread::{Blocked, Resume};
+use crate::trap::{trap_if, Trap};
+use crate::waitable::{Callee, Subtask, SubtaskState, Waitable, WaitableKind};
+
+/// The callee of a lowered call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LowerCallee {
+    /// A lifted function of a component instance.
+    Guest(Lifted),
+    /// A host function: the core answers [`Action::HostCall`].
+    Host,
+}
+
+impl Store {
+    /// `canon_lower`: the running thread calls `callee`, synchronously
+    /// (`async_ == false`: it resumes with [`ResumeValue::Returned`](crate::ResumeValue::Returned)
+    /// once the callee resolved) or asynchronously (it resumes with the
+    /// packed `state | index << 4`, or a plain `RETURNED`).
+    ///
+    /// The caller always suspends: the callee runs as a thread of its own
+    /// (or as host code), and the caller resumes when the callee returns or blocks.
+    pub fn canon_lower(&mut self, callee: LowerCallee, async_: bool) -> Result<Step<()>, Trap> {
+        let r = self.canon_lower_inner(callee, async_);
+        self.guard(r)
+    }
+
+    fn canon_lower_inner(&mut self, callee: LowerCallee, async_: bool) -> Result<Step<()>, Trap> {
+        let (t, _, inst) = self.leaving()?;
+        if let LowerCallee::Guest(f) = callee {
+            trap_if(self.is_poisoned(f.inst), Trap::CannotEnter)?;
+        }
+        let w = WaitableId::from_key(self.waitables.insert(Waitable {
+            inst,
+            index: 0,
+            pending: None,
+            wset: None,
+            has_sync_waiter: false,
+            kind: WaitableKind::Subtask(Subtask {
+                state: SubtaskState::Starting,
+                callee: Callee::Host,
+                lenders: Some(SmallVec::new()),
+                cancellation_requested: false,
+                async_,
+            }),
+        }));
+        self.thread_mut(t).resume = Resume::Wasm(Blocked::Call { subtask: w });
+        self.frames.push(Frame::Lower {
+            caller: t,
+            subtask: w,
+        });
+        self.current = None;
+        match callee {
+            LowerCallee::Guest(f) => {
+                let (task, thread) = self.new_task(f, Caller::Guest(SubtaskId(w)));
+                self.sub_mut(w).callee = Callee::Task(task);
+                self.push_lift(task, thread);
+            }
+            LowerCallee::Host => {
+                // A host callee starts at once (`on_start`).
+                self.sub_mut(w).state = SubtaskState::Started;
+                self.control = Control::Emit(
+                    Action::HostCall {
+                        subtask: SubtaskId(w),
+                    },
+                    true,
+                );
+            }
+        }
+        Ok(Step::Suspend)
+    }
+
+    /// The host function of `subtask` returned (the spec's `on_resolve`
+    /// with values): the embedder lowers the results into the caller itself.
+    pub fn host_return(&mut self, subtask: SubtaskId) -> Result<(), crate::EmbedderError> {
+        self.host_resolve(subtask, SubtaskState::Returned)
+    }
+
+    /// The host function of `subtask` was cancelled (`on_resolve(None)`
+    /// after [`Action::HostCancel`]).
+    pub fn host_cancelled(&mut self, subtask: SubtaskId) -> Result<(), crate::EmbedderError> {
+        let ok = self
+            .waitables
+            .get(subtask.0.key())
+            .and_then(|w| w.subtask())
+            .is_some_and(|s| s.cancellation_requested);
+        if !ok {
+            return Err(crate::EmbedderError::WrongState);
+        }
+        self.host_resolve(subtask, SubtaskState::CancelledBeforeReturned)
+    }
+
+    fn host_resolve(
+        &mut self,
+        subtask: SubtaskId,
+        state: SubtaskState,
+    ) -> Result<(), crate::EmbedderError> {
+        let s = self
+            .waitables
+            .get(subtask.0.key())
+            .and_then(|w| w.subtask())
+            .ok_or(crate::EmbedderError::UnknownId)?;
+        if s.callee != Callee::Host || s.state != SubtaskState::Started {
+            return Err(crate::EmbedderError::WrongState);
+        }
+        self.resolve_subtask(subtask.0, state);
+        Ok(())
+    }
+}

@@ -1,0 +1,21 @@
+//! The canon built-ins, one method of [`Store`](crate::Store) each, named
+//! as the spec names them and grouped as CanonicalABI.md orders them.
+//!
+//! Every built-in acts for the running thread (the one the last
+//! [`Action`](crate::Action) started or resumed). A trap poisons the
+//! instances of the call before it is returned; the embedder then traps
+//! the guest's core wasm call with it.
+
+mod error_context;
+mod lower;
+mod resource;
+mod stream;
+mod subtask;
+mod task;
+mod thread;
+mod transfer;
+mod waitable;
+
+pub use lower::LowerCallee;
+pub use resource::ResourceDrop;
+pub use stream::{CopyOutcome, GuestBuf, Transfer, TransferEnd};

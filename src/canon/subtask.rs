@@ -1,0 +1,168 @@
+//! `subtask.cancel` and `subtask.drop`, and `Task.request_cancellation`.
+
+use smallvec::SmallVec;
+
+use crate::action::{Action, ResumeValue};
+use crate::chooser::ChoicePoint;
+use crate::ids::{SubtaskId, TaskId, ThreadId, WaitableId};
+use crate::instance::Handle;
+use crate::store::{Control, Frame, Step, Store, BLOCKED};
+use crate::task::TaskState;
+use crate::thread::{Blocked, Resume, ThreadState, WaitCond};
+use crate::trap::{trap_if, Trap};
+use crate::waitable::Callee;
+
+impl Store {
+    /// The subtask at handle index `i` of the running thread's instance.
+    pub(crate) fn subtask_at(&self, i: u32) -> Result<WaitableId, Trap> {
+        let (_, _, inst) = self.running()?;
+        match self.inst(inst).handles.get(i)? {
+            Handle::Waitable(w) if self.w(*w).subtask().is_some() => Ok(*w),
+            _ => Err(Trap::WrongHandleKind(i)),
+        }
+    }
+
+    /// `canon subtask.cancel`: the subtask's state once resolved, or
+    /// `BLOCKED` (async) when the callee did not resolve yet.
+    pub fn subtask_cancel(&mut self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
+        let r = self.subtask_cancel_inner(async_, i);
+        self.guard(r)
+    }
+
+    fn subtask_cancel_inner(&mut self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
+        let (t, _, _) = self.leaving()?;
+        let w = self.subtask_at(i)?;
+        let s = self.sub(w);
+        trap_if(s.resolve_delivered(), Trap::SubtaskResolveDelivered)?;
+        trap_if(s.cancellation_requested, Trap::SubtaskCancelTwice)?;
+        trap_if(self.w(w).wset.is_some() && !async_, Trap::SyncInWaitableSet)?;
+        if s.state.resolved() {
+            debug_assert!(self.w(w).pending.is_some());
+            return Ok(Step::Done(self.get_pending_event(w).payload));
+        }
+        let callee = s.callee;
+        self.sub_mut(w).cancellation_requested = true;
+        self.thread_mut(t).resume = Resume::Wasm(Blocked::Cancel { subtask: w });
+        self.frames.push(Frame::Cancel {
+            caller: t,
+            subtask: w,
+            async_,
+        });
+        self.current = None;
+        match callee {
+            Callee::Task(task) => self.request_cancellation(task),
+            Callee::Host => {
+                self.control = Control::Emit(
+                    Action::HostCancel {
+                        subtask: SubtaskId(w),
+                    },
+                    true,
+                )
+            }
+        }
+        Ok(Step::Suspend)
+    }
+
+    /// `Task.request_cancellation`: deliver the cancellation to a
+    /// cancellable thread now, or leave it pending.
+    pub(crate) fn request_cancellation(&mut self, task: TaskId) {
+        let tk = self.task(task);
+        if tk.state == TaskState::Initial {
+            let t = tk.implicit_thread;
+            self.task_mut(task).state = TaskState::CancelDelivered;
+            self.control = Control::Resume(t, true);
+            return;
+        }
+        debug_assert_eq!(tk.state, TaskState::Started);
+        let implicit = tk.implicit_thread;
+        let f = tk.func;
+        let excl = self.inst(f.inst).exclusive_thread;
+        let skip_implicit =
+            f.async_type && f.needs_exclusive() && excl.is_some() && excl != Some(implicit);
+        let cands: SmallVec<[ThreadId; 4]> = tk
+            .threads
+            .iter()
+            .copied()
+            .filter(|&t| {
+                let th = self.thread(t);
+                th.cancellable
+                    && th.state != ThreadState::Running
+                    && !(skip_implicit && t == implicit)
+            })
+            .collect();
+        if cands.is_empty() {
+            self.task_mut(task).state = TaskState::PendingCancel;
+            self.control = Control::Return;
+        } else {
+            self.task_mut(task).state = TaskState::CancelDelivered;
+            let k = self.choose(ChoicePoint::CancelTarget, cands.len());
+            self.control = Control::Resume(cands[k], true);
+        }
+    }
+
+    /// The rest of `subtask.cancel` after `request_cancellation` returned.
+    pub(crate) fn finish_subtask_cancel(
+        &mut self,
+        caller: ThreadId,
+        w: WaitableId,
+        async_: bool,
+    ) -> Result<Option<Action>, Trap> {
+        self.current = Some(caller);
+        self.thread_mut(caller).resume = Resume::Running;
+        if !self.sub(w).state.resolved() {
+            if async_ {
+                return Ok(Some(Action::Resume {
+                    thread: caller,
+                    value: ResumeValue::I32(BLOCKED),
+                }));
+            }
+            if self.wait_for_pending_event(caller, w).is_none() {
+                return Ok(None);
+            }
+        }
+        let payload = self.get_pending_event(w).payload;
+        Ok(Some(Action::Resume {
+            thread: caller,
+            value: ResumeValue::I32(payload),
+        }))
+    }
+
+    /// `Waitable.wait_for_pending_event` (non-cancellable): `None` when the
+    /// thread blocked, `Some(())` when the event is already there.
+    pub(crate) fn wait_for_pending_event(&mut self, t: ThreadId, w: WaitableId) -> Option<()> {
+        debug_assert!(self.w(w).wset.is_none() && !self.w(w).has_sync_waiter);
+        self.w_mut(w).has_sync_waiter = true;
+        let r = self.wait_until(
+            t,
+            WaitCond::PendingEvent(w),
+            false,
+            Resume::Wasm(Blocked::SyncEvent { waitable: w }),
+        );
+        if r.is_some() {
+            self.w_mut(w).has_sync_waiter = false;
+        }
+        r.map(|_| ())
+    }
+
+    /// `canon subtask.drop`.
+    pub fn subtask_drop(&mut self, i: u32) -> Result<(), Trap> {
+        let r = self.subtask_drop_inner(i);
+        self.guard(r)
+    }
+
+    fn subtask_drop_inner(&mut self, i: u32) -> Result<(), Trap> {
+        let (_, _, inst) = self.leaving()?;
+        let w = self.subtask_at(i)?;
+        trap_if(!self.sub(w).resolve_delivered(), Trap::SubtaskNotResolved)?;
+        self.inst_mut(inst).handles.remove(i)?;
+        self.drop_waitable(w);
+        Ok(())
+    }
+
+    /// `Waitable.drop`: leaves its set; the object is freed.
+    pub(crate) fn drop_waitable(&mut self, w: WaitableId) {
+        debug_assert!(self.w(w).pending.is_none() && !self.w(w).has_sync_waiter);
+        self.join(w, None);
+        self.waitables.remove(w.key());
+    }
+}

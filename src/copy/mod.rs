@@ -1,0 +1,108 @@
+//! Streams and futures: the shared rendezvous state and the copy ends.
+
+use crate::ids::{InstanceId, SharedId, WaitableId};
+use crate::trap::EndKind;
+
+/// `CopyResult`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum CopyResult {
+    /// The copy completed (possibly partially, for streams).
+    Completed = 0,
+    /// The other end was dropped.
+    Dropped = 1,
+    /// The copy was cancelled.
+    Cancelled = 2,
+}
+
+/// `CopyState` of one end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CopyState {
+    /// No copy in progress.
+    Idle,
+    /// A read or write is in progress.
+    Copying,
+    /// A cancel of the copy in progress was requested.
+    CancellingCopy,
+    /// The end can no longer copy.
+    Done,
+}
+
+/// The element type of a stream or future, as far as the core needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ElemType {
+    /// The embedder's identity for the type: two ends are compatible iff equal.
+    pub id: u32,
+    /// What a copy of the elements needs.
+    pub class: ElemClass,
+    /// `elem_size` in bytes (0 for payload-less).
+    pub size: u32,
+    /// `alignment` in bytes (1 for payload-less).
+    pub align: u32,
+}
+
+/// How elements of a stream or future move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ElemClass {
+    /// `stream` / `future` without a payload: the pointer is ignored.
+    None,
+    /// A number type: plain bytes, and same-instance copies are allowed.
+    Number,
+    /// Plain data (records of numbers, ...): one bulk memory copy.
+    Plain,
+    /// Elements that carry handles or need lifting: through the embedder's element hook.
+    Lifted,
+}
+
+/// A guest buffer of a pending copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestBuffer {
+    /// The embedder's memory id of the instance's memory.
+    pub mem: u32,
+    /// The next element's address.
+    pub ptr: u32,
+    /// The length in elements.
+    pub length: u32,
+    /// Elements copied so far.
+    pub progress: u32,
+}
+
+impl GuestBuffer {
+    pub(crate) fn remain(&self) -> u32 {
+        self.length - self.progress
+    }
+}
+
+/// One end of a stream or future (the spec's `CopyEnd` subclasses).
+#[derive(Debug)]
+pub(crate) struct CopyEnd {
+    pub shared: SharedId,
+    pub kind: EndKind,
+    pub readable: bool,
+    pub state: CopyState,
+    pub buffer: Option<GuestBuffer>,
+}
+
+impl CopyEnd {
+    pub fn copying(&self) -> bool {
+        matches!(self.state, CopyState::Copying | CopyState::CancellingCopy)
+    }
+}
+
+/// The side of a copy that waits for its partner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PendingSide {
+    pub inst: InstanceId,
+    pub end: WaitableId,
+}
+
+/// `SharedStreamImpl` / `SharedFutureImpl`.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub kind: EndKind,
+    pub elem: ElemType,
+    pub dropped: bool,
+    pub pending: Option<PendingSide>,
+    /// Live ends (handles) of this stream or future.
+    pub ends: u32,
+}

@@ -1,0 +1,51 @@
+//! `ComponentInstance`: the per-instance state of the async Canonical ABI.
+
+use crate::ids::{ErrorContextId, ResourceTypeId, SetId, TaskId, ThreadId, WaitableId};
+use crate::table::Table;
+
+/// What a slot of an instance's handle table holds. Resources, waitables,
+/// waitable sets and error-contexts share one table, so their indices
+/// interleave exactly as the spec's single `handles` table does.
+#[derive(Clone, Debug)]
+pub(crate) enum Handle {
+    Resource(ResourceHandle),
+    Waitable(WaitableId),
+    Set(SetId),
+    ErrorContext(ErrorContextId),
+}
+
+/// The spec's `ResourceHandle`.
+#[derive(Clone, Debug)]
+pub(crate) struct ResourceHandle {
+    pub rt: ResourceTypeId,
+    pub rep: u32,
+    pub own: bool,
+    /// The task a borrow handle was lent to (its `num_borrows` counts it).
+    pub borrow_scope: Option<TaskId>,
+    pub num_lends: u32,
+}
+
+/// The spec's `ComponentInstance`, plus poisoning and live-task counting.
+#[derive(Debug, Default)]
+pub(crate) struct ComponentInstance {
+    pub handles: Table<Handle>,
+    pub threads: Table<ThreadId>,
+    pub may_leave: bool,
+    pub backpressure: u32,
+    pub num_waiting_to_enter: u32,
+    pub exclusive_thread: Option<ThreadId>,
+    /// Set by a trap: every later entry traps with "cannot enter component instance".
+    pub poisoned: bool,
+    /// Tasks of this instance that are created and not yet exited.
+    pub live_tasks: usize,
+    pub wakers: crate::live::Wakers,
+}
+
+impl ComponentInstance {
+    pub fn new() -> Self {
+        ComponentInstance {
+            may_leave: true,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! # canon-async
+//!
+//! The WebAssembly Component Model's async Canonical ABI — tasks,
+//! subtasks, cooperative threads, waitable sets, streams, futures,
+//! backpressure, cancellation and error-contexts — as one sans-IO state
+//! machine that any core-wasm engine can embed.
+//!
+//! ## The driving contract
+//!
+//! The core never runs guest code and never blocks. The embedder:
+//!
+//! 1. creates instances ([`Store::new_instance`]) and starts host calls of
+//!    lifted functions ([`Store::invoke`]);
+//! 2. asks [`Store::next_action`] what to do, and does it:
+//!    - [`Action::Start`] / [`Action::StartThread`]: call a core function on
+//!      a fresh continuation (a wasmi resumable call, a fiber, a Rust
+//!      closure) for the named thread;
+//!    - [`Action::Callback`]: call a callback-lifted task's callback;
+//!    - [`Action::Resume`]: resume the thread's parked continuation with the value;
+//!    - [`Action::HostCall`] / [`Action::HostCancel`]: run host code for a subtask;
+//!    - [`Action::Idle`]: nothing can run until host work completes (if
+//!      none is pending, it is a deadlock: [`Trap::Deadlock`]);
+//!    - [`Action::Trap`]: the call trapped;
+//! 3. while a thread runs, calls the built-ins (`store.waitable_set_wait(..)`,
+//!    `store.canon_lower(..)`, ...) for it. A built-in that answers
+//!    [`Step::Suspend`] means: park this continuation and go back to 2;
+//! 4. when a core function returns, reports it: [`Store::lift_returned`]
+//!    then [`Store::exit_thread`] (synchronous lift), [`Store::callback_returned`]
+//!    (callback lift), [`Store::exit_thread`] (stackful lift, explicit thread).
+//!
+//! Values never pass through the core: the embedder lifts and lowers them
+//! (it knows the memories and the types), calling the transfer functions
+//! ([`Store::lift_own`], [`Store::lower_borrow`], [`Store::lift_end`], ...)
+//! for every handle inside a value.
+//!
+//! ```
+//! use canon_async::{Action, LiftKind, Lifted, ResultDelivery, Store};
+//!
+//! let mut store = Store::new();
+//! let inst = store.new_instance();
+//! // An async, callback-lifted export that returns at once.
+//! let f = Lifted { inst, func: 7, kind: LiftKind::AsyncCallback, async_type: true };
+//! let task = store.invoke(f).unwrap();
+//! let Action::Start { func: 7, .. } = store.next_action() else { panic!() };
+//! // The guest code runs; it calls `task.return` ...
+//! assert_eq!(store.task_return().unwrap(), ResultDelivery::Host(task));
+//! // ... and its core function returns EXIT.
+//! store.callback_returned(0).unwrap();
+//! assert_eq!(store.next_action(), Action::Idle);
+//! assert_eq!(store.live_tasks(), 0);
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod action;
+pub mod canon;
+pub mod chooser;
+pub mod copy;
+mod ids;
+mod instance;
+pub mod live;
+mod store;
+mod table;
+mod task;
+mod thread;
+mod trap;
+mod waitable;
+
+pub use action::{Action, ResumeValue};
+pub use canon::{CopyOutcome, GuestBuf, LowerCallee, ResourceDrop, Transfer, TransferEnd};
+pub use chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
+pub use copy::{CopyResult, CopyState, ElemClass, ElemType};
+pub use ids::{
+    ErrorContextId, InstanceId, ResourceTypeId, SetId, SharedId, SubtaskId, TaskId, ThreadId,
+    WaitableId,
+};
+pub use store::{EmbedderError, ResultDelivery, Step, Store, BLOCKED};
+pub use table::MAX_LENGTH;
+pub use task::{Caller, LiftKind, Lifted, TaskState};
+pub use trap::{EndKind, Trap};
+pub use waitable::{Event, EventCode, SubtaskState};

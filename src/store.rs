@@ -1,0 +1,1204 @@
+//! `Store`: every instance, task, thread and waitable, and the driving
+//! loop that tells the embedder what to run next.
+//!
+//! The spec's `Thread.resume` runs a continuation until it blocks and then
+//! returns to whoever resumed it: `Store.tick`, `canon_lift`, `canon_lower`
+//! or `request_cancellation`. Those resumers are the [`Frame`]s of an
+//! explicit stack here; a thread that blocks returns control to the top frame.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::mem;
+use core::task::{Context, Poll};
+
+use slab::Slab;
+use smallvec::SmallVec;
+
+use crate::action::{Action, ResumeValue};
+use crate::chooser::{ChoicePoint, Chooser, Deterministic};
+use crate::copy::Shared;
+use crate::ids::*;
+use crate::instance::{ComponentInstance, Handle};
+use crate::live::Wakers;
+use crate::task::{Caller, Lifted, Task, TaskState};
+use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
+use crate::trap::{trap_if, Trap};
+use crate::waitable::{Event, EventCode, Pending, Subtask, SubtaskState, Waitable, WaitableSet};
+
+/// `BLOCKED`: the result of an async copy, cancel or `subtask.cancel` that did not finish.
+pub const BLOCKED: u32 = 0xffff_ffff;
+
+/// The answer of a built-in that may block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<T> {
+    /// The built-in finished with this value: return it to the guest.
+    Done(T),
+    /// The running thread blocked: park its continuation and call
+    /// [`Store::next_action`]; an [`Action::Resume`] says when to resume it.
+    Suspend,
+}
+
+/// Who receives a task's results (the spec's `on_resolve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultDelivery {
+    /// The host invoked the task: lift the results for the host.
+    Host(TaskId),
+    /// A guest called it: lower the results into the caller of `subtask`
+    /// (through its out-pointer for an async lower; as flat results handed
+    /// over at [`ResumeValue::Returned`] for a sync lower).
+    Guest(SubtaskId),
+}
+
+/// An error of the embedder API (never caused by guest input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmbedderError {
+    /// No thread is running (a built-in was called outside guest code).
+    NoRunningThread,
+    /// The id names nothing (it was freed, or never existed).
+    UnknownId,
+    /// The object is not in the state the call needs.
+    WrongState,
+}
+
+impl core::fmt::Display for EmbedderError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            EmbedderError::NoRunningThread => "no thread is running",
+            EmbedderError::UnknownId => "unknown id",
+            EmbedderError::WrongState => "object is not in the state this call needs",
+        })
+    }
+}
+
+/// The resumers of the spec: who gets control back when a thread blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// `Store.tick` or `Store.invoke`: back to the host.
+    Host,
+    /// `canon_lift` of a non-async function type: keep resuming ready
+    /// threads of the instance until the task resolves.
+    SyncLift { task: TaskId, serial: u64 },
+    /// `canon_lower`: finish the call of `caller`.
+    Lower {
+        caller: ThreadId,
+        subtask: WaitableId,
+    },
+    /// `subtask.cancel`: finish it once the cancellation was delivered.
+    Cancel {
+        caller: ThreadId,
+        subtask: WaitableId,
+        async_: bool,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Nothing pending: tick.
+    Tick,
+    /// Resume the thread (with `cancelled`).
+    Resume(ThreadId, bool),
+    /// The running thread blocked or finished: return to the top frame.
+    Return,
+    /// Hand this action to the embedder; afterwards return to the top frame
+    /// if `then_return`.
+    Emit(Action, bool),
+}
+
+/// An error-context value (the message is kept by the embedder, if at all).
+#[derive(Debug)]
+pub(crate) struct ErrorContext {
+    /// Handles referring to it across all instances.
+    pub refs: u32,
+    /// The embedder's id for the debug message.
+    pub message: u32,
+}
+
+/// The store: the spec's `Store` plus everything its objects point at.
+///
+/// See the [crate documentation](crate) for the driving contract.
+pub struct Store {
+    pub(crate) instances: Slab<ComponentInstance>,
+    pub(crate) tasks: Slab<Task>,
+    pub(crate) task_serials: Vec<u64>,
+    pub(crate) threads: Slab<Thread>,
+    pub(crate) waitables: Slab<Waitable>,
+    pub(crate) sets: Slab<WaitableSet>,
+    pub(crate) shared: Slab<Shared>,
+    pub(crate) error_contexts: Slab<ErrorContext>,
+    pub(crate) resource_types: Vec<InstanceId>,
+    /// `Store.waiting`, in the order threads started waiting.
+    pub(crate) waiting: Vec<ThreadId>,
+    pub(crate) frames: Vec<Frame>,
+    pub(crate) control: Control,
+    pub(crate) current: Option<ThreadId>,
+    pub(crate) chooser: Box<dyn Chooser>,
+    next_serial: u64,
+    live_tasks: usize,
+    wakers: Wakers,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for Store {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Store")
+            .field("instances", &self.instances.len())
+            .field("tasks", &self.tasks.len())
+            .field("threads", &self.threads.len())
+            .field("live_tasks", &self.live_tasks)
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+type R<T> = Result<T, Trap>;
+
+impl Store {
+    /// An empty store with the [`Deterministic`] chooser.
+    pub fn new() -> Self {
+        Self::with_chooser(Box::new(Deterministic))
+    }
+
+    /// An empty store whose choice points are answered by `chooser`.
+    pub fn with_chooser(chooser: Box<dyn Chooser>) -> Self {
+        Store {
+            instances: Slab::new(),
+            tasks: Slab::new(),
+            task_serials: Vec::new(),
+            threads: Slab::new(),
+            waitables: Slab::new(),
+            sets: Slab::new(),
+            shared: Slab::new(),
+            error_contexts: Slab::new(),
+            resource_types: Vec::new(),
+            waiting: Vec::new(),
+            frames: Vec::new(),
+            control: Control::Tick,
+            current: None,
+            chooser,
+            next_serial: 0,
+            live_tasks: 0,
+            wakers: Wakers::default(),
+        }
+    }
+
+    /// Replaces the chooser, returning the old one.
+    pub fn set_chooser(&mut self, chooser: Box<dyn Chooser>) -> Box<dyn Chooser> {
+        mem::replace(&mut self.chooser, chooser)
+    }
+
+    /// Creates a component instance.
+    pub fn new_instance(&mut self) -> InstanceId {
+        InstanceId::from_key(self.instances.insert(ComponentInstance::new()))
+    }
+
+    /// Defines a resource type implemented by `inst` (its destructor, if
+    /// any, is the embedder's to run when [`Store::resource_drop`] says so).
+    pub fn new_resource_type(&mut self, inst: InstanceId) -> ResourceTypeId {
+        self.resource_types.push(inst);
+        ResourceTypeId((self.resource_types.len() - 1) as u32)
+    }
+
+    /// Whether a trap poisoned `inst`.
+    pub fn is_poisoned(&self, inst: InstanceId) -> bool {
+        self.instances.get(inst.key()).is_none_or(|i| i.poisoned)
+    }
+
+    /// The thread whose guest code runs now, if any.
+    pub fn current_thread(&self) -> Option<ThreadId> {
+        self.current
+    }
+
+    /// Whether `thread` still exists (it is gone once its core function
+    /// returned, or a trap killed it): the embedder drops the continuation
+    /// of a thread that is gone.
+    pub fn thread_alive(&self, thread: ThreadId) -> bool {
+        self.threads.contains(thread.key())
+    }
+
+    /// The task a thread belongs to.
+    pub fn thread_task(&self, thread: ThreadId) -> Option<TaskId> {
+        self.threads.get(thread.key()).map(|t| t.task)
+    }
+
+    /// The instance a thread runs in.
+    pub fn thread_instance(&self, thread: ThreadId) -> Option<InstanceId> {
+        self.threads.get(thread.key()).map(|t| t.inst)
+    }
+
+    /// The state of a task, while it exists (until it exits).
+    pub fn task_state(&self, task: TaskId) -> Option<TaskState> {
+        self.tasks.get(task.key()).map(|t| t.state)
+    }
+
+    /// Who called a task.
+    pub fn task_caller(&self, task: TaskId) -> Option<Caller> {
+        self.tasks.get(task.key()).map(|t| t.caller)
+    }
+
+    /// The lifted function a task runs.
+    pub fn task_func(&self, task: TaskId) -> Option<Lifted> {
+        self.tasks.get(task.key()).map(|t| t.func)
+    }
+
+    /// The state of a subtask, while the caller holds it.
+    pub fn subtask_state(&self, subtask: SubtaskId) -> Option<SubtaskState> {
+        self.waitables
+            .get(subtask.0.key())
+            .and_then(|w| w.subtask())
+            .map(|s| s.state)
+    }
+
+    /// The instance that made the call of a subtask.
+    pub fn subtask_caller(&self, subtask: SubtaskId) -> Option<InstanceId> {
+        self.waitables.get(subtask.0.key()).map(|w| w.inst)
+    }
+
+    // ----- the live-task count -------------------------------------------
+
+    /// Tasks created and not yet exited, store-wide.
+    pub fn live_tasks(&self) -> usize {
+        self.live_tasks
+    }
+
+    /// Tasks of `inst` created and not yet exited.
+    pub fn live_tasks_in(&self, inst: InstanceId) -> usize {
+        self.instances.get(inst.key()).map_or(0, |i| i.live_tasks)
+    }
+
+    /// Ready when no task is live store-wide; otherwise registers the waker,
+    /// which is woken (with every other registered one) when the count reaches zero.
+    pub fn poll_quiescent(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.live_tasks == 0 {
+            Poll::Ready(())
+        } else {
+            self.wakers.register(cx.waker());
+            Poll::Pending
+        }
+    }
+
+    /// [`Store::poll_quiescent`] for the tasks of one instance.
+    pub fn poll_quiescent_in(&mut self, inst: InstanceId, cx: &mut Context<'_>) -> Poll<()> {
+        match self.instances.get_mut(inst.key()) {
+            Some(i) if i.live_tasks > 0 => {
+                i.wakers.register(cx.waker());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+
+    // ----- object access ---------------------------------------------------
+
+    pub(crate) fn inst(&self, i: InstanceId) -> &ComponentInstance {
+        &self.instances[i.key()]
+    }
+
+    pub(crate) fn inst_mut(&mut self, i: InstanceId) -> &mut ComponentInstance {
+        &mut self.instances[i.key()]
+    }
+
+    pub(crate) fn thread(&self, t: ThreadId) -> &Thread {
+        &self.threads[t.key()]
+    }
+
+    pub(crate) fn thread_mut(&mut self, t: ThreadId) -> &mut Thread {
+        &mut self.threads[t.key()]
+    }
+
+    pub(crate) fn task(&self, t: TaskId) -> &Task {
+        &self.tasks[t.key()]
+    }
+
+    pub(crate) fn task_mut(&mut self, t: TaskId) -> &mut Task {
+        &mut self.tasks[t.key()]
+    }
+
+    pub(crate) fn w(&self, w: WaitableId) -> &Waitable {
+        &self.waitables[w.key()]
+    }
+
+    pub(crate) fn w_mut(&mut self, w: WaitableId) -> &mut Waitable {
+        &mut self.waitables[w.key()]
+    }
+
+    pub(crate) fn sub(&self, w: WaitableId) -> &Subtask {
+        self.w(w).subtask().expect("waitable is a subtask")
+    }
+
+    pub(crate) fn sub_mut(&mut self, w: WaitableId) -> &mut Subtask {
+        self.w_mut(w).subtask_mut().expect("waitable is a subtask")
+    }
+
+    /// The running thread, its task and its instance.
+    pub(crate) fn running(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
+        match self.current {
+            Some(t) => {
+                let th = self.thread(t);
+                Ok((t, th.task, th.inst))
+            }
+            None => Err(Trap::Wasm("embedder error: no thread is running".into())),
+        }
+    }
+
+    /// `trap_if(not inst.may_leave)` for the running thread; returns it.
+    pub(crate) fn leaving(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
+        let r = self.running()?;
+        trap_if(!self.inst(r.2).may_leave, Trap::CannotLeave)?;
+        Ok(r)
+    }
+
+    pub(crate) fn choose(&mut self, point: ChoicePoint, n: usize) -> usize {
+        debug_assert!(n > 0);
+        if n <= 1 {
+            0
+        } else {
+            self.chooser.choose(point, n) % n
+        }
+    }
+
+    // ----- waitables and events ----------------------------------------------
+
+    /// `Waitable.set_pending_event`, keeping the set's pending count.
+    pub(crate) fn set_pending(&mut self, w: WaitableId, p: Option<Pending>) {
+        let wt = self.w_mut(w);
+        let had = wt.pending.is_some();
+        wt.pending = p;
+        let has = p.is_some();
+        if let Some(s) = wt.wset {
+            let set = &mut self.sets[s.key()];
+            match (had, has) {
+                (false, true) => set.num_pending += 1,
+                (true, false) => set.num_pending -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// `Waitable.join`.
+    pub(crate) fn join(&mut self, w: WaitableId, set: Option<SetId>) {
+        let (old, pending) = {
+            let wt = self.w(w);
+            (wt.wset, wt.pending.is_some())
+        };
+        if let Some(o) = old {
+            let s = &mut self.sets[o.key()];
+            if let Some(pos) = s.elems.iter().position(|&e| e == w) {
+                s.elems.remove(pos);
+            }
+            if pending {
+                s.num_pending -= 1;
+            }
+        }
+        self.w_mut(w).wset = set;
+        if let Some(n) = set {
+            let s = &mut self.sets[n.key()];
+            s.elems.push(w);
+            if pending {
+                s.num_pending += 1;
+            }
+        }
+    }
+
+    /// `Waitable.get_pending_event`: takes the pending event and computes it.
+    pub(crate) fn get_pending_event(&mut self, w: WaitableId) -> Event {
+        let p = self.w(w).pending.expect("pending event");
+        self.set_pending(w, None);
+        let index = self.w(w).index;
+        match p {
+            Pending::Subtask => {
+                let s = self.sub(w);
+                let state = s.state;
+                if state.resolved() && !s.resolve_delivered() {
+                    self.deliver_resolve(w);
+                }
+                Event {
+                    code: EventCode::Subtask,
+                    index,
+                    payload: state as u32,
+                }
+            }
+            Pending::Copy(result, reclaim) => self.copy_event(w, result, reclaim),
+        }
+    }
+
+    /// `WaitableSet.get_pending_event`: the chooser picks among the members
+    /// with an event, in join order.
+    pub(crate) fn set_get_pending_event(&mut self, s: SetId) -> Event {
+        let set = &self.sets[s.key()];
+        debug_assert!(set.num_pending > 0);
+        let n = set.num_pending as usize;
+        let k = self.choose(ChoicePoint::SetEvent, n);
+        let set = &self.sets[s.key()];
+        let w = set
+            .elems
+            .iter()
+            .copied()
+            .filter(|&w| self.waitables[w.key()].pending.is_some())
+            .nth(k)
+            .expect("member with an event");
+        self.get_pending_event(w)
+    }
+
+    /// `Subtask.deliver_resolve`: ends the lends of borrowed handles.
+    pub(crate) fn deliver_resolve(&mut self, w: WaitableId) {
+        let inst = self.w(w).inst;
+        let lenders = self.sub_mut(w).lenders.take().unwrap_or_default();
+        for h in lenders {
+            if let Ok(Handle::Resource(r)) = self.inst_mut(inst).handles.get_mut(h) {
+                r.num_lends -= 1;
+            }
+        }
+    }
+
+    // ----- threads -------------------------------------------------------------
+
+    pub(crate) fn cond_ready(&self, c: WaitCond) -> bool {
+        match c {
+            WaitCond::Always => true,
+            WaitCond::SubtaskResolved(w) => self.sub(w).state.resolved(),
+            WaitCond::PendingEvent(w) => self.w(w).pending.is_some(),
+            WaitCond::SetEvent(s, excl) => {
+                self.sets[s.key()].num_pending > 0
+                    && excl.is_none_or(|i| self.inst(i).exclusive_thread.is_none())
+            }
+            WaitCond::NoExclusive(i) => self.inst(i).exclusive_thread.is_none(),
+            WaitCond::NoBackpressure(task) => !self.has_backpressure(task),
+        }
+    }
+
+    /// `Thread.ready`.
+    pub(crate) fn thread_ready(&self, t: ThreadId) -> bool {
+        match self.thread(t).state {
+            ThreadState::Waiting(c) => self.cond_ready(c),
+            _ => false,
+        }
+    }
+
+    fn has_backpressure(&self, task: TaskId) -> bool {
+        let f = self.task(task).func;
+        let i = self.inst(f.inst);
+        i.backpressure > 0 || (f.needs_exclusive() && i.exclusive_thread.is_some())
+    }
+
+    fn stop_waiting(&mut self, t: ThreadId) {
+        if let Some(pos) = self.waiting.iter().position(|&x| x == t) {
+            self.waiting.remove(pos);
+        }
+    }
+
+    /// `Thread.block_internal` / `switch_to_internal`: the running thread
+    /// `t` stops; control goes to `switch_to`, or back to the top frame.
+    pub(crate) fn block(
+        &mut self,
+        t: ThreadId,
+        cond: Option<WaitCond>,
+        cancellable: bool,
+        resume: Resume,
+        switch_to: Option<ThreadId>,
+    ) {
+        let th = self.thread_mut(t);
+        debug_assert_eq!(th.state, ThreadState::Running);
+        th.cancellable = cancellable;
+        th.resume = resume;
+        th.state = match cond {
+            Some(c) => ThreadState::Waiting(c),
+            None => ThreadState::Suspended,
+        };
+        if cond.is_some() {
+            self.waiting.push(t);
+        }
+        if self.current == Some(t) {
+            self.current = None;
+        }
+        self.control = match switch_to {
+            Some(o) => Control::Resume(o, false),
+            None => Control::Return,
+        };
+    }
+
+    /// `Thread.wait_until`: `Some(cancelled)` when it returns without
+    /// switching, `None` when the thread blocked.
+    pub(crate) fn wait_until(
+        &mut self,
+        t: ThreadId,
+        cond: WaitCond,
+        cancellable: bool,
+        resume: Resume,
+    ) -> Option<bool> {
+        let task = self.thread(t).task;
+        if self.task_mut(task).deliver_pending_cancel(cancellable) {
+            return Some(true);
+        }
+        if self.cond_ready(cond) && self.chooser_early() {
+            return Some(false);
+        }
+        self.block(t, Some(cond), cancellable, resume, None);
+        None
+    }
+
+    fn chooser_early(&mut self) -> bool {
+        self.chooser.choose(ChoicePoint::WaitUntilEarly, 2) % 2 == 1
+    }
+
+    /// `Task.register_thread`.
+    pub(crate) fn register_thread(&mut self, task: TaskId, t: ThreadId) -> R<()> {
+        let inst = self.task(task).inst();
+        let index = self.inst_mut(inst).threads.add(t)?;
+        self.thread_mut(t).index = index;
+        self.task_mut(task).threads.push(t);
+        Ok(())
+    }
+
+    /// `Task.unregister_thread`, and the thread is gone. Traps when the last
+    /// thread leaves a task that has not resolved.
+    pub(crate) fn unregister_thread(&mut self, t: ThreadId) -> R<()> {
+        let th = self.threads.remove(t.key());
+        let task = th.task;
+        if th.index != 0 {
+            let _ = self.inst_mut(th.inst).threads.remove(th.index);
+        }
+        let tk = self.task_mut(task);
+        if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
+            tk.threads.remove(pos);
+        }
+        if tk.threads.is_empty() {
+            trap_if(tk.state != TaskState::Resolved, Trap::TaskNotResolved)?;
+            debug_assert_eq!(tk.num_borrows, 0);
+            self.task_exited(task);
+        }
+        Ok(())
+    }
+
+    /// Creates a task of `func` and its implicit thread (suspended, to be
+    /// resumed at once). The one place the live count goes up.
+    pub(crate) fn new_task(&mut self, func: Lifted, caller: Caller) -> (TaskId, ThreadId) {
+        let entry = self.threads.vacant_entry();
+        let thread = ThreadId::from_key(entry.key());
+        let task = TaskId::from_key(self.tasks.insert(Task {
+            func,
+            caller,
+            state: TaskState::Initial,
+            num_borrows: 0,
+            implicit_thread: thread,
+            threads: SmallVec::new(),
+            exited: false,
+        }));
+        entry.insert(Thread {
+            task,
+            inst: func.inst,
+            state: ThreadState::Suspended,
+            cancellable: false,
+            index: 0,
+            storage: [0; 2],
+            resume: Resume::Enter,
+        });
+        self.next_serial += 1;
+        let k = task.key();
+        if self.task_serials.len() <= k {
+            self.task_serials.resize(k + 1, 0);
+        }
+        self.task_serials[k] = self.next_serial;
+        self.live_tasks += 1;
+        self.inst_mut(func.inst).live_tasks += 1;
+        (task, thread)
+    }
+
+    /// The one place the live count goes down: the task resolved and its
+    /// last thread left (or it was cancelled before it started).
+    pub(crate) fn task_exited(&mut self, task: TaskId) {
+        let tk = self.task_mut(task);
+        debug_assert!(!tk.exited, "a task exits once");
+        if tk.exited {
+            return;
+        }
+        tk.exited = true;
+        let inst = tk.inst();
+        self.tasks.remove(task.key());
+        self.task_serials[task.key()] = 0;
+        self.live_tasks -= 1;
+        if self.live_tasks == 0 {
+            self.wakers.wake_all();
+        }
+        let i = self.inst_mut(inst);
+        i.live_tasks -= 1;
+        if i.live_tasks == 0 {
+            i.wakers.wake_all();
+        }
+    }
+
+    fn task_resolved_or_gone(&self, task: TaskId, serial: u64) -> bool {
+        self.task_serials.get(task.key()).copied() != Some(serial)
+            || self.task(task).state == TaskState::Resolved
+    }
+
+    // ----- resolving tasks ---------------------------------------------------
+
+    /// `Task.return_`: the checks, then `on_resolve(result)`.
+    pub(crate) fn task_return_internal(&mut self, task: TaskId) -> R<ResultDelivery> {
+        let tk = self.task(task);
+        trap_if(tk.state == TaskState::Resolved, Trap::TaskAlreadyResolved)?;
+        trap_if(tk.num_borrows > 0, Trap::BorrowsRemain)?;
+        let caller = tk.caller;
+        self.task_mut(task).state = TaskState::Resolved;
+        Ok(match caller {
+            Caller::Host => ResultDelivery::Host(task),
+            Caller::Guest(s) => {
+                self.resolve_subtask(s.0, SubtaskState::Returned);
+                ResultDelivery::Guest(s)
+            }
+        })
+    }
+
+    /// `Task.cancel`: the checks, then `on_resolve(None)`.
+    pub(crate) fn task_cancel_internal(&mut self, task: TaskId) -> R<()> {
+        let tk = self.task(task);
+        trap_if(
+            tk.state != TaskState::CancelDelivered,
+            Trap::TaskCancelNotDelivered,
+        )?;
+        trap_if(tk.num_borrows > 0, Trap::BorrowsRemain)?;
+        let caller = tk.caller;
+        self.task_mut(task).state = TaskState::Resolved;
+        if let Caller::Guest(s) = caller {
+            let st = if self.sub(s.0).state == SubtaskState::Starting {
+                SubtaskState::CancelledBeforeStarted
+            } else {
+                SubtaskState::CancelledBeforeReturned
+            };
+            self.resolve_subtask(s.0, st);
+        }
+        Ok(())
+    }
+
+    /// `Subtask.resolve` with `on_progress`.
+    pub(crate) fn resolve_subtask(&mut self, w: WaitableId, state: SubtaskState) {
+        let s = self.sub_mut(w);
+        debug_assert!(!s.state.resolved());
+        debug_assert!(
+            state != SubtaskState::CancelledBeforeStarted || s.state == SubtaskState::Starting
+        );
+        s.state = state;
+        self.subtask_progress(w);
+    }
+
+    /// `on_progress`: an async-lowered subtask with a handle gets a SUBTASK event.
+    pub(crate) fn subtask_progress(&mut self, w: WaitableId) {
+        if self.w(w).index != 0 {
+            self.set_pending(w, Some(Pending::Subtask));
+        }
+    }
+
+    // ----- the driving loop ----------------------------------------------------
+
+    /// Host entry: `Store.invoke` of a lifted function. The call runs when
+    /// the embedder next calls [`Store::next_action`]; the results come back
+    /// through [`ResultDelivery::Host`] when the task returns.
+    pub fn invoke(&mut self, func: Lifted) -> Result<TaskId, Trap> {
+        if self.current.is_some() || !self.frames.is_empty() {
+            return Err(Trap::Wasm(
+                "embedder error: invoke while guest code runs".into(),
+            ));
+        }
+        trap_if(self.is_poisoned(func.inst), Trap::CannotEnter)?;
+        let (task, thread) = self.new_task(func, Caller::Host);
+        self.frames.push(Frame::Host);
+        self.push_lift(task, thread);
+        Ok(task)
+    }
+
+    /// `canon_lift`'s first resume, and the sync-typed loop frame.
+    pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
+        if !self.task(task).func.async_type {
+            let serial = self.task_serials[task.key()];
+            self.frames.push(Frame::SyncLift { task, serial });
+        }
+        self.control = Control::Resume(thread, false);
+    }
+
+    /// What the embedder must do next. Call it whenever no guest code runs:
+    /// after [`Store::invoke`], after a built-in answered [`Step::Suspend`],
+    /// after reporting that a core function returned, and to tick.
+    pub fn next_action(&mut self) -> Action {
+        if self.current.is_some() {
+            debug_assert!(false, "next_action while a thread runs");
+            return Action::Idle;
+        }
+        loop {
+            let r = match mem::replace(&mut self.control, Control::Tick) {
+                Control::Emit(a, then_return) => {
+                    if then_return {
+                        self.control = Control::Return;
+                    }
+                    self.current = a.thread();
+                    return a;
+                }
+                Control::Tick => match self.tick() {
+                    Some(t) => {
+                        self.frames.push(Frame::Host);
+                        self.control = Control::Resume(t, false);
+                        continue;
+                    }
+                    None => return Action::Idle,
+                },
+                Control::Resume(t, c) => self.resume_thread(t, c),
+                Control::Return => self.pop_frame(),
+            };
+            match r {
+                Ok(Some(a)) => {
+                    self.current = a.thread();
+                    return a;
+                }
+                Ok(None) => {}
+                Err(trap) => {
+                    let inst = self.current.map(|t| self.thread(t).inst);
+                    self.abort(inst);
+                    return Action::Trap(trap);
+                }
+            }
+        }
+    }
+
+    /// `Store.tick`'s choice of a ready thread.
+    fn tick(&mut self) -> Option<ThreadId> {
+        debug_assert!(self.frames.is_empty());
+        let ready: SmallVec<[ThreadId; 8]> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|&t| self.thread_ready(t))
+            .collect();
+        if ready.is_empty() {
+            return None;
+        }
+        let k = self.choose(ChoicePoint::Tick, ready.len());
+        Some(ready[k])
+    }
+
+    /// `Thread.resume`: the core's part of continuing `t`.
+    fn resume_thread(&mut self, t: ThreadId, cancelled: bool) -> R<Option<Action>> {
+        let th = self.thread_mut(t);
+        let was_waiting = matches!(th.state, ThreadState::Waiting(_));
+        debug_assert!(th.state != ThreadState::Running);
+        debug_assert!(th.cancellable || !cancelled);
+        th.state = ThreadState::Running;
+        let resume = mem::replace(&mut th.resume, Resume::Running);
+        if was_waiting {
+            self.stop_waiting(t);
+        }
+        self.current = Some(t);
+        match resume {
+            Resume::Enter => self.enter_implicit_thread(t),
+            Resume::EnterGate => self.enter_gate_resumed(t, cancelled),
+            Resume::Explicit { func, arg } => Ok(Some(Action::StartThread {
+                thread: t,
+                func,
+                arg,
+            })),
+            Resume::CallbackYield => {
+                let e = if cancelled {
+                    Event::TASK_CANCELLED
+                } else {
+                    Event::NONE
+                };
+                Ok(Some(self.callback_event(t, e)))
+            }
+            Resume::CallbackWait(set) => {
+                self.sets[set.key()].num_waiting -= 1;
+                let e = if cancelled {
+                    Event::TASK_CANCELLED
+                } else {
+                    self.set_get_pending_event(set)
+                };
+                Ok(Some(self.callback_event(t, e)))
+            }
+            Resume::Wasm(b) => {
+                let value = self.resume_value(b, cancelled);
+                Ok(Some(Action::Resume { thread: t, value }))
+            }
+            Resume::Running => {
+                debug_assert!(false, "resuming a running thread");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The value a blocked built-in returns when its thread is resumed.
+    fn resume_value(&mut self, b: Blocked, cancelled: bool) -> ResumeValue {
+        match b {
+            Blocked::Cancelled => ResumeValue::I32(cancelled as u32),
+            Blocked::Wait { set, ptr } => {
+                self.sets[set.key()].num_waiting -= 1;
+                let event = if cancelled {
+                    Event::TASK_CANCELLED
+                } else {
+                    self.set_get_pending_event(set)
+                };
+                ResumeValue::Event { event, ptr }
+            }
+            Blocked::SyncLower { subtask } => {
+                self.deliver_resolve(subtask);
+                self.waitables.remove(subtask.key());
+                ResumeValue::Returned(SubtaskId(subtask))
+            }
+            Blocked::SyncEvent { waitable } => {
+                self.w_mut(waitable).has_sync_waiter = false;
+                ResumeValue::I32(self.get_pending_event(waitable).payload)
+            }
+            Blocked::Call { .. } | Blocked::Cancel { .. } => {
+                debug_assert!(false, "a caller is resumed by its frame");
+                ResumeValue::I32(0)
+            }
+        }
+    }
+
+    /// Hands `event` to the callback of the task of `t`, re-acquiring the lock.
+    fn callback_event(&mut self, t: ThreadId, event: Event) -> Action {
+        let th = self.thread(t);
+        let (task, inst) = (th.task, th.inst);
+        debug_assert!(self.inst(inst).exclusive_thread.is_none());
+        self.inst_mut(inst).exclusive_thread = Some(t);
+        Action::Callback {
+            thread: t,
+            task,
+            func: self.task(task).func.func,
+            event,
+        }
+    }
+
+    /// `Task.enter_implicit_thread`, up to the backpressure gate.
+    fn enter_implicit_thread(&mut self, t: ThreadId) -> R<Option<Action>> {
+        let task = self.thread(t).task;
+        let f = self.task(task).func;
+        if f.async_type
+            && (self.has_backpressure(task) || self.inst(f.inst).num_waiting_to_enter > 0)
+        {
+            self.inst_mut(f.inst).num_waiting_to_enter += 1;
+            match self.wait_until(t, WaitCond::NoBackpressure(task), true, Resume::EnterGate) {
+                None => return Ok(None),
+                Some(c) => return self.enter_gate_resumed(t, c),
+            }
+        }
+        self.enter_finish(t)
+    }
+
+    /// After the backpressure gate: cancelled before starting, or enter.
+    fn enter_gate_resumed(&mut self, t: ThreadId, cancelled: bool) -> R<Option<Action>> {
+        let task = self.thread(t).task;
+        let inst = self.thread(t).inst;
+        self.inst_mut(inst).num_waiting_to_enter -= 1;
+        if cancelled {
+            self.task_cancel_internal(task)?;
+            // The thread function returns without ever registering the thread.
+            self.threads.remove(t.key());
+            self.current = None;
+            self.task_mut(task).threads.clear();
+            self.task_exited(task);
+            self.control = Control::Return;
+            return Ok(None);
+        }
+        self.enter_finish(t)
+    }
+
+    /// The rest of `enter_implicit_thread`, then `task.start()` (`on_start`).
+    fn enter_finish(&mut self, t: ThreadId) -> R<Option<Action>> {
+        let task = self.thread(t).task;
+        let f = self.task(task).func;
+        if f.async_type && f.needs_exclusive() {
+            debug_assert!(self.inst(f.inst).exclusive_thread.is_none());
+            self.inst_mut(f.inst).exclusive_thread = Some(t);
+        }
+        self.register_thread(task, t)?;
+        let tk = self.task_mut(task);
+        debug_assert_eq!(tk.state, TaskState::Initial);
+        tk.state = TaskState::Started;
+        if let Caller::Guest(s) = tk.caller {
+            let st = self.sub_mut(s.0);
+            debug_assert_eq!(st.state, SubtaskState::Starting);
+            st.state = SubtaskState::Started;
+            self.subtask_progress(s.0);
+        }
+        Ok(Some(Action::Start {
+            thread: t,
+            task,
+            func: f.func,
+        }))
+    }
+
+    /// Control returns to the top frame.
+    fn pop_frame(&mut self) -> R<Option<Action>> {
+        debug_assert!(self.current.is_none());
+        match self.frames.pop() {
+            None | Some(Frame::Host) => {
+                self.control = Control::Tick;
+                Ok(None)
+            }
+            Some(Frame::SyncLift { task, serial }) => {
+                if self.task_resolved_or_gone(task, serial) {
+                    self.control = Control::Return;
+                    return Ok(None);
+                }
+                let inst = self.task(task).inst();
+                let excl = self.inst(inst).exclusive_thread;
+                let cands: SmallVec<[ThreadId; 8]> = self
+                    .inst(inst)
+                    .threads
+                    .iter()
+                    .map(|(_, &t)| t)
+                    .filter(|&t| Some(t) != excl && self.thread_ready(t))
+                    .collect();
+                if cands.is_empty() {
+                    self.current = Some(self.task(task).implicit_thread);
+                    return Err(Trap::CannotBlockSync);
+                }
+                let k = self.choose(ChoicePoint::SyncLiftCandidate, cands.len());
+                self.frames.push(Frame::SyncLift { task, serial });
+                self.control = Control::Resume(cands[k], false);
+                Ok(None)
+            }
+            Some(Frame::Lower { caller, subtask }) => self.finish_lower(caller, subtask),
+            Some(Frame::Cancel {
+                caller,
+                subtask,
+                async_,
+            }) => self.finish_subtask_cancel(caller, subtask, async_),
+        }
+    }
+
+    /// The rest of `canon_lower` once the callee blocked or finished.
+    fn finish_lower(&mut self, caller: ThreadId, w: WaitableId) -> R<Option<Action>> {
+        self.current = Some(caller);
+        self.thread_mut(caller).resume = Resume::Running;
+        let s = self.sub(w);
+        let (resolved, async_, state) = (s.state.resolved(), s.async_, s.state);
+        if !async_ {
+            if !resolved {
+                let blocked = Resume::Wasm(Blocked::SyncLower { subtask: w });
+                if self
+                    .wait_until(caller, WaitCond::SubtaskResolved(w), false, blocked)
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+            }
+            self.deliver_resolve(w);
+            self.waitables.remove(w.key());
+            return Ok(Some(Action::Resume {
+                thread: caller,
+                value: ResumeValue::Returned(SubtaskId(w)),
+            }));
+        }
+        if resolved {
+            self.deliver_resolve(w);
+            self.waitables.remove(w.key());
+            return Ok(Some(Action::Resume {
+                thread: caller,
+                value: ResumeValue::I32(SubtaskState::Returned as u32),
+            }));
+        }
+        let inst = self.w(w).inst;
+        let index = self.inst_mut(inst).handles.add(Handle::Waitable(w))?;
+        self.w_mut(w).index = index;
+        Ok(Some(Action::Resume {
+            thread: caller,
+            value: ResumeValue::I32(state as u32 | (index << 4)),
+        }))
+    }
+
+    /// After a trap: poison the instances of the trapped call, and drop
+    /// every thread and task of a poisoned instance.
+    pub(crate) fn abort(&mut self, inst: Option<InstanceId>) {
+        let mut poison: SmallVec<[InstanceId; 4]> = SmallVec::new();
+        poison.extend(inst);
+        poison.extend(self.current.map(|t| self.thread(t).inst));
+        for f in &self.frames {
+            match *f {
+                Frame::Lower { caller, .. } | Frame::Cancel { caller, .. } => {
+                    poison.push(self.thread(caller).inst)
+                }
+                Frame::SyncLift { task, serial } => {
+                    if self.task_serials.get(task.key()) == Some(&serial) {
+                        poison.push(self.task(task).inst())
+                    }
+                }
+                Frame::Host => {}
+            }
+        }
+        for &i in &poison {
+            if let Some(x) = self.instances.get_mut(i.key()) {
+                x.poisoned = true;
+                x.exclusive_thread = None;
+            }
+        }
+        self.frames.clear();
+        self.current = None;
+        self.control = Control::Tick;
+        let dead: Vec<ThreadId> = self
+            .threads
+            .iter()
+            .filter(|(_, t)| self.inst(t.inst).poisoned)
+            .map(|(k, _)| ThreadId::from_key(k))
+            .collect();
+        for t in dead {
+            let th = self.threads.remove(t.key());
+            if th.index != 0 {
+                let _ = self.inst_mut(th.inst).threads.remove(th.index);
+            }
+        }
+        self.waiting.retain(|t| self.threads.contains(t.key()));
+        let dead_tasks: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| self.inst(t.inst()).poisoned)
+            .map(|(k, _)| TaskId::from_key(k))
+            .collect();
+        for t in dead_tasks {
+            self.task_exited(t);
+        }
+    }
+
+    /// Reports that the running thread's core wasm trapped (`unreachable`,
+    /// an out-of-bounds access, a trap of a nested synchronous call, ...):
+    /// the instances of the call are poisoned and its threads are gone.
+    pub fn wasm_trapped(&mut self) {
+        let inst = self.current.map(|t| self.thread(t).inst);
+        self.abort(inst);
+    }
+
+    /// A built-in wrapper: on a trap, abort before returning it.
+    pub(crate) fn guard<T>(&mut self, r: R<T>) -> R<T> {
+        if r.is_err() {
+            let inst = self.current.map(|t| self.thread(t).inst);
+            self.abort(inst);
+        }
+        r
+    }
+
+    /// A description of what every blocked thread waits for: the detail of
+    /// a deadlock report.
+    pub fn describe_blocked(&self) -> alloc::string::String {
+        use core::fmt::Write;
+        let mut s = alloc::string::String::new();
+        for (k, th) in self.threads.iter() {
+            let what = match (th.state, th.resume) {
+                (ThreadState::Waiting(c), _) => alloc::format!("waits for {c:?}"),
+                (ThreadState::Suspended, Resume::Explicit { .. }) => "was never resumed".into(),
+                (ThreadState::Suspended, _) => "is suspended".into(),
+                (ThreadState::Running, r) => alloc::format!("is in {r:?}"),
+            };
+            let _ = writeln!(
+                s,
+                "thread {k} (instance {}, index {}) {what}",
+                th.inst.0, th.index
+            );
+        }
+        s
+    }
+
+    // ----- core functions returning ---------------------------------------------
+
+    /// A synchronously lifted core function returned its results: the
+    /// spec's `task.return_` on them. The embedder then delivers the values
+    /// as [`ResultDelivery`] says, runs `post-return` (between
+    /// [`Store::set_may_leave`] `false` and `true`), and calls [`Store::exit_thread`].
+    pub fn lift_returned(&mut self) -> Result<ResultDelivery, Trap> {
+        let r = self
+            .running()
+            .and_then(|(_, task, _)| self.task_return_internal(task));
+        self.guard(r)
+    }
+
+    /// Sets `may_leave` of the running thread's instance (off while
+    /// `post-return` or `realloc` runs).
+    pub fn set_may_leave(&mut self, may_leave: bool) {
+        if let Some(t) = self.current {
+            let inst = self.thread(t).inst;
+            self.inst_mut(inst).may_leave = may_leave;
+        }
+    }
+
+    /// The running thread's core function returned (a stackful lift, an
+    /// explicit thread, or a sync lift after its post-return): the thread is
+    /// gone. Traps when it was the last thread of a task that has not resolved.
+    pub fn exit_thread(&mut self) -> Result<(), Trap> {
+        let r = self.exit_thread_inner();
+        self.guard(r)
+    }
+
+    fn exit_thread_inner(&mut self) -> R<()> {
+        let (t, task, inst) = self.running()?;
+        let f = self.task(task).func;
+        let implicit = self.task(task).implicit_thread == t;
+        self.unregister_thread(t)?;
+        if implicit && f.async_type && f.needs_exclusive() {
+            let i = self.inst_mut(inst);
+            debug_assert_eq!(i.exclusive_thread, Some(t));
+            if i.exclusive_thread == Some(t) {
+                i.exclusive_thread = None;
+            }
+        }
+        self.current = None;
+        self.control = Control::Return;
+        Ok(())
+    }
+
+    /// A callback-lifted core function (or its callback) returned `packed`:
+    /// EXIT, YIELD or WAIT on the set `packed >> 4`.
+    pub fn callback_returned(&mut self, packed: u32) -> Result<(), Trap> {
+        let r = self.callback_returned_inner(packed);
+        self.guard(r)
+    }
+
+    fn callback_returned_inner(&mut self, packed: u32) -> R<()> {
+        let (t, _, inst) = self.running()?;
+        let code = packed & 0xf;
+        trap_if(code > 2, Trap::UnsupportedCallbackCode(code))?;
+        if code == 0 {
+            return self.exit_thread_inner();
+        }
+        debug_assert_eq!(self.inst(inst).exclusive_thread, Some(t));
+        self.inst_mut(inst).exclusive_thread = None;
+        let early = if code == 1 {
+            self.wait_until(t, WaitCond::NoExclusive(inst), true, Resume::CallbackYield)
+                .map(|c| {
+                    if c {
+                        Event::TASK_CANCELLED
+                    } else {
+                        Event::NONE
+                    }
+                })
+        } else {
+            let si = packed >> 4;
+            let set = match self.inst(inst).handles.get(si)? {
+                Handle::Set(s) => *s,
+                _ => return Err(Trap::WrongHandleKind(si)),
+            };
+            self.sets[set.key()].num_waiting += 1;
+            let c = self.wait_until(
+                t,
+                WaitCond::SetEvent(set, Some(inst)),
+                true,
+                Resume::CallbackWait(set),
+            );
+            c.map(|c| {
+                self.sets[set.key()].num_waiting -= 1;
+                if c {
+                    Event::TASK_CANCELLED
+                } else {
+                    self.set_get_pending_event(set)
+                }
+            })
+        };
+        if let Some(e) = early {
+            self.current = None;
+            let a = self.callback_event(t, e);
+            self.control = Control::Emit(a, false);
+        }
+        Ok(())
+    }
+}

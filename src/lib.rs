@@ -64,6 +64,7 @@ pub mod copy;
 mod ids;
 mod instance;
 pub mod live;
+pub mod script;
 mod store;
 mod table;
 mod task;

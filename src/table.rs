@@ -28,10 +28,8 @@ impl<T> Default for Table<T> {
 impl<T> Table<T> {
     /// An empty table whose slot 0 is reserved.
     pub fn new() -> Self {
-        let mut array = Vec::new();
-        array.push(None);
         Table {
-            array,
+            array: core::iter::once(None).collect(),
             free: Vec::new(),
         }
     }
@@ -88,11 +86,13 @@ impl<T> Table<T> {
     }
 
     /// The number of occupied slots.
+    #[allow(dead_code)]
     pub fn len(&self) -> usize {
         self.array.len() - 1 - self.free.len()
     }
 
     /// Whether no slot is occupied.
+    #[allow(dead_code)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

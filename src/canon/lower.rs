@@ -4,7 +4,7 @@ use smallvec::SmallVec;
 
 use crate::action::Action;
 use crate::ids::{SubtaskId, WaitableId};
-use crate::store::{Control, Frame, Step, Store};
+use crate::store::{Control, Frame, Store};
 use crate::task::{Caller, Lifted};
 use crate::thread::{Blocked, Resume};
 use crate::trap::{trap_if, Trap};
@@ -25,14 +25,17 @@ impl Store {
     /// once the callee resolved) or asynchronously (it resumes with the
     /// packed `state | index << 4`, or a plain `RETURNED`).
     ///
-    /// The caller always suspends: the callee runs as a thread of its own
-    /// (or as host code), and the caller resumes when the callee returns or blocks.
-    pub fn canon_lower(&mut self, callee: LowerCallee, async_: bool) -> Result<Step<()>, Trap> {
+    /// The caller always suspends (park its continuation and call
+    /// [`Store::next_action`]): the callee runs as a thread of its own (or
+    /// as host code), and the caller resumes when the callee returns or
+    /// blocks. The returned id keys the call's arguments and results on
+    /// the embedder's side ([`Caller::Guest`], [`ResultDelivery::Guest`](crate::ResultDelivery::Guest)).
+    pub fn canon_lower(&mut self, callee: LowerCallee, async_: bool) -> Result<SubtaskId, Trap> {
         let r = self.canon_lower_inner(callee, async_);
         self.guard(r)
     }
 
-    fn canon_lower_inner(&mut self, callee: LowerCallee, async_: bool) -> Result<Step<()>, Trap> {
+    fn canon_lower_inner(&mut self, callee: LowerCallee, async_: bool) -> Result<SubtaskId, Trap> {
         let (t, _, inst) = self.leaving()?;
         if let LowerCallee::Guest(f) = callee {
             trap_if(self.is_poisoned(f.inst), Trap::CannotEnter)?;
@@ -74,7 +77,7 @@ impl Store {
                 );
             }
         }
-        Ok(Step::Suspend)
+        Ok(SubtaskId(w))
     }
 
     /// The host function of `subtask` returned (the spec's `on_resolve`

@@ -85,3 +85,8 @@ pub use table::MAX_LENGTH;
 pub use task::{Caller, LiftKind, Lifted, TaskState};
 pub use trap::{EndKind, Trap};
 pub use waitable::{Event, EventCode, SubtaskState};
+
+/// The README's code blocks run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,283 @@
+//! Parses and validates a component binary into a static definition: the
+//! items of each (nested) component in section order, plus the validator's
+//! type information for it.
+
+use std::sync::Arc;
+
+use wasmparser::{
+    CanonicalFunction, ComponentExternalKind, ComponentOuterAliasKind, ComponentTypeRef, Encoding,
+    ExternalKind, Parser, Payload, ValidPayload, Validator, WasmFeatures,
+};
+
+use crate::error::Error;
+
+/// A core module: its compiled form.
+pub struct ModuleDef {
+    pub module: wasmi::Module,
+}
+
+/// A core instance definition.
+pub enum CoreInstanceDef {
+    Instantiate {
+        module: u32,
+        args: Vec<(String, u32)>,
+    },
+    FromExports(Vec<(String, ExternalKind, u32)>),
+}
+
+/// A component instance definition.
+pub enum InstanceDef {
+    Instantiate {
+        component: u32,
+        args: Vec<(String, ComponentExternalKind, u32)>,
+    },
+    FromExports(Vec<(String, ComponentExternalKind, u32)>),
+}
+
+/// An alias definition.
+pub enum AliasDef {
+    InstanceExport {
+        kind: ComponentExternalKind,
+        instance: u32,
+        name: String,
+    },
+    CoreInstanceExport {
+        kind: ExternalKind,
+        instance: u32,
+        name: String,
+    },
+    Outer {
+        kind: ComponentOuterAliasKind,
+        count: u32,
+        index: u32,
+    },
+}
+
+/// One item of a component, in section order.
+pub enum Item {
+    CoreModule(Arc<ModuleDef>),
+    CoreInstance(CoreInstanceDef),
+    CoreType,
+    Component(Arc<ComponentDef>),
+    Instance(InstanceDef),
+    Alias(AliasDef),
+    /// A type definition; `Some(dtor)` for a resource type.
+    Type(Option<Option<u32>>),
+    Canon(CanonicalFunction),
+    Start {
+        func: u32,
+        args: Vec<u32>,
+        results: u32,
+    },
+    Import {
+        name: String,
+        ty: ComponentTypeRef,
+    },
+    Export {
+        name: String,
+        kind: ComponentExternalKind,
+        index: u32,
+    },
+}
+
+/// A validated component definition.
+pub struct ComponentDef {
+    pub items: Vec<Item>,
+    pub types: wasmparser::types::Types,
+}
+
+enum Frame {
+    Module,
+    Component(Vec<Item>),
+}
+
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::Invalid(e.to_string())
+}
+
+/// Validates `bytes` as a component and builds its definition, compiling
+/// every core module with `engine`.
+pub fn parse_component(bytes: &[u8], engine: &wasmi::Engine) -> Result<Arc<ComponentDef>, Error> {
+    let mut validator = Validator::new_with_features(WasmFeatures::all());
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut done: Option<Arc<ComponentDef>> = None;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(invalid)?;
+        let valid = validator.payload(&payload).map_err(invalid)?;
+        match valid {
+            ValidPayload::Func(func, body) => {
+                let mut fv = func.into_validator(Default::default());
+                fv.validate(&body).map_err(invalid)?;
+            }
+            ValidPayload::End(types) => match stack.pop() {
+                Some(Frame::Component(items)) => {
+                    let def = Arc::new(ComponentDef { items, types });
+                    match stack.last_mut() {
+                        Some(Frame::Component(parent)) => parent.push(Item::Component(def)),
+                        Some(Frame::Module) => return Err(invalid("component inside a module")),
+                        None => done = Some(def),
+                    }
+                }
+                Some(Frame::Module) => {
+                    if stack.is_empty() {
+                        return Err(Error::Unsupported(
+                            "top-level core modules (only components are run)".into(),
+                        ));
+                    }
+                }
+                None => return Err(invalid("unbalanced end")),
+            },
+            ValidPayload::Ok | ValidPayload::Parser(_) => {}
+        }
+        let items = match stack.last_mut() {
+            Some(Frame::Component(items)) => Some(items),
+            _ => None,
+        };
+        match payload {
+            Payload::Version { encoding, .. } => stack.push(match encoding {
+                Encoding::Module => Frame::Module,
+                Encoding::Component => Frame::Component(Vec::new()),
+            }),
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                let items = items.ok_or_else(|| invalid("module outside a component"))?;
+                let module_bytes = bytes
+                    .get(unchecked_range.start as usize..unchecked_range.end as usize)
+                    .ok_or_else(|| invalid("module range"))?;
+                let module = wasmi::Module::new(engine, module_bytes).map_err(|e| {
+                    Error::Unsupported(format!("wasmi rejected a core module: {e}"))
+                })?;
+                items.push(Item::CoreModule(Arc::new(ModuleDef { module })));
+            }
+            Payload::InstanceSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for inst in s {
+                    let inst = inst.map_err(invalid)?;
+                    items.push(Item::CoreInstance(match inst {
+                        wasmparser::Instance::Instantiate { module_index, args } => {
+                            CoreInstanceDef::Instantiate {
+                                module: module_index,
+                                args: args.iter().map(|a| (a.name.to_string(), a.index)).collect(),
+                            }
+                        }
+                        wasmparser::Instance::FromExports(exports) => CoreInstanceDef::FromExports(
+                            exports
+                                .iter()
+                                .map(|e| (e.name.to_string(), e.kind, e.index))
+                                .collect(),
+                        ),
+                    }));
+                }
+            }
+            Payload::CoreTypeSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for _ in 0..s.count() {
+                    items.push(Item::CoreType);
+                }
+            }
+            Payload::ComponentInstanceSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for inst in s {
+                    let inst = inst.map_err(invalid)?;
+                    items.push(Item::Instance(match inst {
+                        wasmparser::ComponentInstance::Instantiate {
+                            component_index,
+                            args,
+                        } => InstanceDef::Instantiate {
+                            component: component_index,
+                            args: args
+                                .iter()
+                                .map(|a| (a.name.to_string(), a.kind, a.index))
+                                .collect(),
+                        },
+                        wasmparser::ComponentInstance::FromExports(exports) => {
+                            InstanceDef::FromExports(
+                                exports
+                                    .iter()
+                                    .map(|e| (e.name.name.to_string(), e.kind, e.index))
+                                    .collect(),
+                            )
+                        }
+                    }));
+                }
+            }
+            Payload::ComponentAliasSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for a in s {
+                    let a = a.map_err(invalid)?;
+                    items.push(Item::Alias(match a {
+                        wasmparser::ComponentAlias::InstanceExport {
+                            kind,
+                            instance_index,
+                            name,
+                        } => AliasDef::InstanceExport {
+                            kind,
+                            instance: instance_index,
+                            name: name.to_string(),
+                        },
+                        wasmparser::ComponentAlias::CoreInstanceExport {
+                            kind,
+                            instance_index,
+                            name,
+                        } => AliasDef::CoreInstanceExport {
+                            kind,
+                            instance: instance_index,
+                            name: name.to_string(),
+                        },
+                        wasmparser::ComponentAlias::Outer { kind, count, index } => {
+                            AliasDef::Outer { kind, count, index }
+                        }
+                    }));
+                }
+            }
+            Payload::ComponentTypeSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for t in s {
+                    let t = t.map_err(invalid)?;
+                    items.push(Item::Type(match t {
+                        wasmparser::ComponentType::Resource { dtor, .. } => Some(dtor),
+                        _ => None,
+                    }));
+                }
+            }
+            Payload::ComponentCanonicalSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for c in s {
+                    items.push(Item::Canon(c.map_err(invalid)?));
+                }
+            }
+            Payload::ComponentStartSection { start, .. } => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                items.push(Item::Start {
+                    func: start.func_index,
+                    args: start.arguments.to_vec(),
+                    results: start.results,
+                });
+            }
+            Payload::ComponentImportSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for i in s {
+                    let i = i.map_err(invalid)?;
+                    items.push(Item::Import {
+                        name: i.name.name.to_string(),
+                        ty: i.ty,
+                    });
+                }
+            }
+            Payload::ComponentExportSection(s) => {
+                let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                for e in s {
+                    let e = e.map_err(invalid)?;
+                    items.push(Item::Export {
+                        name: e.name.name.to_string(),
+                        kind: e.kind,
+                        index: e.index,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    done.ok_or_else(|| invalid("no component"))
+}

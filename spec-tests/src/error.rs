@@ -1,0 +1,85 @@
+//! Error types: a guest-visible trap, and everything else that makes a
+//! directive fail (encoding, validation, unsupported constructs).
+
+use std::fmt;
+
+/// A trap raised by the runtime on behalf of the Canonical ABI or core wasm.
+///
+/// The message is compared as a substring with the text the `.wast` file
+/// expects, so it follows the wording of wasmtime where the suite pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trap(pub String);
+
+impl Trap {
+    /// A trap with the given message.
+    pub fn new(msg: impl Into<String>) -> Self {
+        Trap(msg.into())
+    }
+}
+
+impl fmt::Display for Trap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "wasm trap: {}", self.0)
+    }
+}
+
+impl std::error::Error for Trap {}
+
+impl wasmi::errors::HostError for Trap {}
+
+/// Returns `Err(Trap)` with the message when the condition holds.
+pub fn trap_if(cond: bool, msg: &str) -> Result<(), Trap> {
+    if cond {
+        Err(Trap::new(msg))
+    } else {
+        Ok(())
+    }
+}
+
+/// Anything that can go wrong while running a directive.
+#[derive(Debug, Clone)]
+pub enum Error {
+    /// The guest trapped (at instantiation or during a call).
+    Trap(Trap),
+    /// The text or binary could not be encoded, parsed or validated.
+    Invalid(String),
+    /// The runtime does not implement something the file uses.
+    Unsupported(String),
+    /// Any other failure of the runtime (a link error, a missing export).
+    Runtime(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Trap(t) => write!(f, "{t}"),
+            Error::Invalid(m) => write!(f, "invalid: {m}"),
+            Error::Unsupported(m) => write!(f, "not yet supported: {m}"),
+            Error::Runtime(m) => write!(f, "runtime error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Trap> for Error {
+    fn from(t: Trap) -> Self {
+        Error::Trap(t)
+    }
+}
+
+/// Converts a wasmi error into a trap, keeping our own host traps intact.
+pub fn trap_from_wasmi(e: wasmi::Error) -> Trap {
+    if let Some(t) = e.downcast_ref::<Trap>() {
+        return t.clone();
+    }
+    if let Some(code) = e.as_trap_code() {
+        return Trap::new(code.trap_message());
+    }
+    Trap::new(e.to_string())
+}
+
+/// Converts a trap into a wasmi error so that it unwinds through core wasm.
+pub fn trap_to_wasmi(t: Trap) -> wasmi::Error {
+    wasmi::Error::host(t)
+}

@@ -73,7 +73,9 @@ mod trap;
 mod waitable;
 
 pub use action::{Action, ResumeValue};
-pub use canon::{CopyOutcome, GuestBuf, LowerCallee, ResourceDrop, Transfer, TransferEnd};
+pub use canon::{
+    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, Transfer, TransferEnd,
+};
 pub use chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
 pub use copy::{CopyResult, CopyState, ElemClass, ElemType};
 pub use ids::{

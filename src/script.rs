@@ -760,11 +760,20 @@ pub fn apply_transfer_to(
     own_rt: Option<ResourceTypeId>,
 ) -> Result<(), Trap> {
     let bytes = (t.count * t.elem.size) as usize;
+    if t.elem.class == ElemClass::None {
+        return Ok(());
+    }
+    let (Some((src_inst, src_ptr)), Some((dst_inst, dst_ptr))) = (t.src.guest(), t.dst.guest())
+    else {
+        return Err(Trap::Wasm(
+            "a host end's elements move through the host's own buffer".into(),
+        ));
+    };
     match t.elem.class {
         ElemClass::None => Ok(()),
         ElemClass::Number | ElemClass::Plain => {
-            let (s, d) = (t.src.inst.as_u32() as usize, t.dst.inst.as_u32() as usize);
-            let (sp, dp) = (t.src.ptr as usize, t.dst.ptr as usize);
+            let (s, d) = (src_inst.as_u32() as usize, dst_inst.as_u32() as usize);
+            let (sp, dp) = (src_ptr as usize, dst_ptr as usize);
             if s == d {
                 mems[s].copy_within(sp..sp + bytes, dp);
             } else {
@@ -777,16 +786,16 @@ pub fn apply_transfer_to(
             let rt =
                 own_rt.ok_or_else(|| Trap::Wasm("no resource type for the elements".into()))?;
             for k in 0..t.count as usize {
-                let sp = t.src.ptr as usize + 4 * k;
-                let dp = t.dst.ptr as usize + 4 * k;
+                let sp = src_ptr as usize + 4 * k;
+                let dp = dst_ptr as usize + 4 * k;
                 let h = u32::from_le_bytes(
-                    mems[t.src.inst.as_u32() as usize][sp..sp + 4]
+                    mems[src_inst.as_u32() as usize][sp..sp + 4]
                         .try_into()
                         .expect("4"),
                 );
-                let rep = store.lift_own(t.src.inst, rt, h)?;
-                let nh = store.lower_own(t.dst.inst, rt, rep)?;
-                mems[t.dst.inst.as_u32() as usize][dp..dp + 4].copy_from_slice(&nh.to_le_bytes());
+                let rep = store.lift_own(src_inst, rt, h)?;
+                let nh = store.lower_own(dst_inst, rt, rep)?;
+                mems[dst_inst.as_u32() as usize][dp..dp + 4].copy_from_slice(&nh.to_le_bytes());
             }
             Ok(())
         }

@@ -87,7 +87,7 @@ pub enum Trap {
     ReadAfterDone(EndKind),
     /// A write on an end after the reader dropped (streams) or after the value was written (futures).
     WriteAfterDone(EndKind),
-    /// Dropping an end while a copy is in progress.
+    /// Dropping a writable end while a copy is in progress.
     DropBusy(EndKind),
     /// Dropping a future's writable end before it wrote or saw DROPPED.
     DropFutureUnwritten,
@@ -95,7 +95,7 @@ pub enum Trap {
     CancelNotCopying(EndKind),
     /// Lifting an end that is not a readable end.
     LiftNotReadable(EndKind),
-    /// Lifting an end that is busy.
+    /// Removing a readable end that is busy: lifting it, or dropping it.
     LiftBusy(EndKind),
     /// Lifting an end after it is DONE.
     LiftAfterDone(EndKind),

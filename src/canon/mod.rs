@@ -7,6 +7,7 @@
 //! the guest's core wasm call with it.
 
 mod error_context;
+mod host_end;
 mod lower;
 mod resource;
 mod stream;
@@ -16,6 +17,7 @@ mod thread;
 mod transfer;
 mod waitable;
 
+pub use host_end::{HostCopy, HostCopyDone};
 pub use lower::LowerCallee;
 pub use resource::ResourceDrop;
 pub use stream::{CopyOutcome, GuestBuf, Transfer, TransferEnd};

@@ -6,7 +6,7 @@
 //! [`Transfer`] returned by the built-in that completed the rendezvous.
 
 use crate::copy::{
-    CopyEnd, CopyResult, CopyState, ElemClass, ElemType, GuestBuffer, PendingSide, Shared,
+    CopyEnd, CopyResult, CopyState, ElemClass, ElemType, GuestBuffer, Party, PendingSide, Shared,
 };
 use crate::ids::{InstanceId, SharedId, WaitableId};
 use crate::instance::Handle;
@@ -31,13 +31,35 @@ pub struct GuestBuf {
 
 /// One side of a [`Transfer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TransferEnd {
-    /// The instance whose memory it is.
-    pub inst: InstanceId,
-    /// The embedder's memory id.
-    pub mem: u32,
-    /// The address of the first element.
-    pub ptr: u32,
+pub enum TransferEnd {
+    /// Guest memory.
+    Guest {
+        /// The instance whose memory it is.
+        inst: InstanceId,
+        /// The embedder's memory id.
+        mem: u32,
+        /// The address of the first element.
+        ptr: u32,
+    },
+    /// The host end of a stream or future (see [`Store::host_write`]): the
+    /// host's buffer of its read or write in progress, from element `offset`
+    /// (the elements of that buffer already moved).
+    Host {
+        /// The stream or future.
+        shared: SharedId,
+        /// The index of the first element in the host's buffer.
+        offset: u32,
+    },
+}
+
+impl TransferEnd {
+    /// The instance and address, for a guest side.
+    pub fn guest(&self) -> Option<(InstanceId, u32)> {
+        match *self {
+            TransferEnd::Guest { inst, ptr, .. } => Some((inst, ptr)),
+            TransferEnd::Host { .. } => None,
+        }
+    }
 }
 
 /// Elements the embedder must move now, from the writer's buffer to the
@@ -45,7 +67,8 @@ pub struct TransferEnd {
 /// `count * elem.size` bytes for [`ElemClass::Number`] and
 /// [`ElemClass::Plain`]; lifting and lowering each element (handles go
 /// through the store's transfer functions) for [`ElemClass::Lifted`];
-/// nothing for [`ElemClass::None`].
+/// nothing for [`ElemClass::None`]. A side may be the host's own buffer
+/// ([`TransferEnd::Host`]) when the host holds the other end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transfer {
     /// The element type.
@@ -144,6 +167,7 @@ impl Store {
                 dropped: false,
                 pending: None,
                 ends: 0,
+                host: None,
             }));
             let ri = self.new_end(inst, s, true)?;
             let wi = self.new_end(inst, s, false)?;
@@ -202,9 +226,10 @@ impl Store {
             length,
             progress: 0,
         });
+        let s = self.end(w).shared;
         let transfer = match kind {
-            EndKind::Stream => self.stream_rendezvous(inst, w, readable)?,
-            EndKind::Future => self.future_rendezvous(inst, w, readable)?,
+            EndKind::Stream => self.stream_rendezvous(s, Some(inst), Party::Guest(w), readable)?,
+            EndKind::Future => self.future_rendezvous(s, Some(inst), Party::Guest(w), readable)?,
         };
         let step = if self.w(w).pending.is_some() {
             Step::Done(self.get_pending_event(w).payload)
@@ -220,31 +245,86 @@ impl Store {
     }
 
     /// The same-instance rule: only payload-less and number elements.
-    fn check_intra(&self, s: SharedId, inst: InstanceId) -> Result<(), Trap> {
+    fn check_intra(&self, s: SharedId, inst: Option<InstanceId>) -> Result<(), Trap> {
         let sh = &self.shared[s.key()];
-        let pending_inst = sh.pending.map(|p| p.inst);
+        let pending_inst = sh.pending.and_then(|p| p.inst);
         trap_if(
-            pending_inst == Some(inst)
+            inst.is_some()
+                && pending_inst == inst
                 && !matches!(sh.elem.class, ElemClass::None | ElemClass::Number),
             Trap::IntraComponentCopy(sh.kind),
         )
     }
 
-    /// Moves `n` elements from the writer `src` to the reader `dst`.
-    fn move_elems(&mut self, src: WaitableId, dst: WaitableId, n: u32) -> Transfer {
-        let elem = self.shared[self.end(src).shared.key()].elem;
-        let side = |s: &mut Store, w: WaitableId| {
-            let inst = s.w(w).inst;
-            let b = s
-                .end_mut(w)
-                .buffer
+    fn party_buf(&self, s: SharedId, p: Party) -> Option<GuestBuffer> {
+        match p {
+            Party::Guest(w) => self.end(w).buffer,
+            Party::Host => self.shared[s.key()].host.as_ref().and_then(|h| h.buffer),
+        }
+    }
+
+    fn party_buf_mut(&mut self, s: SharedId, p: Party) -> &mut GuestBuffer {
+        let b = match p {
+            Party::Guest(w) => self.end_mut(w).buffer.as_mut(),
+            Party::Host => self.shared[s.key()]
+                .host
                 .as_mut()
-                .expect("buffer of a copying end");
-            let at = TransferEnd {
-                inst,
-                mem: b.mem,
-                ptr: b.ptr,
+                .and_then(|h| h.buffer.as_mut()),
+        };
+        b.expect("buffer of a copying end")
+    }
+
+    /// `Buffer.remain`.
+    fn remain(&self, s: SharedId, p: Party) -> u32 {
+        self.party_buf(s, p).map_or(0, |b| b.remain())
+    }
+
+    /// `Buffer.is_zero_length`.
+    fn zero_length(&self, s: SharedId, p: Party) -> bool {
+        self.party_buf(s, p).is_none_or(|b| b.length == 0)
+    }
+
+    /// `set_pending_event` of the party's `stream_event` / `future_event`.
+    pub(crate) fn set_copy_event(
+        &mut self,
+        s: SharedId,
+        p: Party,
+        result: CopyResult,
+        reclaim: bool,
+    ) {
+        match p {
+            Party::Guest(w) => self.set_pending(w, Some(Pending::Copy(result, reclaim))),
+            Party::Host => {
+                if let Some(h) = self.shared[s.key()].host.as_mut() {
+                    h.event = Some((result, reclaim));
+                }
+            }
+        }
+    }
+
+    /// Moves `n` elements from the writer `src` to the reader `dst`
+    /// (`dst.write(src.read(n))`): the embedder moves them as the returned
+    /// [`Transfer`] says.
+    fn move_elems(&mut self, s: SharedId, src: Party, dst: Party, n: u32) -> Transfer {
+        let elem = self.shared[s.key()].elem;
+        let side = |st: &mut Store, p: Party| {
+            let inst = match p {
+                Party::Guest(w) => Some(st.w(w).inst),
+                Party::Host => None,
             };
+            let b = st.party_buf_mut(s, p);
+            let at = match inst {
+                Some(inst) => TransferEnd::Guest {
+                    inst,
+                    mem: b.mem,
+                    ptr: b.ptr,
+                },
+                None => TransferEnd::Host {
+                    shared: s,
+                    offset: b.progress,
+                },
+            };
+            debug_assert!(n <= b.remain());
             b.ptr = b.ptr.wrapping_add(n.wrapping_mul(elem.size));
             b.progress += n;
             at
@@ -259,97 +339,135 @@ impl Store {
         }
     }
 
-    fn remain(&self, w: WaitableId) -> u32 {
-        self.end(w).buffer.map_or(0, |b| b.remain())
-    }
-
-    fn length(&self, w: WaitableId) -> u32 {
-        self.end(w).buffer.map_or(0, |b| b.length)
-    }
-
     /// `reset_and_notify_pending(result)`.
-    fn notify_pending(&mut self, s: SharedId, result: CopyResult) {
+    pub(crate) fn notify_pending(&mut self, s: SharedId, result: CopyResult) {
         if let Some(p) = self.shared[s.key()].pending.take() {
-            self.set_pending(p.end, Some(Pending::Copy(result, false)));
+            self.set_copy_event(s, p.end, result, false);
         }
     }
 
-    /// `SharedStreamImpl.read` / `write` for the end `w` that just started copying.
-    fn stream_rendezvous(
+    /// `SharedStreamImpl.read` / `write` for `me`, which just started
+    /// copying (`inst` is `None` for the host).
+    pub(crate) fn stream_rendezvous(
         &mut self,
-        inst: InstanceId,
-        w: WaitableId,
+        s: SharedId,
+        inst: Option<InstanceId>,
+        me: Party,
         reading: bool,
     ) -> Result<Option<Transfer>, Trap> {
-        let s = self.end(w).shared;
         let sh = &self.shared[s.key()];
         if sh.dropped {
-            self.set_pending(w, Some(Pending::Copy(CopyResult::Dropped, false)));
+            self.set_copy_event(s, me, CopyResult::Dropped, false);
             return Ok(None);
         }
         let Some(p) = sh.pending else {
-            self.shared[s.key()].pending = Some(PendingSide { inst, end: w });
+            self.shared[s.key()].pending = Some(PendingSide { inst, end: me });
             return Ok(None);
         };
         self.check_intra(s, inst)?;
-        let (pend_remain, my_remain) = (self.remain(p.end), self.remain(w));
+        let (pend_remain, my_remain) = (self.remain(s, p.end), self.remain(s, me));
         if pend_remain > 0 {
             let mut transfer = None;
             if my_remain > 0 {
                 let n = pend_remain.min(my_remain);
                 transfer = Some(if reading {
-                    self.move_elems(p.end, w, n)
+                    self.move_elems(s, p.end, me, n)
                 } else {
-                    self.move_elems(w, p.end, n)
+                    self.move_elems(s, me, p.end, n)
                 });
                 // `pending_on_copy(reset_pending)`: the pending side stays
                 // pending until its event is delivered.
-                self.set_pending(p.end, Some(Pending::Copy(CopyResult::Completed, true)));
+                self.set_copy_event(s, p.end, CopyResult::Completed, true);
             }
-            self.set_pending(w, Some(Pending::Copy(CopyResult::Completed, false)));
+            self.set_copy_event(s, me, CopyResult::Completed, false);
             Ok(transfer)
-        } else if !reading && self.length(w) == 0 && self.length(p.end) == 0 {
+        } else if !reading && self.zero_length(s, me) && self.zero_length(s, p.end) {
             // A zero-length write meets a zero-length pending read: the
             // write completes and the reader stays pending.
-            self.set_pending(w, Some(Pending::Copy(CopyResult::Completed, false)));
+            self.set_copy_event(s, me, CopyResult::Completed, false);
             Ok(None)
         } else {
             self.notify_pending(s, CopyResult::Completed);
-            self.shared[s.key()].pending = Some(PendingSide { inst, end: w });
+            self.shared[s.key()].pending = Some(PendingSide { inst, end: me });
             Ok(None)
         }
     }
 
     /// `SharedFutureImpl.read` / `write`.
-    fn future_rendezvous(
+    pub(crate) fn future_rendezvous(
         &mut self,
-        inst: InstanceId,
-        w: WaitableId,
+        s: SharedId,
+        inst: Option<InstanceId>,
+        me: Party,
         reading: bool,
     ) -> Result<Option<Transfer>, Trap> {
-        let s = self.end(w).shared;
         let sh = &self.shared[s.key()];
         if sh.dropped {
             debug_assert!(
                 !reading,
                 "a future's reader cannot outlive a dropped writer"
             );
-            self.set_pending(w, Some(Pending::Copy(CopyResult::Dropped, false)));
+            self.set_copy_event(s, me, CopyResult::Dropped, false);
             return Ok(None);
         }
         let Some(p) = sh.pending else {
-            self.shared[s.key()].pending = Some(PendingSide { inst, end: w });
+            self.shared[s.key()].pending = Some(PendingSide { inst, end: me });
             return Ok(None);
         };
         self.check_intra(s, inst)?;
         let transfer = if reading {
-            self.move_elems(p.end, w, 1)
+            self.move_elems(s, p.end, me, 1)
         } else {
-            self.move_elems(w, p.end, 1)
+            self.move_elems(s, me, p.end, 1)
         };
         self.notify_pending(s, CopyResult::Completed);
-        self.set_pending(w, Some(Pending::Copy(CopyResult::Completed, false)));
+        self.set_copy_event(s, me, CopyResult::Completed, false);
         Ok(Some(transfer))
+    }
+
+    /// The result, the progress and the new state of a delivered copy
+    /// event (the parts `stream_event` and `future_event` share).
+    pub(crate) fn deliver_copy(
+        &mut self,
+        s: SharedId,
+        p: Party,
+        result: CopyResult,
+        reclaim: bool,
+    ) -> u32 {
+        let sh = &mut self.shared[s.key()];
+        if reclaim {
+            // `reclaim_buffer` = `reset_pending`: the party was left pending
+            // by `pending_on_copy`, and nothing else can have replaced it.
+            debug_assert_eq!(sh.pending.map(|q| q.end), Some(p));
+            if sh.pending.map(|q| q.end) == Some(p) {
+                sh.pending = None;
+            }
+        }
+        let kind = sh.kind;
+        let (state, buffer) = match p {
+            Party::Guest(w) => {
+                let e = self.end_mut(w);
+                (&mut e.state, &mut e.buffer)
+            }
+            Party::Host => {
+                let h = self.shared[s.key()].host.as_mut().expect("host end");
+                (&mut h.state, &mut h.buffer)
+            }
+        };
+        debug_assert!(matches!(
+            *state,
+            CopyState::Copying | CopyState::CancellingCopy
+        ));
+        let done = match kind {
+            EndKind::Stream => result == CopyResult::Dropped,
+            EndKind::Future => result != CopyResult::Cancelled,
+        };
+        *state = if done {
+            CopyState::Done
+        } else {
+            CopyState::Idle
+        };
+        buffer.take().map_or(0, |b| b.progress)
     }
 
     /// `stream_event` / `future_event`: computed at delivery.
@@ -357,40 +475,12 @@ impl Store {
         let index = self.w(w).index;
         let e = self.end(w);
         let (s, kind, readable) = (e.shared, e.kind, e.readable);
-        if reclaim {
-            let sh = &mut self.shared[s.key()];
-            debug_assert_eq!(sh.pending.map(|p| p.end), Some(w));
-            if sh.pending.map(|p| p.end) == Some(w) {
-                sh.pending = None;
-            }
-        }
-        let e = self.end_mut(w);
-        debug_assert!(e.copying());
-        let progress = e.buffer.take().map_or(0, |b| b.progress);
-        let (code, payload, done) = match kind {
-            EndKind::Stream => (
-                if readable {
-                    EventCode::StreamRead
-                } else {
-                    EventCode::StreamWrite
-                },
-                result as u32 | progress << 4,
-                result == CopyResult::Dropped,
-            ),
-            EndKind::Future => (
-                if readable {
-                    EventCode::FutureRead
-                } else {
-                    EventCode::FutureWrite
-                },
-                result as u32,
-                result != CopyResult::Cancelled,
-            ),
-        };
-        e.state = if done {
-            CopyState::Done
-        } else {
-            CopyState::Idle
+        let progress = self.deliver_copy(s, Party::Guest(w), result, reclaim);
+        let (code, payload) = match (kind, readable) {
+            (EndKind::Stream, true) => (EventCode::StreamRead, result as u32 | progress << 4),
+            (EndKind::Stream, false) => (EventCode::StreamWrite, result as u32 | progress << 4),
+            (EndKind::Future, true) => (EventCode::FutureRead, result as u32),
+            (EndKind::Future, false) => (EventCode::FutureWrite, result as u32),
         };
         Event {
             code,
@@ -429,8 +519,18 @@ impl Store {
         trap_if(self.w(w).wset.is_some() && !async_, Trap::SyncInWaitableSet)?;
         self.end_mut(w).state = CopyState::CancellingCopy;
         if self.w(w).pending.is_none() {
+            // `shared.cancel()`: a copy without an event is the pending side.
             let s = self.end(w).shared;
-            self.notify_pending(s, CopyResult::Cancelled);
+            debug_assert_eq!(
+                self.shared[s.key()].pending.map(|p| p.end),
+                Some(Party::Guest(w))
+            );
+            match self.shared[s.key()].host.as_mut() {
+                // A host that defers cancellation answers later
+                // (`Store::host_cancel_peer`).
+                Some(h) if h.defer_cancel => h.cancel_requested = Some(w),
+                _ => self.notify_pending(s, CopyResult::Cancelled),
+            }
             if self.w(w).pending.is_none() {
                 if async_ {
                     return Ok(Step::Done(BLOCKED));
@@ -457,7 +557,14 @@ impl Store {
             if kind == EndKind::Future && !readable {
                 trap_if(e.state != CopyState::Done, Trap::DropFutureUnwritten)?;
             }
-            trap_if(e.copying(), Trap::DropBusy(kind))?;
+            // Wasmtime (and the reference suite) say "remove" for a
+            // readable end and "drop" for a writable one.
+            let busy = if readable {
+                Trap::LiftBusy(kind)
+            } else {
+                Trap::DropBusy(kind)
+            };
+            trap_if(e.copying(), busy)?;
             self.inst_mut(inst).handles.remove(i)?;
             self.drop_end_waitable(w);
             Ok(())

@@ -89,11 +89,39 @@ impl CopyEnd {
     }
 }
 
-/// The side of a copy that waits for its partner.
+/// A participant of a copy: a guest end, or the host end of the shared state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Party {
+    Guest(WaitableId),
+    Host,
+}
+
+/// The side of a copy that waits for its partner (`pending_inst`,
+/// `pending_buffer` and the callbacks, which live on the party's end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PendingSide {
-    pub inst: InstanceId,
-    pub end: WaitableId,
+    /// `None` for the host.
+    pub inst: Option<InstanceId>,
+    pub end: Party,
+}
+
+/// The end of a stream or future that the host holds (see
+/// [`Store::host_write`](crate::Store::host_write)): a copy end without a
+/// handle, whose buffer lives in host memory.
+#[derive(Debug)]
+pub(crate) struct HostEnd {
+    pub readable: bool,
+    pub state: CopyState,
+    /// The host's buffer of the copy in progress (`ptr` unused).
+    pub buffer: Option<GuestBuffer>,
+    /// The pending event: the copy result, and whether delivery reclaims
+    /// the buffer (`reset_pending`).
+    pub event: Option<(CopyResult, bool)>,
+    /// Whether a guest's cancel of a copy waiting on this end waits for
+    /// the host ([`Store::host_defer_cancel`](crate::Store::host_defer_cancel)).
+    pub defer_cancel: bool,
+    /// The guest end whose cancel waits for the host.
+    pub cancel_requested: Option<WaitableId>,
 }
 
 /// `SharedStreamImpl` / `SharedFutureImpl`.
@@ -103,6 +131,9 @@ pub(crate) struct Shared {
     pub elem: ElemType,
     pub dropped: bool,
     pub pending: Option<PendingSide>,
-    /// Live ends (handles) of this stream or future.
+    /// Live ends of this stream or future: handles, ends in transit
+    /// between a lift and a lower, and the host end.
     pub ends: u32,
+    /// The end the host holds, if any.
+    pub host: Option<HostEnd>,
 }

@@ -147,8 +147,10 @@ impl Trap {
             Trap::SyncInWaitableSet => {
                 "waitable cannot be used synchronously while added to a waitable set".into()
             }
+            // The reference suite (trap-if-sync-and-waitable-set.wast,
+            // join-during-sync-*) expects the same text as SyncInWaitableSet.
             Trap::JoinWithSyncWaiter => {
-                "cannot join a waitable while it is waited on synchronously".into()
+                "waitable cannot be used synchronously while added to a waitable set (it is waited on synchronously)".into()
             }
             Trap::SubtaskResolveDelivered => "cannot cancel a subtask whose resolution was delivered".into(),
             Trap::SubtaskCancelTwice => "cannot cancel a subtask twice".into(),

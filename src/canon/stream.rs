@@ -178,6 +178,52 @@ impl Store {
 
     /// `canon stream.read/write` and `canon future.read/write`
     /// (`stream_copy` / `future_copy`): `readable` selects read.
+    ///
+    /// The call that completes a rendezvous returns the [`Transfer`]: the
+    /// embedder moves those elements before the guest continues. A guest
+    /// writes to another guest:
+    ///
+    /// ```
+    /// use canon_async::{Action, CopyResult, ElemClass, ElemType, EndKind, GuestBuf};
+    /// use canon_async::{LiftKind, Lifted, Step, Store, BLOCKED};
+    ///
+    /// let u8s = ElemType { id: 1, class: ElemClass::Number, size: 1, align: 1 };
+    /// let mut store = Store::new();
+    /// let (a, b) = (store.new_instance(), store.new_instance());
+    /// let (mut mem_a, mut mem_b) = (vec![0u8; 16], vec![0u8; 16]);
+    /// let export = |inst, func| Lifted { inst, func, kind: LiftKind::AsyncStackful, async_type: true };
+    ///
+    /// // `a` makes a stream<u8> and writes 3 bytes: no reader yet, BLOCKED.
+    /// store.invoke(export(a, 0)).unwrap();
+    /// let Action::Start { .. } = store.next_action() else { panic!() };
+    /// let ends = store.copy_new(EndKind::Stream, u8s).unwrap();
+    /// let (r, w) = (ends as u32, (ends >> 32) as u32);
+    /// mem_a[0..3].copy_from_slice(b"abc");
+    /// let buf = GuestBuf { mem: 0, ptr: 0, len: 3, mem_size: 16 };
+    /// let out = store.copy(EndKind::Stream, false, u8s, true, w, buf).unwrap();
+    /// assert_eq!((out.step, out.transfer), (Step::Done(BLOCKED), None));
+    /// // `a` returns the readable end: lifted out of `a` ...
+    /// let shared = store.lift_end(a, EndKind::Stream, u8s, r).unwrap();
+    /// store.task_return().unwrap();
+    /// store.exit_thread().unwrap();
+    /// assert_eq!(store.next_action(), Action::Idle);
+    ///
+    /// // ... and lowered into `b`, which reads: the rendezvous is this call.
+    /// store.invoke(export(b, 1)).unwrap();
+    /// let Action::Start { .. } = store.next_action() else { panic!() };
+    /// let rb = store.lower_end(b, shared).unwrap();
+    /// let buf = GuestBuf { mem: 1, ptr: 8, len: 8, mem_size: 16 };
+    /// let out = store.copy(EndKind::Stream, true, u8s, true, rb, buf).unwrap();
+    /// assert_eq!(out.step, Step::Done(CopyResult::Completed as u32 | 3 << 4));
+    /// // One bulk copy from `a`'s memory to `b`'s.
+    /// let t = out.transfer.unwrap();
+    /// let ((_, src), (_, dst)) = (t.src.guest().unwrap(), t.dst.guest().unwrap());
+    /// let n = (t.count * t.elem.size) as usize;
+    /// mem_b[dst as usize..][..n].copy_from_slice(&mem_a[src as usize..][..n]);
+    /// assert_eq!(&mem_b[8..11], b"abc");
+    /// ```
+    ///
+    /// A host holds an end with [`Store::host_write`] and its siblings.
     pub fn copy(
         &mut self,
         kind: EndKind,

@@ -307,6 +307,31 @@ fn lend() -> Lent {
 }
 
 #[test]
+fn task_return_with_borrows_outstanding() {
+    let mut l = lend();
+    let (s, ct) = (&mut l.s, l.ct);
+    // The callee blocks once, so the caller holds the subtask's handle
+    // when the callee traps.
+    let host = block_on_host(s);
+    let (state, _) = unpack(expect_resume_i32(s, ct));
+    assert_eq!(state, 1, "STARTED");
+    s.host_return(host).unwrap();
+    assert_eq!(s.thread_yield(false), Ok(Step::Suspend));
+    let Action::Resume { thread, .. } = s.next_action() else {
+        panic!()
+    };
+    assert_ne!(thread, ct);
+    let r = s.task_return();
+    assert_trap(
+        &l.s,
+        l.d,
+        r,
+        Trap::BorrowsRemain,
+        "borrow handles still remain at the end of the call",
+    );
+}
+
+#[test]
 fn task_return_after_dropping_the_borrow_is_fine() {
     let mut l = lend();
     assert_eq!(l.s.resource_drop(l.rt, l.borrow), Ok(None));

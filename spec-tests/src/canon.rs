@@ -1,19 +1,22 @@
-//! Canonical built-ins and calls: `canon lift`/`canon lower` for
-//! synchronous calls, the resource built-ins, and the lift/lower context.
+//! `canon lift`/`canon lower` and the lift/lower context, wired to the
+//! `canon-async` core: handles go through the core's per-instance table,
+//! and a lowered call always suspends the caller (the callee runs as a
+//! thread of its own, started by the core; see [`crate::driver`]).
 
 use std::sync::Arc;
 
+use canon_async::{LiftKind, LowerCallee, SubtaskId, TaskId};
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, AbiCx, FlatIter};
 use crate::abi::lower::lower_flat_values;
 use crate::abi::types::{
-    flatten_functype, CoreTy, FuncTy, ResId, Ty, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
+    flatten_functype, flatten_types, CoreTy, FuncTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
+    MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
 };
 use crate::abi::val::{Flat, Handle, StrEnc, Val};
-use crate::engine::{InstId, Rt, TaskRec};
-use crate::error::{trap_from_wasmi, trap_if, trap_to_wasmi, Trap};
-use crate::handles::{wrong_type, ResourceHandle};
+use crate::engine::{CallRec, InstId, Park, Rt};
+use crate::error::{trap_from_wasmi, trap_to_wasmi, Trap};
 
 /// Canonical options of a lift, lower or built-in.
 #[derive(Debug, Clone, Default)]
@@ -24,15 +27,32 @@ pub struct Opts {
     pub callback: Option<wasmi::Func>,
     pub encoding: Option<StrEnc>,
     pub is_async: bool,
+    /// The id of `memory` for stream and future buffers (built-ins only).
+    pub mem_id: Option<u32>,
 }
 
 /// A lifted function: a core function of an instance with a component type.
 #[derive(Debug)]
 pub struct Lifted {
+    /// The id the core echoes back in `Action::Start`.
+    pub id: u32,
     pub inst: InstId,
     pub core: wasmi::Func,
     pub ty: FuncTy,
     pub opts: Opts,
+    pub kind: LiftKind,
+}
+
+impl Lifted {
+    /// The core's description of this function.
+    pub fn descriptor(&self) -> canon_async::Lifted {
+        canon_async::Lifted {
+            inst: self.inst,
+            func: self.id,
+            kind: self.kind,
+            async_type: self.ty.is_async,
+        }
+    }
 }
 
 /// A component function value.
@@ -50,16 +70,85 @@ impl CFunc {
     }
 }
 
+/// What a `canon lower` host function needs.
+#[derive(Debug)]
+pub struct LowerDef {
+    pub callee: CFunc,
+    pub inst: InstId,
+    pub ty: FuncTy,
+    pub opts: Opts,
+}
+
+impl LowerDef {
+    /// How many flat parameters (before any out-pointer) the core function takes.
+    pub fn flat_param_count(&self) -> usize {
+        let n = flatten_types(&self.ty.param_types()).len();
+        let max = if self.opts.is_async {
+            MAX_FLAT_ASYNC_PARAMS
+        } else {
+            MAX_FLAT_PARAMS
+        };
+        if n > max {
+            1
+        } else {
+            n
+        }
+    }
+}
+
+/// Converts a core trap into a runtime trap.
+pub fn core_trap(t: canon_async::Trap) -> Trap {
+    Trap::new(t.message())
+}
+
+/// The host error a built-in returns to park its thread.
+#[derive(Debug)]
+pub struct Suspend;
+
+impl std::fmt::Display for Suspend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("thread suspended")
+    }
+}
+
+impl wasmi::errors::HostError for Suspend {}
+
+/// Parks the running thread: records how to resume it and unwinds to the
+/// driver. Inside a nested synchronous helper call this is a trap.
+pub fn suspend(rt: &mut Rt, park: Park) -> wasmi::Error {
+    if rt.nested > 0 {
+        return trap_to_wasmi(Trap::new(
+            "cannot block a synchronous task before returning",
+        ));
+    }
+    rt.suspend = Some(park);
+    wasmi::Error::host(Suspend)
+}
+
+/// Runs a synchronous helper call (realloc, post-return, a destructor)
+/// nested in the current host function.
+pub fn nested_call(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    f: wasmi::Func,
+    args: &[wasmi::Val],
+    outs: &mut [wasmi::Val],
+) -> Result<(), Trap> {
+    ctx.data_mut().nested += 1;
+    let r = f.call(&mut *ctx, args, outs);
+    ctx.data_mut().nested -= 1;
+    r.map_err(trap_from_wasmi)
+}
+
 /// The context of one lift or lower.
 pub struct Cx<'a, 'c> {
     pub ctx: &'a mut StoreContextMut<'c, Rt>,
     pub opts: &'a Opts,
     pub inst: InstId,
     pub host_peer: bool,
+    /// The caller's subtask, the scope of borrows lifted from the caller.
+    pub subtask: Option<SubtaskId>,
     /// The callee's task, the scope of borrows lowered into it.
-    pub task: Option<usize>,
-    /// Own handles lent by `lift_borrow`, released when the call ends.
-    pub lends: Vec<(InstId, u32)>,
+    pub task: Option<TaskId>,
 }
 
 impl<'a, 'c> Cx<'a, 'c> {
@@ -75,18 +164,23 @@ impl<'a, 'c> Cx<'a, 'c> {
             opts,
             inst,
             host_peer,
+            subtask: None,
             task: None,
-            lends: Vec::new(),
         }
     }
 
     fn rt(&mut self) -> &mut Rt {
         self.ctx.data_mut()
     }
-}
 
-fn bad_inst() -> Trap {
-    Trap::new("internal: unknown component instance")
+    fn core_rt(&self, r: ResId) -> Result<canon_async::ResourceTypeId, Trap> {
+        self.ctx
+            .data()
+            .resources
+            .get(r)
+            .map(|x| x.core)
+            .ok_or_else(|| Trap::new("internal: unknown resource type"))
+    }
 }
 
 impl AbiCx for Cx<'_, '_> {
@@ -118,12 +212,15 @@ impl AbiCx for Cx<'_, '_> {
             .realloc
             .ok_or_else(|| Trap::new("no `realloc` canonical option"))?;
         let inst = self.inst;
-        set_may_leave(self.rt(), inst, false)?;
+        crate::core_compat::begin_realloc(&mut self.rt().core, inst).map_err(core_trap)?;
         let args = [old, old_size, align, new_size].map(|v| wasmi::Val::I32(v as i32));
         let mut out = [wasmi::Val::I32(0)];
-        let r = f.call(&mut *self.ctx, &args, &mut out);
-        set_may_leave(self.rt(), inst, true)?;
-        r.map_err(trap_from_wasmi)?;
+        let r = nested_call(self.ctx, f, &args, &mut out);
+        if let Err(t) = r {
+            self.rt().core.wasm_trapped();
+            return Err(t);
+        }
+        crate::core_compat::end_realloc(&mut self.rt().core).map_err(core_trap)?;
         match out[0] {
             wasmi::Val::I32(p) => Ok(p as u32),
             _ => Err(Trap::new("realloc returned a non-i32")),
@@ -131,210 +228,96 @@ impl AbiCx for Cx<'_, '_> {
     }
 
     fn lift_own(&mut self, idx: u32, rt: ResId) -> Result<Handle, Trap> {
+        let core_rt = self.core_rt(rt)?;
         let inst = self.inst;
-        let table = &mut self.rt().insts.get_mut(inst).ok_or_else(bad_inst)?.handles;
-        let h = table.get(idx)?;
-        trap_if(h.rt != rt, &wrong_type(idx).0)?;
-        trap_if(
-            h.num_lends != 0,
-            "cannot remove owned resource while borrowed",
-        )?;
-        trap_if(
-            !h.own,
-            &format!("handle index {idx} is not an owned handle"),
-        )?;
-        let h = table.remove(idx)?;
-        Ok(Handle { rep: h.rep, rt })
+        let rep = self
+            .rt()
+            .core
+            .lift_own(inst, core_rt, idx)
+            .map_err(core_trap)?;
+        Ok(Handle { rep, rt })
     }
 
     fn lift_borrow(&mut self, idx: u32, rt: ResId) -> Result<Handle, Trap> {
-        let inst = self.inst;
-        let table = &mut self.rt().insts.get_mut(inst).ok_or_else(bad_inst)?.handles;
-        let h = table.get_mut(idx)?;
-        trap_if(h.rt != rt, &wrong_type(idx).0)?;
-        let rep = h.rep;
-        if h.own {
-            h.num_lends += 1;
-            self.lends.push((inst, idx));
-        }
+        let core_rt = self.core_rt(rt)?;
+        let subtask = self
+            .subtask
+            .ok_or_else(|| Trap::new("not yet supported: borrows passed by the host"))?;
+        let rep = self
+            .rt()
+            .core
+            .lift_borrow(subtask, core_rt, idx)
+            .map_err(core_trap)?;
         Ok(Handle { rep, rt })
     }
 
     fn lower_own(&mut self, h: Handle) -> Result<u32, Trap> {
+        let core_rt = self.core_rt(h.rt)?;
         let inst = self.inst;
         self.rt()
-            .insts
-            .get_mut(inst)
-            .ok_or_else(bad_inst)?
-            .handles
-            .add(ResourceHandle {
-                rt: h.rt,
-                rep: h.rep,
-                own: true,
-                borrow_scope: None,
-                num_lends: 0,
-            })
+            .core
+            .lower_own(inst, core_rt, h.rep)
+            .map_err(core_trap)
     }
 
     fn lower_borrow(&mut self, h: Handle) -> Result<u32, Trap> {
+        let core_rt = self.core_rt(h.rt)?;
+        let task = self
+            .task
+            .ok_or_else(|| Trap::new("not yet supported: borrows returned to the host"))?;
+        self.rt()
+            .core
+            .lower_borrow(task, core_rt, h.rep)
+            .map_err(core_trap)
+    }
+
+    fn lift_async_handle(&mut self, idx: u32, t: &Ty) -> Result<Val, Trap> {
         let inst = self.inst;
-        let task = self.task;
-        let rt = self.rt();
-        let impl_inst = rt.resources.get(h.rt).map(|r| r.impl_inst);
-        if impl_inst == Some(inst) {
-            return Ok(h.rep);
-        }
-        if let Some(t) = task.and_then(|t| rt.tasks.get_mut(t)) {
-            t.num_borrows += 1;
-        }
-        rt.insts
-            .get_mut(inst)
-            .ok_or_else(bad_inst)?
-            .handles
-            .add(ResourceHandle {
-                rt: h.rt,
-                rep: h.rep,
-                own: false,
-                borrow_scope: task,
-                num_lends: 0,
-            })
-    }
-
-    fn lift_async_handle(&mut self, _idx: u32, t: &Ty) -> Result<Val, Trap> {
-        Err(Trap::new(format!(
-            "not yet supported: lifting {t:?} (needs the async core)"
-        )))
-    }
-
-    fn lower_async_handle(&mut self, _v: &Val, t: &Ty) -> Result<u32, Trap> {
-        Err(Trap::new(format!(
-            "not yet supported: lowering {t:?} (needs the async core)"
-        )))
-    }
-}
-
-fn set_may_leave(rt: &mut Rt, inst: InstId, v: bool) -> Result<(), Trap> {
-    rt.insts.get_mut(inst).ok_or_else(bad_inst)?.may_leave = v;
-    Ok(())
-}
-
-fn check_may_leave(rt: &Rt, inst: InstId) -> Result<(), Trap> {
-    let s = rt.insts.get(inst).ok_or_else(bad_inst)?;
-    trap_if(!s.may_leave, "cannot leave component instance")
-}
-
-fn release_lends(rt: &mut Rt, lends: &[(InstId, u32)]) {
-    for (inst, idx) in lends {
-        if let Some(h) = rt
-            .insts
-            .get_mut(*inst)
-            .and_then(|s| s.handles.get_mut(*idx).ok())
-        {
-            h.num_lends = h.num_lends.saturating_sub(1);
+        match t {
+            Ty::Stream(e) | Ty::Future(e) => {
+                let kind = if matches!(t, Ty::Stream(_)) {
+                    canon_async::EndKind::Stream
+                } else {
+                    canon_async::EndKind::Future
+                };
+                let e = e.as_ref().map(|x| (**x).clone());
+                let elem = crate::builtins::elem_type(self.rt(), &e);
+                let s = self
+                    .rt()
+                    .core
+                    .lift_end(inst, kind, elem, idx)
+                    .map_err(core_trap)?;
+                Ok(if kind == canon_async::EndKind::Stream {
+                    Val::Stream(s)
+                } else {
+                    Val::Future(s)
+                })
+            }
+            _ => {
+                let e = self
+                    .rt()
+                    .core
+                    .lift_error_context(inst, idx)
+                    .map_err(core_trap)?;
+                Ok(Val::ErrorContext(e))
+            }
         }
     }
-}
 
-/// Calls a component function synchronously with lifted arguments and
-/// returns its lifted results. `host_peer` says the caller is the host.
-pub fn call_func(
-    ctx: &mut StoreContextMut<'_, Rt>,
-    f: &CFunc,
-    args: Vec<Val>,
-    host_peer: bool,
-) -> Result<Vec<Val>, Trap> {
-    match f {
-        CFunc::Lifted(l) => call_lifted(ctx, l, args, host_peer),
-    }
-}
-
-fn call_lifted(
-    ctx: &mut StoreContextMut<'_, Rt>,
-    l: &Lifted,
-    args: Vec<Val>,
-    host_peer: bool,
-) -> Result<Vec<Val>, Trap> {
-    if l.opts.is_async {
-        return Err(Trap::new(
-            "not yet supported: async-lifted functions (needs the async core)",
-        ));
-    }
-    {
-        let rt = ctx.data_mut();
-        let s = rt.insts.get(l.inst).ok_or_else(bad_inst)?;
-        trap_if(s.poisoned, "cannot enter component instance")?;
-        rt.tasks.push(TaskRec {
-            inst: l.inst,
-            num_borrows: 0,
-        });
-    }
-    let task = ctx.data().tasks.len() - 1;
-    let r = call_lifted_in_task(ctx, l, args, host_peer, task);
-    let rt = ctx.data_mut();
-    rt.tasks.truncate(task);
-    if r.is_err() {
-        if let Some(s) = rt.insts.get_mut(l.inst) {
-            s.poisoned = true;
+    fn lower_async_handle(&mut self, v: &Val, _t: &Ty) -> Result<u32, Trap> {
+        let inst = self.inst;
+        match v {
+            Val::Stream(s) | Val::Future(s) => {
+                self.rt().core.lower_end(inst, *s).map_err(core_trap)
+            }
+            Val::ErrorContext(e) => self
+                .rt()
+                .core
+                .lower_error_context(inst, *e)
+                .map_err(core_trap),
+            _ => Err(Trap::new("value does not match its component type")),
         }
     }
-    r
-}
-
-fn call_lifted_in_task(
-    ctx: &mut StoreContextMut<'_, Rt>,
-    l: &Lifted,
-    args: Vec<Val>,
-    host_peer: bool,
-    task: usize,
-) -> Result<Vec<Val>, Trap> {
-    let param_tys = l.ty.param_types();
-    let result_tys = l.ty.result_types();
-    let flat_args = {
-        let mut cx = Cx::new(ctx, &l.opts, l.inst, host_peer);
-        cx.task = Some(task);
-        lower_flat_values(&mut cx, MAX_FLAT_PARAMS, &args, &param_tys, None)?
-    };
-    let sig = flatten_functype(&l.ty, false, false, true);
-    let wargs: Vec<wasmi::Val> = flat_args.iter().map(|f| f.to_wasmi()).collect();
-    let mut wres: Vec<wasmi::Val> = sig
-        .results
-        .iter()
-        .map(|t| Flat::zero(*t).to_wasmi())
-        .collect();
-    l.core
-        .call(&mut *ctx, &wargs, &mut wres)
-        .map_err(trap_from_wasmi)?;
-    let flat_res: Vec<Flat> = wres.iter().map(Flat::from_wasmi).collect();
-    let results = {
-        let mut cx = Cx::new(ctx, &l.opts, l.inst, host_peer);
-        let mut it = FlatIter::new(&flat_res);
-        lift_flat_values(&mut cx, MAX_FLAT_RESULTS, &mut it, &result_tys)?
-    };
-    let borrows = ctx
-        .data()
-        .tasks
-        .get(task)
-        .map(|t| t.num_borrows)
-        .unwrap_or(0);
-    trap_if(
-        borrows > 0,
-        "borrow handles still remain at the end of the call",
-    )?;
-    if let Some(pr) = l.opts.post_return {
-        set_may_leave(ctx.data_mut(), l.inst, false)?;
-        let r = pr.call(&mut *ctx, &wres, &mut []);
-        set_may_leave(ctx.data_mut(), l.inst, true)?;
-        r.map_err(trap_from_wasmi)?;
-    }
-    Ok(results)
-}
-
-/// What a `canon lower` host function needs.
-pub struct LowerDef {
-    pub callee: CFunc,
-    pub inst: InstId,
-    pub ty: FuncTy,
-    pub opts: Opts,
 }
 
 /// The core signature of a lowered function.
@@ -356,39 +339,107 @@ pub fn core_valtype(t: CoreTy) -> wasmi::ValType {
     }
 }
 
-/// The body of a synchronously lowered function.
+/// The body of a lowered function: starts the call in the core and
+/// suspends the caller until the core resumes it.
 pub fn lowered_call(
     mut caller: Caller<'_, Rt>,
-    def: &LowerDef,
+    def: &Arc<LowerDef>,
     params: &[wasmi::Val],
-    results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
     let mut ctx = caller.as_context_mut();
-    lowered_call_inner(&mut ctx, def, params, results).map_err(trap_to_wasmi)
+    let rt = ctx.data_mut();
+    let CFunc::Lifted(callee) = &def.callee;
+    let subtask = rt
+        .core
+        .canon_lower(LowerCallee::Guest(callee.descriptor()), def.opts.is_async)
+        .map_err(|t| trap_to_wasmi(core_trap(t)))?;
+    rt.calls.insert(
+        subtask,
+        CallRec {
+            def: def.clone(),
+            flat_args: params.iter().map(Flat::from_wasmi).collect(),
+            results: None,
+        },
+    );
+    let park = if def.opts.is_async {
+        Park::I32 { has_result: true }
+    } else {
+        Park::SyncLower { subtask }
+    };
+    Err(suspend(rt, park))
 }
 
-fn lowered_call_inner(
+/// Lifts a guest caller's arguments at the callee's start.
+pub fn lift_call_args(
     ctx: &mut StoreContextMut<'_, Rt>,
-    def: &LowerDef,
-    params: &[wasmi::Val],
-    results: &mut [wasmi::Val],
-) -> Result<(), Trap> {
-    if def.opts.is_async {
-        return Err(Trap::new(
-            "not yet supported: async-lowered calls (needs the async core)",
-        ));
-    }
-    check_may_leave(ctx.data(), def.inst)?;
-    let flat: Vec<Flat> = params.iter().map(Flat::from_wasmi).collect();
-    let mut it = FlatIter::new(&flat);
-    let (args, lends) = {
-        let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
-        let args = lift_flat_values(&mut cx, MAX_FLAT_PARAMS, &mut it, &def.ty.param_types())?;
-        (args, std::mem::take(&mut cx.lends))
+    subtask: SubtaskId,
+) -> Result<Vec<Val>, Trap> {
+    let (def, flat) = {
+        let rec = ctx
+            .data()
+            .calls
+            .get(&subtask)
+            .ok_or_else(|| Trap::new("internal: unknown subtask"))?;
+        (rec.def.clone(), rec.flat_args.clone())
     };
-    let r = call_func(ctx, &def.callee, args, false);
-    release_lends(ctx.data_mut(), &lends);
-    let vals = r?;
+    let max = if def.opts.is_async {
+        MAX_FLAT_ASYNC_PARAMS
+    } else {
+        MAX_FLAT_PARAMS
+    };
+    let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
+    cx.subtask = Some(subtask);
+    let mut it = FlatIter::new(&flat);
+    lift_flat_values(&mut cx, max, &mut it, &def.ty.param_types())
+}
+
+/// Delivers a guest call's results: kept for a synchronous caller (lowered
+/// when it resumes), stored through the out-pointer of an async caller.
+pub fn deliver_to_guest(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    subtask: SubtaskId,
+    vals: Vec<Val>,
+) -> Result<(), Trap> {
+    let def = {
+        let rec = ctx
+            .data_mut()
+            .calls
+            .get_mut(&subtask)
+            .ok_or_else(|| Trap::new("internal: unknown subtask"))?;
+        if !rec.def.opts.is_async {
+            rec.results = Some(vals);
+            return Ok(());
+        }
+        rec.def.clone()
+    };
+    let rec = ctx.data_mut().calls.remove(&subtask);
+    let flat = rec.map(|r| r.flat_args).unwrap_or_default();
+    let k = def.flat_param_count();
+    let mut it = FlatIter::new(flat.get(k..).unwrap_or(&[]));
+    let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
+    let tys = def.ty.result_types();
+    if tys.is_empty() {
+        return Ok(());
+    }
+    lower_flat_values(&mut cx, 0, &vals, &tys, Some(&mut it)).map(|_| ())
+}
+
+/// Lowers a synchronous call's results into the resumed caller.
+pub fn sync_lower_results(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    subtask: SubtaskId,
+) -> Result<Vec<wasmi::Val>, Trap> {
+    let rec = ctx
+        .data_mut()
+        .calls
+        .remove(&subtask)
+        .ok_or_else(|| Trap::new("internal: unknown subtask"))?;
+    let vals = rec
+        .results
+        .ok_or_else(|| Trap::new("internal: results were not delivered"))?;
+    let def = rec.def;
+    let k = def.flat_param_count();
+    let mut it = FlatIter::new(rec.flat_args.get(k..).unwrap_or(&[]));
     let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
     let out = lower_flat_values(
         &mut cx,
@@ -397,11 +448,7 @@ fn lowered_call_inner(
         &def.ty.result_types(),
         Some(&mut it),
     )?;
-    trap_if(out.len() != results.len(), "internal: result arity")?;
-    for (slot, v) in results.iter_mut().zip(out) {
-        *slot = v.to_wasmi();
-    }
-    Ok(())
+    Ok(out.into_iter().map(Flat::to_wasmi).collect())
 }
 
 fn arg_i32(params: &[wasmi::Val], i: usize) -> Result<u32, Trap> {
@@ -411,84 +458,57 @@ fn arg_i32(params: &[wasmi::Val], i: usize) -> Result<u32, Trap> {
     }
 }
 
+fn core_rt_of(rt: &Rt, r: ResId) -> Result<canon_async::ResourceTypeId, Trap> {
+    rt.resources
+        .get(r)
+        .map(|x| x.core)
+        .ok_or_else(|| Trap::new("internal: unknown resource type"))
+}
+
 /// `resource.new`.
 pub fn resource_new(
     ctx: &mut StoreContextMut<'_, Rt>,
-    inst: InstId,
     rt: ResId,
     params: &[wasmi::Val],
 ) -> Result<u32, Trap> {
     let rep = arg_i32(params, 0)?;
     let s = ctx.data_mut();
-    check_may_leave(s, inst)?;
-    s.insts
-        .get_mut(inst)
-        .ok_or_else(bad_inst)?
-        .handles
-        .add(ResourceHandle {
-            rt,
-            rep,
-            own: true,
-            borrow_scope: None,
-            num_lends: 0,
-        })
+    let c = core_rt_of(s, rt)?;
+    s.core.resource_new(c, rep).map_err(core_trap)
 }
 
 /// `resource.rep`.
 pub fn resource_rep(
     ctx: &mut StoreContextMut<'_, Rt>,
-    inst: InstId,
     rt: ResId,
     params: &[wasmi::Val],
 ) -> Result<u32, Trap> {
     let i = arg_i32(params, 0)?;
-    let h = ctx
-        .data()
-        .insts
-        .get(inst)
-        .ok_or_else(bad_inst)?
-        .handles
-        .get(i)?;
-    trap_if(h.rt != rt, &wrong_type(i).0)?;
-    Ok(h.rep)
+    let s = ctx.data_mut();
+    let c = core_rt_of(s, rt)?;
+    s.core.resource_rep(c, i).map_err(core_trap)
 }
 
-/// `resource.drop`.
+/// `resource.drop`, running the destructor as a nested synchronous call.
 pub fn resource_drop(
     ctx: &mut StoreContextMut<'_, Rt>,
-    inst: InstId,
     rt: ResId,
     params: &[wasmi::Val],
 ) -> Result<(), Trap> {
     let i = arg_i32(params, 0)?;
     let s = ctx.data_mut();
-    check_may_leave(s, inst)?;
-    let table = &mut s.insts.get_mut(inst).ok_or_else(bad_inst)?.handles;
-    let h = table.get(i)?;
-    trap_if(h.rt != rt, &wrong_type(i).0)?;
-    trap_if(
-        h.num_lends != 0,
-        "cannot remove owned resource while borrowed",
-    )?;
-    let h = table.remove(i)?;
-    if !h.own {
-        if let Some(t) = h.borrow_scope.and_then(|t| s.tasks.get_mut(t)) {
-            t.num_borrows = t.num_borrows.saturating_sub(1);
-        }
-        return Ok(());
-    }
-    let res = s
-        .resources
-        .get(rt)
-        .cloned()
-        .ok_or_else(|| Trap::new("internal: unknown resource"))?;
-    let Some(dtor) = res.dtor else {
+    let c = core_rt_of(s, rt)?;
+    let Some(d) = s.core.resource_drop(c, i).map_err(core_trap)? else {
         return Ok(());
     };
-    if res.impl_inst != inst {
-        let callee = s.insts.get(res.impl_inst).ok_or_else(bad_inst)?;
-        trap_if(callee.poisoned, "cannot enter component instance")?;
+    let Some(dtor) = s.resources.get(rt).and_then(|r| r.dtor) else {
+        return Ok(());
+    };
+    crate::core_compat::begin_sync_call(&mut s.core, d.impl_inst).map_err(core_trap)?;
+    let r = nested_call(ctx, dtor, &[wasmi::Val::I32(d.rep as i32)], &mut []);
+    if let Err(t) = r {
+        ctx.data_mut().core.wasm_trapped();
+        return Err(t);
     }
-    dtor.call(&mut *ctx, &[wasmi::Val::I32(h.rep as i32)], &mut [])
-        .map_err(trap_from_wasmi)
+    crate::core_compat::end_sync_call(&mut ctx.data_mut().core).map_err(core_trap)
 }

@@ -1,65 +1,127 @@
-//! wasmi glue: the engine configuration and the store's runtime state.
+//! wasmi glue: the engine configuration and the store's runtime state,
+//! which owns the `canon-async` core store.
 
-use crate::abi::types::ResId;
-use crate::handles::HandleTable;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-/// A component instance id: an index into [`Rt::insts`].
-pub type InstId = usize;
+use canon_async::{InstanceId, ResourceTypeId, SubtaskId, TaskId};
+
+use crate::abi::types::{ResId, Ty};
+use crate::abi::val::Val;
+use crate::canon::{Lifted, LowerDef};
+
+/// A component instance id: the core's instance id.
+pub type InstId = InstanceId;
 
 /// Fuel given to each directive, so that a runaway loop becomes a trap.
 pub const FUEL_PER_DIRECTIVE: u64 = 200_000_000;
 
-/// Runtime state of one component instance.
-#[derive(Debug, Default)]
-pub struct InstState {
-    /// Cleared while post-return or realloc runs.
-    pub may_leave: bool,
-    /// Set after a trap: later entries trap.
-    pub poisoned: bool,
-    /// Set while a synchronous call is inside the instance.
-    pub entered: bool,
-    /// Resource handles.
-    pub handles: HandleTable,
-}
-
 /// A runtime resource type.
 #[derive(Debug, Clone)]
 pub struct ResourceType {
+    /// The core's id for it.
+    pub core: ResourceTypeId,
     /// The instance that defined it.
     pub impl_inst: InstId,
     /// Its destructor, if any.
     pub dtor: Option<wasmi::Func>,
 }
 
-/// A call in progress (a synchronous task).
+/// A guest-to-guest call in flight, keyed by the core's subtask id.
+pub struct CallRec {
+    /// How the caller lowered the callee.
+    pub def: Arc<LowerDef>,
+    /// The caller's flat arguments (lifted when the callee starts).
+    pub flat_args: Vec<crate::abi::val::Flat>,
+    /// The results, once delivered (synchronous lowers).
+    pub results: Option<Vec<Val>>,
+}
+
+/// A host call of a lifted function, keyed by the core's task id.
+pub struct HostCall {
+    pub args: Vec<Val>,
+    pub results: Option<Vec<Val>>,
+}
+
+/// How a suspended built-in turns the core's resume value into results.
 #[derive(Debug, Clone)]
-pub struct TaskRec {
-    pub inst: InstId,
-    pub num_borrows: u32,
+pub enum Park {
+    /// The built-in returns the resume value as one i32 (or nothing).
+    I32 { has_result: bool },
+    /// `waitable-set.wait`: store the event at the pointer, return its code.
+    Event { memory: Option<wasmi::Memory> },
+    /// A synchronous lower: lower the callee's results into the caller.
+    SyncLower { subtask: SubtaskId },
 }
 
 /// The data of the wasmi store.
-#[derive(Debug, Default)]
 pub struct Rt {
-    pub insts: Vec<InstState>,
+    /// The async Canonical ABI state machine.
+    pub core: canon_async::Store,
+    /// Resource types, by runtime id.
     pub resources: Vec<ResourceType>,
-    pub tasks: Vec<TaskRec>,
+    /// Lifted functions, by the id the core echoes back in actions.
+    pub lifted: Vec<Arc<Lifted>>,
+    /// Functions started by `thread.new-indirect`, by id.
+    pub thread_funcs: Vec<wasmi::Func>,
+    /// Memories named by stream and future buffers, by id.
+    pub memories: Vec<wasmi::Memory>,
+    /// Element types of streams and futures, by the core's `ElemType::id`.
+    pub elem_types: Vec<Option<Ty>>,
+    /// Debug messages of error-contexts, by id.
+    pub error_messages: Vec<String>,
+    /// Guest-to-guest calls in flight.
+    pub calls: HashMap<SubtaskId, CallRec>,
+    /// Host calls in flight.
+    pub host_calls: HashMap<TaskId, HostCall>,
+    /// Set by a built-in that suspended its thread.
+    pub suspend: Option<Park>,
+    /// Depth of synchronous helper calls (realloc, post-return, ...) that
+    /// run nested inside a host function and so cannot suspend.
+    pub nested: u32,
 }
 
 impl Rt {
-    /// Registers a new component instance.
-    pub fn new_instance(&mut self) -> InstId {
-        self.insts.push(InstState {
-            may_leave: true,
-            ..InstState::default()
-        });
-        self.insts.len() - 1
+    fn new() -> Self {
+        Rt {
+            core: canon_async::Store::new(),
+            resources: Vec::new(),
+            lifted: Vec::new(),
+            thread_funcs: Vec::new(),
+            memories: Vec::new(),
+            elem_types: Vec::new(),
+            error_messages: Vec::new(),
+            calls: HashMap::new(),
+            host_calls: HashMap::new(),
+            suspend: None,
+            nested: 0,
+        }
     }
 
     /// Registers a new resource type.
     pub fn new_resource(&mut self, impl_inst: InstId, dtor: Option<wasmi::Func>) -> ResId {
-        self.resources.push(ResourceType { impl_inst, dtor });
+        let core = self.core.new_resource_type(impl_inst);
+        self.resources.push(ResourceType {
+            core,
+            impl_inst,
+            dtor,
+        });
         self.resources.len() - 1
+    }
+
+    /// The id of a memory for stream and future buffers.
+    pub fn memory_id(&mut self, m: wasmi::Memory) -> u32 {
+        self.memories.push(m);
+        (self.memories.len() - 1) as u32
+    }
+
+    /// The id of a stream or future element type.
+    pub fn elem_type_id(&mut self, t: &Option<Ty>) -> u32 {
+        if let Some(i) = self.elem_types.iter().position(|x| x == t) {
+            return i as u32;
+        }
+        self.elem_types.push(t.clone());
+        (self.elem_types.len() - 1) as u32
     }
 }
 
@@ -72,5 +134,5 @@ pub fn new_engine() -> wasmi::Engine {
 
 /// Creates a store with fresh runtime state.
 pub fn new_store(engine: &wasmi::Engine) -> wasmi::Store<Rt> {
-    wasmi::Store::new(engine, Rt::default())
+    wasmi::Store::new(engine, Rt::new())
 }

@@ -3,11 +3,13 @@
 //! of the Component Model and against the project's own `.wast` files.
 
 pub mod abi;
+pub mod builtins;
 pub mod canon;
 pub mod component;
+pub mod core_compat;
+pub mod driver;
 pub mod engine;
 pub mod error;
-pub mod handles;
 pub mod host_val;
 pub mod suite;
 pub mod wast_runner;

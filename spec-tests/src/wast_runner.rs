@@ -10,9 +10,10 @@ use wast::parser::{self, ParseBuffer};
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 
 use crate::abi::types::Ty;
-use crate::canon::{self, CFunc};
+use crate::canon::CFunc;
 use crate::component::instantiate::ComponentVal;
 use crate::component::{instantiate, parse_component, ComponentDef, InstanceVal, ItemVal};
+use crate::driver::Driver;
 use crate::engine::{new_engine, new_store, Rt, FUEL_PER_DIRECTIVE};
 use crate::error::{Error, Trap};
 use crate::host_val;
@@ -124,6 +125,7 @@ struct Runner {
     named: HashMap<String, Arc<InstanceVal>>,
     definitions: HashMap<String, Arc<ComponentDef>>,
     last_definition: Option<Arc<ComponentDef>>,
+    driver: Driver,
 }
 
 fn show_err(e: &Error) -> String {
@@ -141,6 +143,7 @@ impl Runner {
             named: HashMap::new(),
             definitions: HashMap::new(),
             last_definition: None,
+            driver: Driver::default(),
         }
     }
 
@@ -157,7 +160,7 @@ impl Runner {
             .set_fuel(FUEL_PER_DIRECTIVE)
             .map_err(|e| Error::Runtime(e.to_string()))?;
         let comp = ComponentVal { def, env: None };
-        instantiate(&mut self.store, &comp, &HashMap::new())
+        instantiate(&mut self.store, &comp, &HashMap::new(), None)
     }
 
     fn directive(&mut self, d: WastDirective<'_>) -> Result<(), String> {
@@ -308,8 +311,10 @@ impl Runner {
         self.store
             .set_fuel(FUEL_PER_DIRECTIVE)
             .map_err(|e| Error::Runtime(e.to_string()))?;
-        let mut ctx = wasmi::AsContextMut::as_context_mut(&mut self.store);
-        let r = canon::call_func(&mut ctx, &f, args, true).map_err(|t: Trap| Error::Trap(t))?;
+        let r = self
+            .driver
+            .invoke(&mut self.store, &f, args)
+            .map_err(|t: Trap| Error::Trap(t))?;
         Ok((r, ty.result.clone()))
     }
 }

@@ -62,9 +62,9 @@ pub enum Val {
     Flags(Vec<u32>),
     Own(Handle),
     Borrow(Handle),
-    Stream(u32),
-    Future(u32),
-    ErrorContext(u32),
+    Stream(canon_async::SharedId),
+    Future(canon_async::SharedId),
+    ErrorContext(canon_async::ErrorContextId),
 }
 
 /// A flat core value, kept as bits.

@@ -17,9 +17,11 @@ use super::parse::{AliasDef, ComponentDef, CoreInstanceDef, InstanceDef, Item, M
 use super::types::{func_ty, ResourceMap};
 use crate::abi::types::ResId;
 use crate::abi::val::StrEnc;
-use crate::canon::{self, CFunc, Lifted, LowerDef, Opts};
+use crate::builtins::Builtin;
+use crate::canon::{self, core_trap, CFunc, Lifted, LowerDef, Opts};
 use crate::engine::{InstId, Rt};
 use crate::error::{trap_from_wasmi, trap_to_wasmi, Error, Trap};
+use canon_async::{EndKind, LiftKind};
 
 /// A component together with the environment its outer aliases see.
 #[derive(Clone)]
@@ -90,8 +92,9 @@ pub fn instantiate(
     store: &mut wasmi::Store<Rt>,
     comp: &ComponentVal,
     args: &HashMap<String, ItemVal>,
+    parent: Option<InstId>,
 ) -> Result<Arc<InstanceVal>, Error> {
-    let inst = store.data_mut().new_instance();
+    let inst = crate::core_compat::new_instance(&mut store.data_mut().core, parent);
     let mut f = Frame {
         def: &comp.def,
         inst,
@@ -113,17 +116,12 @@ pub fn instantiate(
             .unwrap_or_default(),
         exports: BTreeMap::new(),
     };
-    let r = (|| {
+    let r = (|| -> Result<(), Error> {
         for item in &comp.def.items {
             f.item(store, item, args)?;
         }
         Ok(())
     })();
-    if let Err(Error::Trap(_)) = &r {
-        if let Some(s) = store.data_mut().insts.get_mut(inst) {
-            s.poisoned = true;
-        }
-    }
     r?;
     Ok(Arc::new(InstanceVal { exports: f.exports }))
 }
@@ -278,7 +276,7 @@ impl Frame<'_> {
                 for (name, kind, idx) in iargs {
                     a.insert(name.clone(), self.item_at(*kind, *idx)?);
                 }
-                let i = instantiate(store, &c, &a)?;
+                let i = instantiate(store, &c, &a, Some(self.inst))?;
                 self.push_instance(i);
             }
             Item::Instance(InstanceDef::FromExports(exports)) => {
@@ -300,22 +298,8 @@ impl Frame<'_> {
                 None => self.push_type(None),
             },
             Item::Canon(c) => self.canon(store, c)?,
-            Item::Start {
-                func,
-                args: sargs,
-                results,
-            } => {
-                let f = get(&self.funcs, *func, "func")?;
-                if !sargs.is_empty() || *results != 0 {
-                    return Err(Error::Unsupported(
-                        "component start functions with values".into(),
-                    ));
-                }
-                store
-                    .set_fuel(crate::engine::FUEL_PER_DIRECTIVE)
-                    .map_err(|e| rt_err(e.to_string()))?;
-                let mut ctx = wasmi::AsContextMut::as_context_mut(store);
-                canon::call_func(&mut ctx, &f, Vec::new(), true)?;
+            Item::Start { .. } => {
+                return Err(Error::Unsupported("component start functions".into()));
             }
             Item::Import { name, ty } => {
                 let v = args
@@ -442,13 +426,28 @@ impl Frame<'_> {
                 store
                     .set_fuel(crate::engine::FUEL_PER_DIRECTIVE)
                     .map_err(|e| rt_err(e.to_string()))?;
-                let inst = wasmi::Instance::new(&mut *store, &m.module, &externs).map_err(|e| {
-                    if e.as_trap_code().is_some() || e.downcast_ref::<Trap>().is_some() {
-                        Error::Trap(trap_from_wasmi(e))
-                    } else {
-                        rt_err(format!("core instantiation failed: {e}"))
+                // A start function runs as a synchronous call of its own:
+                // built-ins act for that thread, and blocking traps.
+                crate::core_compat::begin_sync_call(&mut store.data_mut().core, self.inst)
+                    .map_err(|t| Error::Trap(core_trap(t)))?;
+                store.data_mut().nested += 1;
+                let r = wasmi::Instance::new(&mut *store, &m.module, &externs);
+                store.data_mut().nested -= 1;
+                let inst = match r {
+                    Ok(i) => i,
+                    Err(e) => {
+                        store.data_mut().core.wasm_trapped();
+                        return Err(
+                            if e.as_trap_code().is_some() || e.downcast_ref::<Trap>().is_some() {
+                                Error::Trap(trap_from_wasmi(e))
+                            } else {
+                                rt_err(format!("core instantiation failed: {e}"))
+                            },
+                        );
                     }
-                })?;
+                };
+                crate::core_compat::end_sync_call(&mut store.data_mut().core)
+                    .map_err(|t| Error::Trap(core_trap(t)))?;
                 let mut map = HashMap::new();
                 for exp in inst.exports(&*store) {
                     map.insert(exp.name().to_string(), exp.into_extern());
@@ -548,7 +547,6 @@ impl Frame<'_> {
     }
 
     fn canon(&mut self, store: &mut wasmi::Store<Rt>, c: &CanonicalFunction) -> Result<(), Error> {
-        let inst = self.inst;
         match c {
             CanonicalFunction::Lift {
                 core_func_index,
@@ -558,12 +556,22 @@ impl Frame<'_> {
                 let core = get(&self.core_funcs, *core_func_index, "core func")?;
                 let ty = func_ty(types_of(self), self.funcs.len() as u32, &self.resources)?;
                 let opts = self.opts(options)?;
-                self.funcs.push(CFunc::Lifted(Arc::new(Lifted {
-                    inst,
+                let kind = match (opts.is_async, opts.callback.is_some()) {
+                    (false, _) => LiftKind::Sync,
+                    (true, true) => LiftKind::AsyncCallback,
+                    (true, false) => LiftKind::AsyncStackful,
+                };
+                let rt = store.data_mut();
+                let l = Arc::new(Lifted {
+                    id: rt.lifted.len() as u32,
+                    inst: self.inst,
                     core,
                     ty,
                     opts,
-                })));
+                    kind,
+                });
+                rt.lifted.push(l.clone());
+                self.funcs.push(CFunc::Lifted(l));
             }
             CanonicalFunction::Lower {
                 func_index,
@@ -574,13 +582,13 @@ impl Frame<'_> {
                 let opts = self.opts(options)?;
                 let def = Arc::new(LowerDef {
                     callee,
-                    inst,
+                    inst: self.inst,
                     ty,
                     opts,
                 });
                 let sig = canon::lower_sig(&def);
-                let f = wasmi::Func::new(&mut *store, sig, move |caller, params, results| {
-                    canon::lowered_call(caller, &def, params, results)
+                let f = wasmi::Func::new(&mut *store, sig, move |caller, params, _results| {
+                    canon::lowered_call(caller, &def, params)
                 });
                 self.core_funcs.push(f);
             }
@@ -589,8 +597,7 @@ impl Frame<'_> {
                 let sig = self.next_core_func_type()?;
                 let f = wasmi::Func::new(&mut *store, sig, move |mut caller, params, results| {
                     let mut ctx = wasmi::AsContextMut::as_context_mut(&mut caller);
-                    let i =
-                        canon::resource_new(&mut ctx, inst, rt, params).map_err(trap_to_wasmi)?;
+                    let i = canon::resource_new(&mut ctx, rt, params).map_err(trap_to_wasmi)?;
                     results[0] = wasmi::Val::I32(i as i32);
                     Ok(())
                 });
@@ -601,8 +608,7 @@ impl Frame<'_> {
                 let sig = self.next_core_func_type()?;
                 let f = wasmi::Func::new(&mut *store, sig, move |mut caller, params, results| {
                     let mut ctx = wasmi::AsContextMut::as_context_mut(&mut caller);
-                    let i =
-                        canon::resource_rep(&mut ctx, inst, rt, params).map_err(trap_to_wasmi)?;
+                    let i = canon::resource_rep(&mut ctx, rt, params).map_err(trap_to_wasmi)?;
                     results[0] = wasmi::Val::I32(i as i32);
                     Ok(())
                 });
@@ -613,25 +619,171 @@ impl Frame<'_> {
                 let sig = self.next_core_func_type()?;
                 let f = wasmi::Func::new(&mut *store, sig, move |mut caller, params, _results| {
                     let mut ctx = wasmi::AsContextMut::as_context_mut(&mut caller);
-                    canon::resource_drop(&mut ctx, inst, rt, params).map_err(trap_to_wasmi)
+                    canon::resource_drop(&mut ctx, rt, params).map_err(trap_to_wasmi)
                 });
                 self.core_funcs.push(f);
             }
             other => {
-                // Built-ins that need the async core: a function that traps
-                // with a clear message when called, so that files which
-                // merely define them still instantiate.
                 let sig = self.next_core_func_type()?;
-                let name = builtin_name(other);
-                let f = wasmi::Func::new(&mut *store, sig, move |_caller, _params, _results| {
-                    Err(trap_to_wasmi(Trap::new(format!(
-                        "not yet supported: canon {name} (needs the async core)"
-                    ))))
+                let mut b = self.builtin(other)?;
+                if let Builtin::Copy { opts, .. } = &mut b {
+                    if let Some(m) = opts.memory {
+                        opts.mem_id = Some(store.data_mut().memory_id(m));
+                    }
+                }
+                let b = Arc::new(b);
+                let f = wasmi::Func::new(&mut *store, sig, move |caller, params, results| {
+                    crate::builtins::call(caller, &b, params, results)
                 });
                 self.core_funcs.push(f);
             }
         }
         Ok(())
+    }
+
+    /// The payload type of the stream or future type at `ty`.
+    fn payload(&self, ty: u32) -> Result<Option<crate::abi::Ty>, Error> {
+        let types = types_of(self);
+        if ty >= types.as_ref().component_type_count() {
+            return Err(rt_err("type index out of range"));
+        }
+        let ComponentAnyTypeId::Defined(id) = types.as_ref().component_any_type_at(ty) else {
+            return Err(rt_err("not a defined type"));
+        };
+        let vt = wasmparser::component_types::ComponentValType::Type(id);
+        match super::types::val_ty(types, &vt, &self.resources)? {
+            crate::abi::Ty::Stream(p) | crate::abi::Ty::Future(p) => Ok(p.map(|p| (*p).clone())),
+            _ => Err(rt_err("not a stream or future type")),
+        }
+    }
+
+    fn reader_val_ty(&self, t: &wasmparser::ComponentValType) -> Result<crate::abi::Ty, Error> {
+        let types = types_of(self);
+        let vt = match t {
+            wasmparser::ComponentValType::Primitive(p) => {
+                wasmparser::component_types::ComponentValType::Primitive(*p)
+            }
+            wasmparser::ComponentValType::Type(idx) => {
+                if *idx >= types.as_ref().component_type_count() {
+                    return Err(rt_err("type index out of range"));
+                }
+                match types.as_ref().component_any_type_at(*idx) {
+                    ComponentAnyTypeId::Defined(id) => {
+                        wasmparser::component_types::ComponentValType::Type(id)
+                    }
+                    _ => return Err(rt_err("not a value type")),
+                }
+            }
+        };
+        super::types::val_ty(types, &vt, &self.resources)
+    }
+
+    fn builtin(&self, c: &CanonicalFunction) -> Result<Builtin, Error> {
+        use CanonicalFunction as C;
+        let stream = EndKind::Stream;
+        let future = EndKind::Future;
+        Ok(match c {
+            C::TaskReturn { result, options } => Builtin::TaskReturn {
+                result: result.as_ref().map(|t| self.reader_val_ty(t)).transpose()?,
+                opts: self.opts(options)?,
+            },
+            C::TaskCancel => Builtin::TaskCancel,
+            C::ContextGet { slot, .. } => Builtin::ContextGet(*slot),
+            C::ContextSet { slot, .. } => Builtin::ContextSet(*slot),
+            C::BackpressureInc => Builtin::BackpressureInc,
+            C::BackpressureDec => Builtin::BackpressureDec,
+            C::ThreadYield { cancellable } => Builtin::ThreadYield(*cancellable),
+            C::SubtaskDrop => Builtin::SubtaskDrop,
+            C::SubtaskCancel { async_ } => Builtin::SubtaskCancel(*async_),
+            C::StreamNew { ty } => Builtin::CopyNew {
+                kind: stream,
+                elem: self.payload(*ty)?,
+            },
+            C::FutureNew { ty } => Builtin::CopyNew {
+                kind: future,
+                elem: self.payload(*ty)?,
+            },
+            C::StreamRead { ty, options } | C::StreamWrite { ty, options } => Builtin::Copy {
+                kind: stream,
+                readable: matches!(c, C::StreamRead { .. }),
+                elem: self.payload(*ty)?,
+                opts: self.opts(options)?,
+            },
+            C::FutureRead { ty, options } | C::FutureWrite { ty, options } => Builtin::Copy {
+                kind: future,
+                readable: matches!(c, C::FutureRead { .. }),
+                elem: self.payload(*ty)?,
+                opts: self.opts(options)?,
+            },
+            C::StreamCancelRead { ty, async_ } | C::StreamCancelWrite { ty, async_ } => {
+                Builtin::CancelCopy {
+                    kind: stream,
+                    readable: matches!(c, C::StreamCancelRead { .. }),
+                    elem: self.payload(*ty)?,
+                    is_async: *async_,
+                }
+            }
+            C::FutureCancelRead { ty, async_ } | C::FutureCancelWrite { ty, async_ } => {
+                Builtin::CancelCopy {
+                    kind: future,
+                    readable: matches!(c, C::FutureCancelRead { .. }),
+                    elem: self.payload(*ty)?,
+                    is_async: *async_,
+                }
+            }
+            C::StreamDropReadable { ty } | C::StreamDropWritable { ty } => Builtin::DropEnd {
+                kind: stream,
+                readable: matches!(c, C::StreamDropReadable { .. }),
+                elem: self.payload(*ty)?,
+            },
+            C::FutureDropReadable { ty } | C::FutureDropWritable { ty } => Builtin::DropEnd {
+                kind: future,
+                readable: matches!(c, C::FutureDropReadable { .. }),
+                elem: self.payload(*ty)?,
+            },
+            C::ErrorContextNew { options } => Builtin::ErrorContextNew(self.opts(options)?),
+            C::ErrorContextDebugMessage { options } => {
+                Builtin::ErrorContextDebugMessage(self.opts(options)?)
+            }
+            C::ErrorContextDrop => Builtin::ErrorContextDrop,
+            C::WaitableSetNew => Builtin::WaitableSetNew,
+            C::WaitableSetWait {
+                cancellable,
+                memory,
+            } => Builtin::WaitableSetWait {
+                cancellable: *cancellable,
+                memory: Some(get(&self.core_memories, *memory, "memory")?),
+            },
+            C::WaitableSetPoll {
+                cancellable,
+                memory,
+            } => Builtin::WaitableSetPoll {
+                cancellable: *cancellable,
+                memory: Some(get(&self.core_memories, *memory, "memory")?),
+            },
+            C::WaitableSetDrop => Builtin::WaitableSetDrop,
+            C::WaitableJoin => Builtin::WaitableJoin,
+            C::ThreadIndex => Builtin::ThreadIndex,
+            C::ThreadNewIndirect { table_index, .. } => Builtin::ThreadNewIndirect {
+                table: get(&self.core_tables, *table_index, "table")?,
+                ft: wasmi::FuncType::new([wasmi::ValType::I32], []),
+            },
+            C::ThreadResumeLater => Builtin::ThreadResumeLater,
+            C::ThreadSuspend { cancellable } => Builtin::ThreadSuspend(*cancellable),
+            C::ThreadSuspendThenResume { cancellable } => {
+                Builtin::ThreadSuspendThenResume(*cancellable)
+            }
+            C::ThreadYieldThenResume { cancellable } => {
+                Builtin::ThreadYieldThenResume(*cancellable)
+            }
+            C::ThreadSuspendThenPromote { cancellable } => {
+                Builtin::ThreadSuspendThenPromote(*cancellable)
+            }
+            C::ThreadYieldThenPromote { cancellable } => {
+                Builtin::ThreadYieldThenPromote(*cancellable)
+            }
+            other => Builtin::Unsupported(builtin_name(other)),
+        })
     }
 }
 

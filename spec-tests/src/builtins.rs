@@ -1,0 +1,544 @@
+//! The async canon built-ins as wasmi host functions, each a thin wrapper
+//! over the core's method of the same name. A built-in that answers
+//! `Step::Suspend` parks its thread (see [`crate::canon::suspend`]).
+
+use std::sync::Arc;
+
+use canon_async::{ElemClass, ElemType, EndKind, Event, GuestBuf, Step, Transfer, TransferEnd};
+use wasmi::{AsContextMut, Caller, StoreContextMut};
+
+use crate::abi::lift::{lift_flat_values, load, FlatIter};
+use crate::abi::lower::{store, store_string_into_range};
+use crate::abi::types::{alignment, elem_size, Ty, MAX_FLAT_PARAMS};
+use crate::abi::val::{Flat, Str};
+use crate::canon::{core_trap, suspend, Cx, Opts};
+use crate::engine::{InstId, Park, Rt};
+use crate::error::{trap_if, trap_to_wasmi, Trap};
+
+/// A built-in with what it needs from its definition.
+#[derive(Debug, Clone)]
+pub enum Builtin {
+    TaskReturn {
+        result: Option<Ty>,
+        opts: Opts,
+    },
+    TaskCancel,
+    ContextGet(u32),
+    ContextSet(u32),
+    BackpressureInc,
+    BackpressureDec,
+    ThreadYield(bool),
+    SubtaskDrop,
+    SubtaskCancel(bool),
+    CopyNew {
+        kind: EndKind,
+        elem: Option<Ty>,
+    },
+    Copy {
+        kind: EndKind,
+        readable: bool,
+        elem: Option<Ty>,
+        opts: Opts,
+    },
+    CancelCopy {
+        kind: EndKind,
+        readable: bool,
+        elem: Option<Ty>,
+        is_async: bool,
+    },
+    DropEnd {
+        kind: EndKind,
+        readable: bool,
+        elem: Option<Ty>,
+    },
+    ErrorContextNew(Opts),
+    ErrorContextDebugMessage(Opts),
+    ErrorContextDrop,
+    WaitableSetNew,
+    WaitableSetWait {
+        cancellable: bool,
+        memory: Option<wasmi::Memory>,
+    },
+    WaitableSetPoll {
+        cancellable: bool,
+        memory: Option<wasmi::Memory>,
+    },
+    WaitableSetDrop,
+    WaitableJoin,
+    ThreadIndex,
+    ThreadNewIndirect {
+        table: wasmi::Table,
+        ft: wasmi::FuncType,
+    },
+    ThreadResumeLater,
+    ThreadSuspend(bool),
+    ThreadSuspendThenResume(bool),
+    ThreadYieldThenResume(bool),
+    ThreadSuspendThenPromote(bool),
+    ThreadYieldThenPromote(bool),
+    Unsupported(String),
+}
+
+/// Whether an element type is a number (same-instance copies allowed).
+fn is_number(t: &Ty) -> bool {
+    matches!(
+        t,
+        Ty::U8
+            | Ty::S8
+            | Ty::U16
+            | Ty::S16
+            | Ty::U32
+            | Ty::S32
+            | Ty::U64
+            | Ty::S64
+            | Ty::F32
+            | Ty::F64
+    )
+}
+
+/// Whether values of a type need lifting (handles, pointers, checks).
+fn needs_lifting(t: &Ty) -> bool {
+    match t {
+        Ty::Bool | Ty::Char | Ty::String | Ty::List(_) | Ty::ErrorContext => true,
+        Ty::Own(_) | Ty::Borrow(_) | Ty::Stream(_) | Ty::Future(_) => true,
+        Ty::Variant(_) | Ty::Enum(_) | Ty::Option(_) | Ty::Result(..) | Ty::Flags(_) => true,
+        Ty::FixedList(e, _) => needs_lifting(e),
+        Ty::Record(fs) => fs.iter().any(|(_, t)| needs_lifting(t)),
+        Ty::Tuple(ts) => ts.iter().any(needs_lifting),
+        _ => false,
+    }
+}
+
+/// The core's element type for a stream or future payload.
+pub fn elem_type(rt: &mut Rt, t: &Option<Ty>) -> ElemType {
+    let id = rt.elem_type_id(t);
+    match t {
+        None => ElemType {
+            id,
+            class: ElemClass::None,
+            size: 0,
+            align: 1,
+        },
+        Some(t) => ElemType {
+            id,
+            class: if is_number(t) {
+                ElemClass::Number
+            } else if needs_lifting(t) {
+                ElemClass::Lifted
+            } else {
+                ElemClass::Plain
+            },
+            size: elem_size(t) as u32,
+            align: alignment(t),
+        },
+    }
+}
+
+fn arg(params: &[wasmi::Val], i: usize) -> Result<u32, Trap> {
+    match params.get(i) {
+        Some(wasmi::Val::I32(v)) => Ok(*v as u32),
+        Some(wasmi::Val::I64(v)) => Ok(*v as u32),
+        _ => Err(Trap::new("internal: missing built-in argument")),
+    }
+}
+
+fn set_i32(results: &mut [wasmi::Val], v: u32) {
+    if let Some(r) = results.first_mut() {
+        *r = wasmi::Val::I32(v as i32);
+    }
+}
+
+/// Stores an event's payload at `ptr` in `memory`.
+pub fn store_event(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    memory: Option<wasmi::Memory>,
+    ptr: u32,
+    e: &Event,
+) -> Result<(), Trap> {
+    let m = memory.ok_or_else(|| Trap::new("no memory for the event"))?;
+    let data = m.data_mut(&mut *ctx);
+    let p = ptr as usize;
+    trap_if(ptr % 4 != 0, "unaligned pointer")?;
+    let dst = data
+        .get_mut(p..p.saturating_add(8))
+        .ok_or_else(|| Trap::new("pointer out of bounds of memory"))?;
+    dst.copy_from_slice(&e.payload_bytes());
+    Ok(())
+}
+
+/// The host function body of a built-in.
+pub fn call(
+    mut caller: Caller<'_, Rt>,
+    b: &Arc<Builtin>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+) -> Result<(), wasmi::Error> {
+    let mut ctx = caller.as_context_mut();
+    match call_inner(&mut ctx, b, params, results) {
+        Ok(Some(park)) => Err(suspend(ctx.data_mut(), park)),
+        Ok(None) => Ok(()),
+        Err(t) => Err(trap_to_wasmi(t)),
+    }
+}
+
+fn step_i32(s: Step<u32>, results: &mut [wasmi::Val], has_result: bool) -> Option<Park> {
+    match s {
+        Step::Done(v) => {
+            set_i32(results, v);
+            None
+        }
+        Step::Suspend => Some(Park::I32 { has_result }),
+    }
+}
+
+fn call_inner(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    b: &Builtin,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+) -> Result<Option<Park>, Trap> {
+    let rt = ctx.data_mut();
+    match b {
+        Builtin::TaskReturn { result, opts } => {
+            let delivery = rt.core.task_return().map_err(core_trap)?;
+            let inst = current_inst(rt)?;
+            let tys: Vec<Ty> = result.iter().cloned().collect();
+            let flat: Vec<Flat> = params.iter().map(Flat::from_wasmi).collect();
+            let vals = {
+                let mut cx = Cx::new(ctx, opts, inst, false);
+                let mut it = FlatIter::new(&flat);
+                lift_flat_values(&mut cx, MAX_FLAT_PARAMS, &mut it, &tys)
+            };
+            let vals = match vals {
+                Ok(v) => v,
+                Err(t) => {
+                    ctx.data_mut().core.wasm_trapped();
+                    return Err(t);
+                }
+            };
+            crate::driver::deliver(ctx, delivery, vals)?;
+            Ok(None)
+        }
+        Builtin::TaskCancel => {
+            rt.core.task_cancel().map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::ContextGet(i) => {
+            let v = rt.core.context_get(*i).map_err(core_trap)?;
+            set_i32(results, v as u32);
+            Ok(None)
+        }
+        Builtin::ContextSet(i) => {
+            let v = arg(params, 0)?;
+            rt.core.context_set(*i, u64::from(v)).map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::BackpressureInc => rt.core.backpressure_inc().map(|_| None).map_err(core_trap),
+        Builtin::BackpressureDec => rt.core.backpressure_dec().map(|_| None).map_err(core_trap),
+        Builtin::ThreadYield(c) => {
+            let s = rt.core.thread_yield(*c).map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::SubtaskDrop => {
+            rt.core.subtask_drop(arg(params, 0)?).map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::SubtaskCancel(a) => {
+            let s = rt
+                .core
+                .subtask_cancel(*a, arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::CopyNew { kind, elem } => {
+            let e = elem_type(rt, elem);
+            let v = rt.core.copy_new(*kind, e).map_err(core_trap)?;
+            if let Some(r) = results.first_mut() {
+                *r = wasmi::Val::I64(v as i64);
+            }
+            Ok(None)
+        }
+        Builtin::Copy {
+            kind,
+            readable,
+            elem,
+            opts,
+        } => {
+            let e = elem_type(rt, elem);
+            let i = arg(params, 0)?;
+            let ptr = arg(params, 1)?;
+            let len = if *kind == EndKind::Stream {
+                arg(params, 2)?
+            } else {
+                1
+            };
+            let (mem, mem_size) = match (opts.memory, opts.mem_id) {
+                (Some(m), Some(id)) => (id, m.data(&*ctx).len() as u64),
+                _ => (u32::MAX, 0),
+            };
+            let buf = GuestBuf {
+                mem,
+                ptr,
+                len,
+                mem_size,
+            };
+            let out = ctx
+                .data_mut()
+                .core
+                .copy(*kind, *readable, e, opts.is_async, i, buf)
+                .map_err(core_trap)?;
+            if std::env::var_os("CANON_ASYNC_TRACE").is_some() {
+                eprintln!("[canon-async-spec] copy {kind:?} readable={readable} -> {out:?}");
+            }
+            if let Some(t) = out.transfer {
+                if let Err(trap) = transfer(ctx, &t) {
+                    ctx.data_mut().core.wasm_trapped();
+                    return Err(trap);
+                }
+            }
+            Ok(step_i32(out.step, results, true))
+        }
+        Builtin::CancelCopy {
+            kind,
+            readable,
+            elem,
+            is_async,
+        } => {
+            let e = elem_type(rt, elem);
+            let s = rt
+                .core
+                .cancel_copy(*kind, *readable, e, *is_async, arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::DropEnd {
+            kind,
+            readable,
+            elem,
+        } => {
+            let e = elem_type(rt, elem);
+            rt.core
+                .drop_end(*kind, *readable, e, arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::ErrorContextNew(opts) => {
+            let inst = current_inst(rt)?;
+            let (ptr, units) = (arg(params, 0)?, arg(params, 1)?);
+            let s = {
+                let mut cx = Cx::new(ctx, opts, inst, false);
+                crate::abi::lift::load_string_from_range(&mut cx, ptr, units)?
+            };
+            let rt = ctx.data_mut();
+            rt.error_messages.push(s.text);
+            let id = (rt.error_messages.len() - 1) as u32;
+            let i = rt.core.error_context_new(id).map_err(core_trap)?;
+            set_i32(results, i);
+            Ok(None)
+        }
+        Builtin::ErrorContextDebugMessage(opts) => {
+            let inst = current_inst(rt)?;
+            let (i, ptr) = (arg(params, 0)?, arg(params, 1)?);
+            let id = rt.core.error_context_debug_message(i).map_err(core_trap)?;
+            let text = rt
+                .error_messages
+                .get(id as usize)
+                .cloned()
+                .unwrap_or_default();
+            let mut cx = Cx::new(ctx, opts, inst, false);
+            let s = Str::from_host(&text);
+            let (p, n) = store_string_into_range(&mut cx, &s)?;
+            store(
+                &mut cx,
+                &crate::abi::Val::Record(vec![crate::abi::Val::U32(p), crate::abi::Val::U32(n)]),
+                &Ty::Tuple(vec![Ty::U32, Ty::U32].into()),
+                u64::from(ptr),
+            )?;
+            Ok(None)
+        }
+        Builtin::ErrorContextDrop => {
+            rt.core
+                .error_context_drop(arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::WaitableSetNew => {
+            let i = rt.core.waitable_set_new().map_err(core_trap)?;
+            set_i32(results, i);
+            Ok(None)
+        }
+        Builtin::WaitableSetWait {
+            cancellable,
+            memory,
+        } => {
+            let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
+            match rt
+                .core
+                .waitable_set_wait(*cancellable, si, ptr)
+                .map_err(core_trap)?
+            {
+                Step::Done(e) => {
+                    store_event(ctx, *memory, ptr, &e)?;
+                    set_i32(results, e.code as u32);
+                    Ok(None)
+                }
+                Step::Suspend => Ok(Some(Park::Event { memory: *memory })),
+            }
+        }
+        Builtin::WaitableSetPoll {
+            cancellable,
+            memory,
+        } => {
+            let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
+            let e = rt
+                .core
+                .waitable_set_poll(*cancellable, si)
+                .map_err(core_trap)?;
+            store_event(ctx, *memory, ptr, &e)?;
+            set_i32(results, e.code as u32);
+            Ok(None)
+        }
+        Builtin::WaitableSetDrop => {
+            rt.core
+                .waitable_set_drop(arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::WaitableJoin => {
+            rt.core
+                .waitable_join(arg(params, 0)?, arg(params, 1)?)
+                .map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::ThreadIndex => {
+            let i = rt.core.thread_index().map_err(core_trap)?;
+            set_i32(results, i);
+            Ok(None)
+        }
+        Builtin::ThreadNewIndirect { table, ft } => {
+            let (fi, c) = (arg(params, 0)?, arg(params, 1)?);
+            let f = match table.get(&*ctx, u64::from(fi)) {
+                Some(wasmi::Ref::Func(f)) => f.val().copied(),
+                _ => None,
+            };
+            let ok = f.filter(|f| f.ty(&*ctx) == *ft);
+            let rt = ctx.data_mut();
+            match ok {
+                None => Err(core_trap(crate::core_compat::thread_new_indirect_invalid(
+                    &mut rt.core,
+                ))),
+                Some(f) => {
+                    rt.thread_funcs.push(f);
+                    let id = (rt.thread_funcs.len() - 1) as u32;
+                    let i = rt.core.thread_new_indirect(id, c).map_err(core_trap)?;
+                    set_i32(results, i);
+                    Ok(None)
+                }
+            }
+        }
+        Builtin::ThreadResumeLater => {
+            rt.core
+                .thread_resume_later(arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(None)
+        }
+        Builtin::ThreadSuspend(c) => {
+            let s = rt.core.thread_suspend(*c).map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::ThreadSuspendThenResume(c) => {
+            let s = rt
+                .core
+                .thread_suspend_then_resume(*c, arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::ThreadYieldThenResume(c) => {
+            let s = rt
+                .core
+                .thread_yield_then_resume(*c, arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::ThreadSuspendThenPromote(c) => {
+            let s = rt
+                .core
+                .thread_suspend_then_promote(*c, arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::ThreadYieldThenPromote(c) => {
+            let s = rt
+                .core
+                .thread_yield_then_promote(*c, arg(params, 0)?)
+                .map_err(core_trap)?;
+            Ok(step_i32(s, results, true))
+        }
+        Builtin::Unsupported(name) => Err(Trap::new(format!("not yet supported: canon {name}"))),
+    }
+}
+
+/// The instance of the running thread.
+pub fn current_inst(rt: &Rt) -> Result<InstId, Trap> {
+    rt.core
+        .current_thread()
+        .and_then(|t| rt.core.thread_instance(t))
+        .ok_or_else(|| Trap::new("internal: no running thread"))
+}
+
+/// Moves elements of a completed stream or future rendezvous.
+fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap> {
+    let side = |e: &TransferEnd| match *e {
+        TransferEnd::Guest { inst, mem, ptr } => Ok((inst, mem, ptr)),
+        TransferEnd::Host { .. } => Err(Trap::new("not yet supported: host stream ends")),
+    };
+    let (src_inst, src_mem, src_ptr) = side(&t.src)?;
+    let (dst_inst, dst_mem, dst_ptr) = side(&t.dst)?;
+    let rt = ctx.data();
+    let src_mem = rt.memories.get(src_mem as usize).copied();
+    let dst_mem = rt.memories.get(dst_mem as usize).copied();
+    let elem_ty = rt.elem_types.get(t.elem.id as usize).cloned().flatten();
+    if t.count == 0 {
+        return Ok(());
+    }
+    match t.elem.class {
+        ElemClass::None => Ok(()),
+        ElemClass::Number | ElemClass::Plain => {
+            let (Some(sm), Some(dm)) = (src_mem, dst_mem) else {
+                return Err(Trap::new("internal: copy without memory"));
+            };
+            let n = t.count as usize * t.elem.size as usize;
+            let bytes = sm
+                .data(&*ctx)
+                .get(src_ptr as usize..src_ptr as usize + n)
+                .ok_or_else(|| Trap::new("pointer out of bounds of memory"))?
+                .to_vec();
+            dm.data_mut(&mut *ctx)
+                .get_mut(dst_ptr as usize..dst_ptr as usize + n)
+                .ok_or_else(|| Trap::new("pointer out of bounds of memory"))?
+                .copy_from_slice(&bytes);
+            Ok(())
+        }
+        ElemClass::Lifted => {
+            let ety = elem_ty.ok_or_else(|| Trap::new("internal: unknown element type"))?;
+            let size = u64::from(t.elem.size);
+            let src_opts = Opts {
+                memory: src_mem,
+                ..Opts::default()
+            };
+            let dst_opts = Opts {
+                memory: dst_mem,
+                ..Opts::default()
+            };
+            for k in 0..u64::from(t.count) {
+                let v = {
+                    let mut cx = Cx::new(ctx, &src_opts, src_inst, false);
+                    load(&mut cx, u64::from(src_ptr) + k * size, &ety)?
+                };
+                let mut cx = Cx::new(ctx, &dst_opts, dst_inst, false);
+                store(&mut cx, &v, &ety, u64::from(dst_ptr) + k * size)?;
+            }
+            Ok(())
+        }
+    }
+}

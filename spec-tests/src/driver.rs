@@ -1,0 +1,361 @@
+//! The driving loop: asks the core what to do next and does it with wasmi.
+//!
+//! Every task's implicit thread and every explicit thread runs as its own
+//! top-level wasmi resumable call. A built-in that must block returns the
+//! [`Suspend`] host error; the resumable call is
+//! parked under the core's thread id and resumed with the value the core
+//! hands back in `Action::Resume`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use canon_async::{
+    Action, Caller as CoreCaller, LiftKind, ResultDelivery, ResumeValue, TaskId, ThreadId,
+};
+use wasmi::{AsContextMut, ResumableCall, StoreContextMut};
+
+use crate::abi::lift::{lift_flat_values, FlatIter};
+use crate::abi::lower::lower_flat_values;
+use crate::abi::types::{flatten_functype, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
+use crate::abi::val::{Flat, Val};
+use crate::builtins::store_event;
+use crate::canon::{
+    core_trap, deliver_to_guest, lift_call_args, nested_call, sync_lower_results, CFunc, Cx,
+    Lifted, Suspend,
+};
+use crate::engine::{HostCall, Park, Rt};
+use crate::error::{trap_from_wasmi, Trap};
+
+/// What a top-level wasmi call runs.
+#[derive(Clone)]
+enum Run {
+    /// A task's core function.
+    Entry(Arc<Lifted>, TaskId),
+    /// A callback-lifted task's callback.
+    Callback(Arc<Lifted>),
+    /// A thread started by `thread.new-indirect`.
+    Thread,
+}
+
+struct Parked {
+    call: wasmi::ResumableCallHostTrap,
+    park: Park,
+    run: Run,
+    outs: usize,
+}
+
+/// Parked continuations, by the core's thread id.
+#[derive(Default)]
+pub struct Driver {
+    parked: HashMap<ThreadId, Parked>,
+}
+
+/// Delivers a task's results as the core says.
+pub fn deliver(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    d: ResultDelivery,
+    vals: Vec<Val>,
+) -> Result<(), Trap> {
+    match d {
+        ResultDelivery::Host(task) => {
+            if let Some(h) = ctx.data_mut().host_calls.get_mut(&task) {
+                h.results = Some(vals);
+            }
+            Ok(())
+        }
+        ResultDelivery::Guest(subtask) => deliver_to_guest(ctx, subtask, vals),
+    }
+}
+
+fn fail(store: &mut wasmi::Store<Rt>, t: Trap) -> Trap {
+    store.data_mut().core.wasm_trapped();
+    t
+}
+
+impl Driver {
+    /// Calls a lifted function from the host and runs the core until it is
+    /// idle; returns the results, or the trap.
+    pub fn invoke(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        f: &CFunc,
+        args: Vec<Val>,
+    ) -> Result<Vec<Val>, Trap> {
+        let CFunc::Lifted(l) = f;
+        let task = store
+            .data_mut()
+            .core
+            .invoke(l.descriptor())
+            .map_err(core_trap)?;
+        store.data_mut().host_calls.insert(
+            task,
+            HostCall {
+                args,
+                results: None,
+            },
+        );
+        let r = self.run_until_idle(store);
+        let call = store.data_mut().host_calls.remove(&task);
+        if let Err(t) = r {
+            self.forget_dead(store);
+            return Err(t);
+        }
+        match call.and_then(|c| c.results) {
+            Some(v) => Ok(v),
+            None => Err(Trap::new(
+                "deadlock detected: event loop cannot make further progress",
+            )),
+        }
+    }
+
+    fn forget_dead(&mut self, store: &wasmi::Store<Rt>) {
+        let core = &store.data().core;
+        self.parked.retain(|t, _| core.thread_alive(*t));
+    }
+
+    fn run_until_idle(&mut self, store: &mut wasmi::Store<Rt>) -> Result<(), Trap> {
+        loop {
+            let a = store.data_mut().core.next_action();
+            if trace() {
+                eprintln!("[canon-async-spec] action {a:?}");
+            }
+            match a {
+                Action::Idle => return Ok(()),
+                Action::Trap(t) => return Err(core_trap(t)),
+                Action::Start { thread, task, func } => self.start(store, thread, task, func)?,
+                Action::Callback {
+                    thread,
+                    func,
+                    event,
+                    ..
+                } => {
+                    let l = lifted(store, func)?;
+                    let cb = l.opts.callback.ok_or_else(|| {
+                        fail(store, Trap::new("callback lift without a callback"))
+                    })?;
+                    let args = [event.code as u32, event.index, event.payload]
+                        .map(|v| wasmi::Val::I32(v as i32));
+                    let mut outs = vec![wasmi::Val::I32(0)];
+                    let r = cb.call_resumable(&mut *store, &args, &mut outs);
+                    self.after(store, thread, Run::Callback(l), r, outs)?;
+                }
+                Action::StartThread { thread, func, arg } => {
+                    let f = store
+                        .data()
+                        .thread_funcs
+                        .get(func as usize)
+                        .copied()
+                        .ok_or_else(|| Trap::new("internal: unknown thread function"))?;
+                    let r = f.call_resumable(&mut *store, &[wasmi::Val::I32(arg as i32)], &mut []);
+                    self.after(store, thread, Run::Thread, r, Vec::new())?;
+                }
+                Action::Resume { thread, value } => self.resume(store, thread, value)?,
+                Action::HostCall { .. } | Action::HostCancel { .. } => {
+                    return Err(fail(
+                        store,
+                        Trap::new("not yet supported: host-implemented imports"),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn start(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        thread: ThreadId,
+        task: TaskId,
+        func: u32,
+    ) -> Result<(), Trap> {
+        let l = lifted(store, func)?;
+        let caller = store.data().core.task_caller(task);
+        let (args, host_peer, subtask) = match caller {
+            Some(CoreCaller::Guest(s)) => {
+                let mut ctx = store.as_context_mut();
+                let a = lift_call_args(&mut ctx, s).map_err(|t| fail(store, t))?;
+                (a, false, Some(s))
+            }
+            _ => {
+                let a = store
+                    .data()
+                    .host_calls
+                    .get(&task)
+                    .map(|h| h.args.clone())
+                    .unwrap_or_default();
+                (a, true, None)
+            }
+        };
+        let _ = subtask;
+        let flat = {
+            let mut ctx = store.as_context_mut();
+            let mut cx = Cx::new(&mut ctx, &l.opts, l.inst, host_peer);
+            cx.task = Some(task);
+            lower_flat_values(&mut cx, MAX_FLAT_PARAMS, &args, &l.ty.param_types(), None)
+        }
+        .map_err(|t| fail(store, t))?;
+        let sig = flatten_functype(&l.ty, l.opts.is_async, l.opts.callback.is_some(), true);
+        let wargs: Vec<wasmi::Val> = flat.iter().map(|f| f.to_wasmi()).collect();
+        let outs: Vec<wasmi::Val> = sig
+            .results
+            .iter()
+            .map(|t| Flat::zero(*t).to_wasmi())
+            .collect();
+        let mut outs = outs;
+        let r = l.core.call_resumable(&mut *store, &wargs, &mut outs);
+        self.after(store, thread, Run::Entry(l, task), r, outs)
+    }
+
+    fn resume(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        thread: ThreadId,
+        value: ResumeValue,
+    ) -> Result<(), Trap> {
+        let p = self
+            .parked
+            .remove(&thread)
+            .ok_or_else(|| fail(store, Trap::new("internal: no parked continuation")))?;
+        let inputs: Vec<wasmi::Val> = match (&p.park, value) {
+            (Park::I32 { has_result }, ResumeValue::I32(v)) => {
+                if *has_result {
+                    vec![wasmi::Val::I32(v as i32)]
+                } else {
+                    Vec::new()
+                }
+            }
+            (Park::Event { memory }, ResumeValue::Event { event, ptr }) => {
+                let mut ctx = store.as_context_mut();
+                store_event(&mut ctx, *memory, ptr, &event).map_err(|t| fail(store, t))?;
+                vec![wasmi::Val::I32(event.code as u32 as i32)]
+            }
+            (Park::SyncLower { .. }, ResumeValue::Returned(s)) => {
+                let mut ctx = store.as_context_mut();
+                sync_lower_results(&mut ctx, s).map_err(|t| fail(store, t))?
+            }
+            (park, v) => {
+                return Err(fail(
+                    store,
+                    Trap::new(format!("internal: resume {v:?} for {park:?}")),
+                ))
+            }
+        };
+        let mut outs = vec![wasmi::Val::I32(0); p.outs];
+        if let Run::Entry(l, _) = &p.run {
+            let sig = flatten_functype(&l.ty, l.opts.is_async, l.opts.callback.is_some(), true);
+            outs = sig
+                .results
+                .iter()
+                .map(|t| Flat::zero(*t).to_wasmi())
+                .collect();
+        }
+        let r = p.call.resume(&mut *store, &inputs, &mut outs);
+        self.after(store, thread, p.run, r, outs)
+    }
+
+    fn after(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        thread: ThreadId,
+        run: Run,
+        r: Result<ResumableCall, wasmi::Error>,
+        outs: Vec<wasmi::Val>,
+    ) -> Result<(), Trap> {
+        match r {
+            Ok(ResumableCall::Finished) => self.finished(store, run, outs),
+            Ok(ResumableCall::HostTrap(h)) => {
+                if h.host_error().downcast_ref::<Suspend>().is_some() {
+                    if trace() {
+                        eprintln!(
+                            "[canon-async-spec] park {thread:?}: {:?}",
+                            store.data().suspend
+                        );
+                    }
+                    let park =
+                        store.data_mut().suspend.take().ok_or_else(|| {
+                            fail(store, Trap::new("internal: suspend without park"))
+                        })?;
+                    let n = outs.len();
+                    self.parked.insert(
+                        thread,
+                        Parked {
+                            call: h,
+                            park,
+                            run,
+                            outs: n,
+                        },
+                    );
+                    Ok(())
+                } else {
+                    let t = trap_from_wasmi(h.into_host_error());
+                    Err(fail(store, t))
+                }
+            }
+            Ok(ResumableCall::OutOfFuel(_)) => {
+                Err(fail(store, Trap::new("all fuel consumed by WebAssembly")))
+            }
+            Err(e) => Err(fail(store, trap_from_wasmi(e))),
+        }
+    }
+
+    fn finished(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        run: Run,
+        outs: Vec<wasmi::Val>,
+    ) -> Result<(), Trap> {
+        match run {
+            Run::Entry(l, task) if l.kind == LiftKind::Sync => {
+                let flat: Vec<Flat> = outs.iter().map(Flat::from_wasmi).collect();
+                let host_peer = !matches!(
+                    store.data().core.task_caller(task),
+                    Some(CoreCaller::Guest(_))
+                );
+                let vals = {
+                    let mut ctx = store.as_context_mut();
+                    let mut cx = Cx::new(&mut ctx, &l.opts, l.inst, host_peer);
+                    let mut it = FlatIter::new(&flat);
+                    lift_flat_values(&mut cx, MAX_FLAT_RESULTS, &mut it, &l.ty.result_types())
+                }
+                .map_err(|t| fail(store, t))?;
+                let d = store.data_mut().core.lift_returned().map_err(core_trap)?;
+                {
+                    let mut ctx = store.as_context_mut();
+                    deliver(&mut ctx, d, vals).map_err(|t| fail(store, t))?;
+                }
+                if let Some(pr) = l.opts.post_return {
+                    store.data_mut().core.set_may_leave(false);
+                    let mut ctx = store.as_context_mut();
+                    let r = nested_call(&mut ctx, pr, &outs, &mut []);
+                    store.data_mut().core.set_may_leave(true);
+                    r.map_err(|t| fail(store, t))?;
+                }
+                store.data_mut().core.exit_thread().map_err(core_trap)
+            }
+            Run::Entry(l, _) | Run::Callback(l) if l.kind == LiftKind::AsyncCallback => {
+                let code = match outs.first() {
+                    Some(wasmi::Val::I32(v)) => *v as u32,
+                    _ => 0,
+                };
+                store
+                    .data_mut()
+                    .core
+                    .callback_returned(code)
+                    .map_err(core_trap)
+            }
+            _ => store.data_mut().core.exit_thread().map_err(core_trap),
+        }
+    }
+}
+
+/// Whether `CANON_ASYNC_TRACE` asks for a trace of the driving loop.
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("CANON_ASYNC_TRACE").is_some())
+}
+
+fn lifted(store: &mut wasmi::Store<Rt>, func: u32) -> Result<Arc<Lifted>, Trap> {
+    match store.data().lifted.get(func as usize).cloned() {
+        Some(l) => Ok(l),
+        None => Err(fail(store, Trap::new("internal: unknown lifted function"))),
+    }
+}

@@ -10,7 +10,7 @@ use wasmi::{AsContextMut, Caller, StoreContextMut};
 use crate::abi::lift::{lift_flat_values, load, FlatIter};
 use crate::abi::lower::{store, store_string_into_range};
 use crate::abi::types::{alignment, elem_size, Ty, MAX_FLAT_PARAMS};
-use crate::abi::val::{Flat, Str};
+use crate::abi::val::{Flat, Str, StrEnc};
 use crate::canon::{core_trap, suspend, Cx, Opts};
 use crate::engine::{InstId, Park, Rt};
 use crate::error::{trap_if, trap_to_wasmi, Trap};
@@ -200,6 +200,24 @@ fn call_inner(
     let rt = ctx.data_mut();
     match b {
         Builtin::TaskReturn { result, opts } => {
+            // The core leaves the type and options check to the embedder.
+            let expected = rt
+                .core
+                .current_thread()
+                .and_then(|t| rt.core.thread_task(t))
+                .and_then(|k| rt.core.task_func(k))
+                .and_then(|f| rt.lifted.get(f.func as usize))
+                .map(|l| (l.ty.result.clone(), l.opts.encoding));
+            if let Some((want, enc)) = expected {
+                if want != *result
+                    || enc.unwrap_or(StrEnc::Utf8) != opts.encoding.unwrap_or(StrEnc::Utf8)
+                {
+                    rt.core.wasm_trapped();
+                    return Err(Trap::new(
+                        "invalid `task.return` signature and/or options for current task",
+                    ));
+                }
+            }
             let delivery = rt.core.task_return().map_err(core_trap)?;
             let inst = current_inst(rt)?;
             let tys: Vec<Ty> = result.iter().cloned().collect();

@@ -13,7 +13,8 @@ pub enum ChoicePoint {
     SetEvent,
     /// `Task.request_cancellation`: which cancellable thread receives it.
     CancelTarget,
-    /// A synchronous-typed `canon_lift`: which ready thread of the instance it resumes.
+    /// A synchronous-typed `canon_lift`: which ready thread of the instance
+    /// it resumes (candidates in waiting order).
     SyncLiftCandidate,
     /// `Thread.wait_until`: whether a ready condition returns at once
     /// (1) instead of switching (0).

@@ -49,6 +49,57 @@
 //! assert_eq!(store.next_action(), Action::Idle);
 //! assert_eq!(store.live_tasks(), 0);
 //! ```
+//!
+//! ## Threads
+//!
+//! Every task runs on threads: its implicit thread (the lifted core
+//! function) and the explicit ones it creates with `thread.new-indirect`
+//! ([`Store::thread_new_indirect`]; the embedder resolves the table element
+//! and checks its type, and reports a bad one with
+//! [`Store::thread_new_indirect_invalid`]). A new explicit thread is
+//! suspended, with both context slots zero, until `thread.resume-later`
+//! or a switch built-in runs it ([`Action::StartThread`]). The task stays
+//! live until its last thread has left, and that last thread traps if the
+//! task has not returned or been cancelled by then. A switch built-in
+//! (`thread.suspend-then-resume`, `thread.yield-then-*`, ...) answers
+//! [`Step::Suspend`] and the very next action runs its target: the core
+//! never goes through the ready queue for it.
+//!
+//! A call of a non-async function type (and a start function or `realloc`,
+//! which the embedder runs between [`Store::begin_sync_call`] /
+//! [`Store::begin_realloc`] and [`Store::end_sync_call`] /
+//! [`Store::end_realloc`]) may still block: until it returns, the core keeps
+//! resuming ready threads of its own instance (never the holder of the
+//! instance's exclusive lock, never another instance's threads) and traps
+//! with [`Trap::CannotBlockSync`] when none is ready.
+//!
+//! How an engine maps threads onto its own machinery:
+//!
+//! - **Resumable calls** (wasmi's `ResumableCall`): every thread is a
+//!   top-level resumable call of its own. [`Action::Start`] and
+//!   [`Action::StartThread`] start one; a built-in answering
+//!   [`Step::Suspend`] makes the host function return a "suspend" resumption
+//!   request, and the embedder keeps the paused call in a map keyed by
+//!   [`ThreadId`] until [`Action::Resume`] names it. Because a guest-to-guest
+//!   call also suspends the caller (the callee runs as a thread of its
+//!   own), no host-to-wasm call ever nests, except `realloc` (which cannot
+//!   block: `may_leave` is off) and start functions (run them as top-level
+//!   calls too).
+//! - **Fibers** (or stackful coroutines, Rust futures as in
+//!   [`script`]): every thread is a fiber; [`Step::Suspend`] switches back to
+//!   the driving loop, which calls [`Store::next_action`] and switches to
+//!   the fiber the action names. Nested calls may suspend as well.
+//! - **Neither** (an engine that can only run a call to completion): only
+//!   callback lifts work. Their core functions and callbacks return between
+//!   events, so no task holds a continuation while others run; the embedder
+//!   runs each [`Action::Start`] / [`Action::Callback`] to completion. A
+//!   `canon lower` inside one answers [`Step::Suspend`] too: the embedder
+//!   then drives [`Store::next_action`] itself, nested, until the
+//!   [`Action::Resume`] of the calling thread, which works as long as every
+//!   callee on the way is callback-lifted. Guests that use stackful lifts,
+//!   blocking built-ins (a synchronous `waitable-set.wait`, synchronous
+//!   copies) or the `thread.*` built-ins (a callback returns `YIELD`
+//!   instead of calling `thread.yield`) need one of the two above.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -74,7 +125,8 @@ mod waitable;
 
 pub use action::{Action, ResumeValue};
 pub use canon::{
-    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, Transfer, TransferEnd,
+    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, Transfer,
+    TransferEnd, SYNC_CALL_FUNC,
 };
 pub use chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
 pub use copy::{CopyResult, CopyState, ElemClass, ElemType};

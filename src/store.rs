@@ -90,6 +90,14 @@ pub(crate) enum Frame {
         subtask: WaitableId,
         async_: bool,
     },
+    /// A synchronous call the embedder makes on a fresh thread (`realloc`,
+    /// a start function): like `SyncLift`, and [`Store::end_sync_call`]
+    /// pops it and gives the CPU back to `prev`.
+    SyncCall {
+        task: TaskId,
+        serial: u64,
+        prev: Option<ThreadId>,
+    },
 }
 
 #[derive(Debug)]
@@ -132,6 +140,8 @@ pub struct Store {
     pub(crate) frames: Vec<Frame>,
     pub(crate) control: Control,
     pub(crate) current: Option<ThreadId>,
+    /// The `control` of each open [`Frame::SyncCall`], restored when it ends.
+    pub(crate) sync_saved: Vec<Control>,
     pub(crate) chooser: Box<dyn Chooser>,
     next_serial: u64,
     live_tasks: usize,
@@ -180,6 +190,7 @@ impl Store {
             frames: Vec::new(),
             control: Control::Tick,
             current: None,
+            sync_saved: Vec::new(),
             chooser,
             next_serial: 0,
             live_tasks: 0,
@@ -558,6 +569,13 @@ impl Store {
     /// `Task.unregister_thread`, and the thread is gone. Traps when the last
     /// thread leaves a task that has not resolved.
     pub(crate) fn unregister_thread(&mut self, t: ThreadId) -> R<()> {
+        // The trap leaves the thread in place (the abort that follows drops
+        // it with the rest of its instance), so the trap can name its instance.
+        let tk = self.task(self.thread(t).task);
+        trap_if(
+            tk.threads.as_slice() == [t] && tk.state != TaskState::Resolved,
+            Trap::TaskNotResolved,
+        )?;
         let th = self.threads.remove(t.key());
         let task = th.task;
         if th.index != 0 {
@@ -568,7 +586,7 @@ impl Store {
             tk.threads.remove(pos);
         }
         if tk.threads.is_empty() {
-            trap_if(tk.state != TaskState::Resolved, Trap::TaskNotResolved)?;
+            debug_assert_eq!(tk.state, TaskState::Resolved);
             debug_assert_eq!(tk.num_borrows, 0);
             self.task_exited(task);
         }
@@ -756,7 +774,7 @@ impl Store {
                 }
                 Ok(None) => {}
                 Err(trap) => {
-                    let inst = self.current.map(|t| self.thread(t).inst);
+                    let inst = self.current_inst();
                     self.abort(inst);
                     return Action::Trap(trap);
                 }
@@ -943,24 +961,9 @@ impl Store {
                     self.control = Control::Return;
                     return Ok(None);
                 }
-                let inst = self.task(task).inst();
-                let excl = self.inst(inst).exclusive_thread;
-                let cands: SmallVec<[ThreadId; 8]> = self
-                    .inst(inst)
-                    .threads
-                    .iter()
-                    .map(|(_, &t)| t)
-                    .filter(|&t| Some(t) != excl && self.thread_ready(t))
-                    .collect();
-                if cands.is_empty() {
-                    self.current = Some(self.task(task).implicit_thread);
-                    return Err(Trap::CannotBlockSync);
-                }
-                let k = self.choose(ChoicePoint::SyncLiftCandidate, cands.len());
-                self.frames.push(Frame::SyncLift { task, serial });
-                self.control = Control::Resume(cands[k], false);
-                Ok(None)
+                self.sync_resume_ready(task, Frame::SyncLift { task, serial })
             }
+            Some(f @ Frame::SyncCall { task, .. }) => self.sync_resume_ready(task, f),
             Some(Frame::Lower { caller, subtask }) => self.finish_lower(caller, subtask),
             Some(Frame::Cancel {
                 caller,
@@ -968,6 +971,30 @@ impl Store {
                 async_,
             }) => self.finish_subtask_cancel(caller, subtask, async_),
         }
+    }
+
+    /// The loop of a synchronous-typed `canon_lift` while its task has not
+    /// resolved: resume a ready thread of the task's instance (never the
+    /// holder of the exclusive lock), keeping `frame` on the stack; trap
+    /// when there is none. Candidates come in waiting order, as for the
+    /// tick, so the deterministic chooser goes round-robin (table order
+    /// would let the first of two yielding threads starve the second).
+    fn sync_resume_ready(&mut self, task: TaskId, frame: Frame) -> R<Option<Action>> {
+        let inst = self.task(task).inst();
+        let excl = self.inst(inst).exclusive_thread;
+        let cands: SmallVec<[ThreadId; 8]> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|&t| self.thread(t).inst == inst && Some(t) != excl && self.thread_ready(t))
+            .collect();
+        // Back on the stack either way: a trap poisons the frame's instance
+        // even when the task's implicit thread is already gone.
+        self.frames.push(frame);
+        trap_if(cands.is_empty(), Trap::CannotBlockSync)?;
+        let k = self.choose(ChoicePoint::SyncLiftCandidate, cands.len());
+        self.control = Control::Resume(cands[k], false);
+        Ok(None)
     }
 
     /// The rest of `canon_lower` once the callee blocked or finished.
@@ -1014,17 +1041,24 @@ impl Store {
     /// every thread and task of a poisoned instance.
     pub(crate) fn abort(&mut self, inst: Option<InstanceId>) {
         let mut poison: SmallVec<[InstanceId; 4]> = SmallVec::new();
+        let inst_of = |t: ThreadId| self.threads.get(t.key()).map(|th| th.inst);
         poison.extend(inst);
-        poison.extend(self.current.map(|t| self.thread(t).inst));
+        poison.extend(self.current.and_then(inst_of));
         for f in &self.frames {
             match *f {
                 Frame::Lower { caller, .. } | Frame::Cancel { caller, .. } => {
-                    poison.push(self.thread(caller).inst)
+                    poison.extend(inst_of(caller))
                 }
                 Frame::SyncLift { task, serial } => {
                     if self.task_serials.get(task.key()) == Some(&serial) {
                         poison.push(self.task(task).inst())
                     }
+                }
+                Frame::SyncCall { task, serial, prev } => {
+                    if self.task_serials.get(task.key()) == Some(&serial) {
+                        poison.push(self.task(task).inst())
+                    }
+                    poison.extend(prev.and_then(inst_of));
                 }
                 Frame::Host => {}
             }
@@ -1036,6 +1070,7 @@ impl Store {
             }
         }
         self.frames.clear();
+        self.sync_saved.clear();
         self.current = None;
         self.control = Control::Tick;
         let dead: Vec<ThreadId> = self
@@ -1066,17 +1101,24 @@ impl Store {
     /// an out-of-bounds access, a trap of a nested synchronous call, ...):
     /// the instances of the call are poisoned and its threads are gone.
     pub fn wasm_trapped(&mut self) {
-        let inst = self.current.map(|t| self.thread(t).inst);
+        let inst = self.current_inst();
         self.abort(inst);
     }
 
     /// A built-in wrapper: on a trap, abort before returning it.
     pub(crate) fn guard<T>(&mut self, r: R<T>) -> R<T> {
         if r.is_err() {
-            let inst = self.current.map(|t| self.thread(t).inst);
+            let inst = self.current_inst();
             self.abort(inst);
         }
         r
+    }
+
+    /// The instance of the running thread, if any (and if it still exists).
+    fn current_inst(&self) -> Option<InstanceId> {
+        self.current
+            .and_then(|t| self.threads.get(t.key()))
+            .map(|th| th.inst)
     }
 
     /// A description of what every blocked thread waits for: the detail of

@@ -78,6 +78,7 @@ impl<T> Table<T> {
     }
 
     /// Iterates over the occupied slots with their indices, in index order.
+    #[allow(dead_code)]
     pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.array
             .iter()

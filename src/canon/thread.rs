@@ -1,9 +1,16 @@
 //! The cooperative thread built-ins (🧵) and `thread.yield` (🔀).
 
-use crate::ids::ThreadId;
-use crate::store::{Step, Store};
+use core::mem;
+
+use crate::ids::{InstanceId, ThreadId};
+use crate::store::{Control, Frame, Step, Store};
+use crate::task::{Caller, LiftKind, Lifted, TaskState};
 use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
 use crate::trap::{trap_if, Trap};
+
+/// The [`Lifted::func`] of the task of a synchronous call started with
+/// [`Store::begin_sync_call`] (as [`Store::task_func`] reports it).
+pub const SYNC_CALL_FUNC: u32 = u32::MAX;
 
 /// Which of the switch built-ins.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,6 +66,19 @@ impl Store {
             Ok(self.thread(t).index)
         });
         self.guard(r)
+    }
+
+    /// `canon thread.new-indirect` whose table index is out of bounds or
+    /// null, or whose element's type is not the built-in's `ft`: the
+    /// embedder calls this instead of [`Store::thread_new_indirect`] and
+    /// raises the returned trap ([`Trap::BadFunctionReference`], or
+    /// [`Trap::CannotLeave`] first when `may_leave` is off, in the spec's order).
+    pub fn thread_new_indirect_invalid(&mut self) -> Trap {
+        let r = self.leaving().and(Err::<(), _>(Trap::BadFunctionReference));
+        match self.guard(r) {
+            Err(t) => t,
+            Ok(()) => Trap::BadFunctionReference,
+        }
     }
 
     /// `canon thread.resume-later`: a suspended thread becomes ready.
@@ -184,5 +204,114 @@ impl Store {
             }
         }
         Ok(Step::Suspend)
+    }
+
+    // ----- synchronous calls made by the embedder ------------------------------
+
+    /// Starts a synchronous call that the embedder itself makes into `inst`
+    /// (a start function, `realloc`): the spec's `canon_lift` of a
+    /// non-async function type on a fresh thread of a fresh task (its
+    /// [`Lifted::func`] is [`SYNC_CALL_FUNC`]). The new thread runs at once
+    /// ([`Store::current_thread`]): call its core function, with built-ins
+    /// acting for it, then [`Store::end_sync_call`]. The previously running
+    /// thread, if any, is untouched (its context slots included) and runs
+    /// again after the end.
+    ///
+    /// A built-in that blocks in the call answers [`Step::Suspend`] as
+    /// usual; [`Store::next_action`] then resumes ready threads of `inst`
+    /// (as a synchronous-typed lift does) until the call's thread can go
+    /// on, or answers [`Action::Trap`](crate::Action::Trap) with
+    /// [`Trap::CannotBlockSync`] when none is ready. Calls nest.
+    pub fn begin_sync_call(&mut self, inst: InstanceId) -> Result<ThreadId, Trap> {
+        let r = self.begin_sync_call_inner(inst);
+        if r.is_err() && self.instances.contains(inst.key()) {
+            self.abort(Some(inst));
+        }
+        r
+    }
+
+    fn begin_sync_call_inner(&mut self, inst: InstanceId) -> Result<ThreadId, Trap> {
+        trap_if(
+            !self.instances.contains(inst.key()),
+            Trap::Wasm("embedder error: unknown instance".into()),
+        )?;
+        trap_if(self.is_poisoned(inst), Trap::CannotEnter)?;
+        let func = Lifted {
+            inst,
+            func: SYNC_CALL_FUNC,
+            kind: LiftKind::Sync,
+            async_type: false,
+        };
+        let (task, t) = self.new_task(func, Caller::Host);
+        // `enter_implicit_thread` of a non-async type: no gate, no lock.
+        if let Err(e) = self.register_thread(task, t) {
+            self.threads.remove(t.key());
+            self.task_mut(task).threads.clear();
+            self.task_exited(task);
+            return Err(e);
+        }
+        self.task_mut(task).state = TaskState::Started;
+        let th = self.thread_mut(t);
+        th.state = ThreadState::Running;
+        th.resume = Resume::Running;
+        let serial = self.task_serials[task.key()];
+        self.frames.push(Frame::SyncCall {
+            task,
+            serial,
+            prev: self.current,
+        });
+        let saved = mem::replace(&mut self.control, Control::Tick);
+        self.sync_saved.push(saved);
+        self.current = Some(t);
+        Ok(t)
+    }
+
+    /// The core function of the synchronous call begun with
+    /// [`Store::begin_sync_call`] returned (the running thread must be that
+    /// call's thread): its task resolves, its thread is gone, and the
+    /// previously running thread (if any) runs again.
+    pub fn end_sync_call(&mut self) -> Result<(), Trap> {
+        let r = self.end_sync_call_inner();
+        self.guard(r)
+    }
+
+    fn end_sync_call_inner(&mut self) -> Result<(), Trap> {
+        let (t, task, _) = self.running()?;
+        let prev = match self.frames.last() {
+            Some(&Frame::SyncCall { task: k, prev, .. })
+                if k == task && self.task(task).implicit_thread == t =>
+            {
+                prev
+            }
+            _ => {
+                return Err(Trap::Wasm(
+                    "embedder error: end_sync_call outside the thread of a synchronous call".into(),
+                ))
+            }
+        };
+        self.task_return_internal(task)?;
+        self.unregister_thread(t)?;
+        self.frames.pop();
+        self.control = self.sync_saved.pop().unwrap_or(Control::Tick);
+        self.current = prev;
+        Ok(())
+    }
+
+    /// [`Store::begin_sync_call`] for `realloc` of `inst`, with `inst`'s
+    /// `may_leave` off while it runs (so every built-in but `context.get/set`,
+    /// `backpressure.inc/dec` and `resource.rep` traps, `thread.index` included).
+    pub fn begin_realloc(&mut self, inst: InstanceId) -> Result<ThreadId, Trap> {
+        let t = self.begin_sync_call(inst)?;
+        self.inst_mut(inst).may_leave = false;
+        Ok(t)
+    }
+
+    /// [`Store::end_sync_call`] for a call begun with [`Store::begin_realloc`]:
+    /// `may_leave` is on again.
+    pub fn end_realloc(&mut self) -> Result<(), Trap> {
+        if let Some(i) = self.current.and_then(|t| self.thread_instance(t)) {
+            self.inst_mut(i).may_leave = true;
+        }
+        self.end_sync_call()
     }
 }

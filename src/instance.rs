@@ -39,6 +39,8 @@ pub(crate) struct ComponentInstance {
     /// Tasks of this instance that are created and not yet exited.
     pub live_tasks: usize,
     pub wakers: crate::live::Wakers,
+    /// The instance this one is nested in (component nesting).
+    pub parent: Option<crate::ids::InstanceId>,
 }
 
 impl ComponentInstance {

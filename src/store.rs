@@ -203,9 +203,30 @@ impl Store {
         mem::replace(&mut self.chooser, chooser)
     }
 
-    /// Creates a component instance.
+    /// Creates a top-level component instance.
     pub fn new_instance(&mut self) -> InstanceId {
         InstanceId::from_key(self.instances.insert(ComponentInstance::new()))
+    }
+
+    /// Creates a component instance nested in `parent` (a child component
+    /// instantiated inside it). Calls between an instance and its
+    /// ancestors trap (see [`Store::canon_lower`]).
+    pub fn new_child_instance(&mut self, parent: InstanceId) -> InstanceId {
+        let mut i = ComponentInstance::new();
+        i.parent = Some(parent);
+        InstanceId::from_key(self.instances.insert(i))
+    }
+
+    /// Whether `a` is `b` or one of its ancestors.
+    pub(crate) fn is_ancestor_or_self(&self, a: InstanceId, b: InstanceId) -> bool {
+        let mut x = Some(b);
+        while let Some(i) = x {
+            if i == a {
+                return true;
+            }
+            x = self.instances.get(i.key()).and_then(|n| n.parent);
+        }
+        false
     }
 
     /// Defines a resource type implemented by `inst` (its destructor, if

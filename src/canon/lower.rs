@@ -25,6 +25,10 @@ impl Store {
     /// once the callee resolved) or asynchronously (it resumes with the
     /// packed `state | index << 4`, or a plain `RETURNED`).
     ///
+    /// Traps with [`Trap::CannotEnter`] when the callee's instance is
+    /// poisoned, or is the caller's instance, an ancestor or a descendant
+    /// of it (the reference suite's reentrance rule).
+    ///
     /// The caller always suspends (park its continuation and call
     /// [`Store::next_action`]): the callee runs as a thread of its own (or
     /// as host code), and the caller resumes when the callee returns or
@@ -39,6 +43,12 @@ impl Store {
         let (t, _, inst) = self.leaving()?;
         if let LowerCallee::Guest(f) = callee {
             trap_if(self.is_poisoned(f.inst), Trap::CannotEnter)?;
+            // The reference suite (trap-on-reenter.wast) pins that a call
+            // between an instance and itself or an ancestor traps.
+            trap_if(
+                self.is_ancestor_or_self(f.inst, inst) || self.is_ancestor_or_self(inst, f.inst),
+                Trap::CannotEnter,
+            )?;
         }
         let w = WaitableId::from_key(self.waitables.insert(Waitable {
             inst,

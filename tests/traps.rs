@@ -620,3 +620,20 @@ fn poisoned_instance_other_instance_keeps_running() {
     assert_eq!(s.live_tasks(), 0);
     assert_eq!(s.invoke(stackful(bad, 2)), Err(Trap::CannotEnter));
 }
+#[test]
+fn last_thread_exits_an_unresolved_task() {
+    let (mut s, inst, _) = running();
+    let r = s.exit_thread();
+    assert_trap(&s, inst, r, Trap::TaskNotResolved, "task");
+    assert_eq!(s.live_tasks(), 0);
+}
+
+#[test]
+fn callback_exits_an_unresolved_task() {
+    let mut s = Store::new();
+    let inst = s.new_instance();
+    s.invoke(callback(inst, 1)).unwrap();
+    expect_start(&mut s, 1);
+    let r = s.callback_returned(0);
+    assert_trap(&s, inst, r, Trap::TaskNotResolved, "task");
+}

@@ -144,7 +144,11 @@ fn threads_any_schedule() {
 /// along but never resumed before the sync call returns.
 #[test]
 fn sync_threads() {
-    let mut s = Script::new();
+    // run_tests.py's scenario: definitions.py's reading of synchronous
+    // tasks (they may block while other threads of the instance are ready).
+    let mut store = Store::new();
+    store.set_eager_block_traps(false);
+    let mut s = Script::with_store(store);
     let inst = s.instance();
     let idx: Rc<[Cell<u32>; 8]> = Rc::new(Default::default());
     let (ping1, pong1) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
@@ -931,11 +935,34 @@ fn thread_index_in_realloc_traps() {
     assert_eq!(s.next_action(), Action::Idle);
 }
 
-/// Blocking in a start function traps when no other thread can run.
+/// The suite's reading (the default): a start function traps as soon as
+/// it calls a built-in that may block, before any other check.
+#[test]
+fn blocking_in_a_start_function_traps_eagerly() {
+    for block in [0, 1, 2] {
+        let mut s = Store::new();
+        let inst = s.new_instance();
+        s.begin_sync_call(inst).unwrap();
+        let r = match block {
+            0 => s.thread_suspend(false).map(drop),
+            1 => s.waitable_set_wait(false, 0xdead, 0).map(drop),
+            _ => s.subtask_cancel(false, 0xdead).map(drop),
+        };
+        assert_eq!(r, Err(Trap::CannotBlockSync), "case {block}");
+        assert!(Trap::CannotBlockSync
+            .message()
+            .contains("cannot block a synchronous task before returning"));
+        assert!(s.is_poisoned(inst));
+    }
+}
+
+/// With definitions.py's reading, blocking in a start function traps when
+/// no other thread can run.
 #[test]
 fn blocking_in_a_start_function_traps() {
     for block in [0, 1, 2] {
         let mut s = Store::new();
+        s.set_eager_block_traps(false);
         let inst = s.new_instance();
         s.begin_sync_call(inst).unwrap();
         let step = match block {

@@ -15,8 +15,12 @@ use crate::waitable::{Callee, Subtask, SubtaskState, Waitable, WaitableKind};
 pub enum LowerCallee {
     /// A lifted function of a component instance.
     Guest(Lifted),
-    /// A host function: the core answers [`Action::HostCall`].
+    /// A host function of a non-async type: the core answers [`Action::HostCall`].
     Host,
+    /// A host function of an `async` function type (a synchronous task
+    /// that lowers it synchronously may block: see
+    /// [`Store::set_eager_block_traps`]); otherwise like [`LowerCallee::Host`].
+    AsyncHost,
 }
 
 impl Store {
@@ -40,7 +44,12 @@ impl Store {
     }
 
     fn canon_lower_inner(&mut self, callee: LowerCallee, async_: bool) -> Result<SubtaskId, Trap> {
-        let (t, _, inst) = self.leaving()?;
+        let callee_async = match callee {
+            LowerCallee::Guest(f) => f.async_type,
+            LowerCallee::Host => false,
+            LowerCallee::AsyncHost => true,
+        };
+        let (t, _, inst) = self.leaving_blocking(callee_async && !async_)?;
         if let LowerCallee::Guest(f) = callee {
             trap_if(self.is_poisoned(f.inst), Trap::CannotEnter)?;
             // The reference suite (trap-on-reenter.wast) pins that a call
@@ -76,7 +85,7 @@ impl Store {
                 self.sub_mut(w).callee = Callee::Task(task);
                 self.push_lift(task, thread);
             }
-            LowerCallee::Host => {
+            LowerCallee::Host | LowerCallee::AsyncHost => {
                 // A host callee starts at once (`on_start`).
                 self.sub_mut(w).state = SubtaskState::Started;
                 self.control = Control::Emit(

@@ -246,7 +246,7 @@ impl Store {
         i: u32,
         buf: GuestBuf,
     ) -> Result<CopyOutcome, Trap> {
-        let (t, _, inst) = self.leaving()?;
+        let (t, _, inst) = self.leaving_blocking(!async_)?;
         let w = self.end_at(i, kind, readable, elem)?;
         match self.end(w).state {
             CopyState::Idle => {}
@@ -556,7 +556,7 @@ impl Store {
         async_: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let (t, _, _) = self.leaving()?;
+        let (t, _, _) = self.leaving_blocking(!async_)?;
         let w = self.end_at(i, kind, readable, elem)?;
         trap_if(
             self.end(w).state != CopyState::Copying || self.w(w).has_sync_waiter,

@@ -30,7 +30,7 @@ impl Store {
     }
 
     fn subtask_cancel_inner(&mut self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
-        let (t, _, _) = self.leaving()?;
+        let (t, _, _) = self.leaving_blocking(!async_)?;
         let w = self.subtask_at(i)?;
         let s = self.sub(w);
         trap_if(s.resolve_delivered(), Trap::SubtaskResolveDelivered)?;

@@ -95,7 +95,7 @@ impl Store {
 
     /// `canon thread.suspend`: returns `Cancelled` (0 or 1) when resumed.
     pub fn thread_suspend(&mut self, cancellable: bool) -> Result<Step<u32>, Trap> {
-        let r = self.leaving().map(|(t, task, _)| {
+        let r = self.leaving_blocking(true).map(|(t, task, _)| {
             if self.task_mut(task).deliver_pending_cancel(cancellable) {
                 return Step::Done(1);
             }

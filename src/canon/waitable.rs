@@ -56,7 +56,7 @@ impl Store {
         si: u32,
         ptr: u32,
     ) -> Result<Step<Event>, Trap> {
-        let (t, _, _) = self.leaving()?;
+        let (t, _, _) = self.leaving_blocking(true)?;
         let set = self.set_at(si)?;
         self.sets[set.key()].num_waiting += 1;
         match self.wait_until(

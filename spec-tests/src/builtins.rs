@@ -442,9 +442,7 @@ fn call_inner(
             let ok = f.filter(|f| f.ty(&*ctx) == *ft);
             let rt = ctx.data_mut();
             match ok {
-                None => Err(core_trap(crate::core_compat::thread_new_indirect_invalid(
-                    &mut rt.core,
-                ))),
+                None => Err(core_trap(rt.core.thread_new_indirect_invalid())),
                 Some(f) => {
                     rt.thread_funcs.push(f);
                     let id = (rt.thread_funcs.len() - 1) as u32;

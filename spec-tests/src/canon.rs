@@ -212,7 +212,7 @@ impl AbiCx for Cx<'_, '_> {
             .realloc
             .ok_or_else(|| Trap::new("no `realloc` canonical option"))?;
         let inst = self.inst;
-        crate::core_compat::begin_realloc(&mut self.rt().core, inst).map_err(core_trap)?;
+        self.rt().core.begin_realloc(inst).map_err(core_trap)?;
         let args = [old, old_size, align, new_size].map(|v| wasmi::Val::I32(v as i32));
         let mut out = [wasmi::Val::I32(0)];
         let r = nested_call(self.ctx, f, &args, &mut out);
@@ -220,7 +220,7 @@ impl AbiCx for Cx<'_, '_> {
             self.rt().core.wasm_trapped();
             return Err(t);
         }
-        crate::core_compat::end_realloc(&mut self.rt().core).map_err(core_trap)?;
+        self.rt().core.end_realloc().map_err(core_trap)?;
         match out[0] {
             wasmi::Val::I32(p) => Ok(p as u32),
             _ => Err(Trap::new("realloc returned a non-i32")),
@@ -504,11 +504,11 @@ pub fn resource_drop(
     let Some(dtor) = s.resources.get(rt).and_then(|r| r.dtor) else {
         return Ok(());
     };
-    crate::core_compat::begin_sync_call(&mut s.core, d.impl_inst).map_err(core_trap)?;
+    s.core.begin_sync_call(d.impl_inst).map_err(core_trap)?;
     let r = nested_call(ctx, dtor, &[wasmi::Val::I32(d.rep as i32)], &mut []);
     if let Err(t) = r {
         ctx.data_mut().core.wasm_trapped();
         return Err(t);
     }
-    crate::core_compat::end_sync_call(&mut ctx.data_mut().core).map_err(core_trap)
+    ctx.data_mut().core.end_sync_call().map_err(core_trap)
 }

@@ -6,7 +6,6 @@ pub mod abi;
 pub mod builtins;
 pub mod canon;
 pub mod component;
-pub mod core_compat;
 pub mod driver;
 pub mod engine;
 pub mod error;

@@ -94,7 +94,11 @@ pub fn instantiate(
     args: &HashMap<String, ItemVal>,
     parent: Option<InstId>,
 ) -> Result<Arc<InstanceVal>, Error> {
-    let inst = crate::core_compat::new_instance(&mut store.data_mut().core, parent);
+    let core = &mut store.data_mut().core;
+    let inst = match parent {
+        Some(p) => core.new_child_instance(p),
+        None => core.new_instance(),
+    };
     let mut f = Frame {
         def: &comp.def,
         inst,
@@ -428,7 +432,10 @@ impl Frame<'_> {
                     .map_err(|e| rt_err(e.to_string()))?;
                 // A start function runs as a synchronous call of its own:
                 // built-ins act for that thread, and blocking traps.
-                crate::core_compat::begin_sync_call(&mut store.data_mut().core, self.inst)
+                store
+                    .data_mut()
+                    .core
+                    .begin_sync_call(self.inst)
                     .map_err(|t| Error::Trap(core_trap(t)))?;
                 store.data_mut().nested += 1;
                 let r = wasmi::Instance::new(&mut *store, &m.module, &externs);
@@ -446,7 +453,10 @@ impl Frame<'_> {
                         );
                     }
                 };
-                crate::core_compat::end_sync_call(&mut store.data_mut().core)
+                store
+                    .data_mut()
+                    .core
+                    .end_sync_call()
                     .map_err(|t| Error::Trap(core_trap(t)))?;
                 let mut map = HashMap::new();
                 for exp in inst.exports(&*store) {

@@ -110,11 +110,16 @@ extern crate std;
 
 mod action;
 pub mod canon;
+#[cfg(feature = "check")]
+mod check;
 pub mod chooser;
 pub mod copy;
+pub mod explore;
 mod ids;
 mod instance;
 pub mod live;
+#[cfg(feature = "arbitrary")]
+pub mod ops;
 pub mod script;
 mod store;
 mod table;

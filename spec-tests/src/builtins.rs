@@ -174,7 +174,13 @@ pub fn call(
     results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
     let mut ctx = caller.as_context_mut();
-    match call_inner(&mut ctx, b, params, results) {
+    let r = call_inner(&mut ctx, b, params, results);
+    if std::env::var_os("CANON_ASYNC_TRACE").is_some() {
+        let name = format!("{b:?}");
+        let name = name.split([' ', '{', '(']).next().unwrap_or("");
+        eprintln!("[canon-async-spec] {name}{params:?} -> {r:?} {results:?}");
+    }
+    match r {
         Ok(Some(park)) => Err(suspend(ctx.data_mut(), park)),
         Ok(None) => Ok(()),
         Err(t) => Err(trap_to_wasmi(t)),

@@ -59,8 +59,18 @@ impl Store {
         s
     }
 
+    /// Turns the invariant checks and the choice trace on (the default
+    /// with the `check` feature) or off for this store: benchmarks built
+    /// with the feature (it is on for every dev target) measure without them.
+    pub fn set_invariant_checks(&mut self, on: bool) {
+        self.checking = on;
+    }
+
     /// Verifies every invariant; panics on the first violation.
     pub(crate) fn check_invariants(&self) {
+        if !self.checking {
+            return;
+        }
         if let Err((name, detail)) = self.invariants() {
             panic!(
                 "canon-async invariant `{name}` violated: {detail} (replay schedule: \"{}\")",

@@ -139,7 +139,7 @@ pub use ids::{
     ErrorContextId, InstanceId, ResourceTypeId, SetId, SharedId, SubtaskId, TaskId, ThreadId,
     WaitableId,
 };
-pub use store::{EmbedderError, ResultDelivery, Step, Store, BLOCKED};
+pub use store::{EmbedderError, Reading, ResultDelivery, Step, Store, BLOCKED};
 pub use table::MAX_LENGTH;
 pub use task::{Caller, LiftKind, Lifted, TaskState};
 pub use trap::{EndKind, Trap};

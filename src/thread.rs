@@ -77,6 +77,10 @@ pub(crate) struct Thread {
     /// The two `context.get/set` slots.
     pub storage: [u64; 2],
     pub resume: Resume,
+    /// Set while a callback task's thread is blocked inside a synchronous
+    /// built-in with its exclusive lock released ([`Reading::Suite`](crate::Reading::Suite)):
+    /// it is ready only when the lock is free, and takes it back on resume.
+    pub relock: bool,
 }
 
 impl Thread {

@@ -13,8 +13,17 @@ mod hand;
 
 use std::collections::HashMap;
 
-use canon_async::{LowerCallee, ResultDelivery, Step, Store, SubtaskId, SubtaskState, TaskState};
+use canon_async::{
+    LowerCallee, Reading, ResultDelivery, Step, Store, SubtaskId, SubtaskState, TaskState,
+};
 use hand::*;
+
+/// run_tests.py's scenarios assume definitions.py's reading of the spec.
+fn definitions_store() -> Store {
+    let mut s = Store::new();
+    s.set_reading(Reading::Definitions);
+    s
+}
 
 const STARTING: u32 = SubtaskState::Starting as u32;
 const STARTED: u32 = SubtaskState::Started as u32;
@@ -41,7 +50,7 @@ fn return_to_guest(s: &mut Store, mem: &mut HashMap<SubtaskId, u32>, v: u32) -> 
 /// the state at delivery; `task.return` followed by more work.
 #[test]
 fn async_to_async() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let producer = s.new_instance();
     let consumer = s.new_instance();
     let (eager, toggle, blocking, cons) = (
@@ -131,7 +140,7 @@ fn async_to_async() {
 /// gives NONE, `context.get/set` persists across callbacks, EXIT.
 #[test]
 fn async_callback() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let producer = s.new_instance();
     let consumer = s.new_instance();
     let (p1, p2, cons) = (
@@ -198,7 +207,7 @@ fn async_callback() {
 /// sync-typed producer exports (sync-typed calls ignore backpressure).
 #[test]
 fn callback_interleaving() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let producer = s.new_instance();
     let consumer = s.new_instance();
     let prod = callback(producer, 1);
@@ -377,7 +386,7 @@ impl StepExt for Result<Step<u32>, canon_async::Trap> {
 /// read, a sync host call here).
 #[test]
 fn sync_ignores_backpressure() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let callee = s.new_instance();
     let caller = s.new_instance();
     let async_callee = sync_lift_async_type(callee, 1);
@@ -429,7 +438,7 @@ fn sync_ignores_backpressure() {
 /// lock) until the first finishes; the caller loops on yield + poll.
 #[test]
 fn async_to_sync() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let producer = s.new_instance();
     let consumer = s.new_instance();
     let (p1, p2) = (
@@ -503,7 +512,7 @@ fn async_to_sync() {
 /// callee keeps the second call STARTING until `backpressure.dec`.
 #[test]
 fn async_backpressure() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let producer = s.new_instance();
     let consumer = s.new_instance();
     let (p1, p2) = (stackful(producer, 1), stackful(producer, 2));
@@ -551,7 +560,7 @@ fn async_backpressure() {
 /// subtasks with `waitable-set.wait`, then drops them and the set.
 #[test]
 fn sync_using_wait() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let producer = s.new_instance();
     let consumer = s.new_instance();
     let (p1, p2) = (stackful(producer, 1), stackful(producer, 2));
@@ -606,7 +615,7 @@ fn sync_using_wait() {
 /// is inside a host call, which the host ignores.
 #[test]
 fn cancel_subtask() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let callee = s.new_instance();
     let caller = s.new_instance();
     let (callee1, callee2, callee3, callee4, callee5) = (
@@ -853,7 +862,7 @@ fn cancel_subtask() {
 /// handle, and the async-lifted caller then returns normally.
 #[test]
 fn async_host_calls_resolving_at_once() {
-    let mut s = Store::new();
+    let mut s = definitions_store();
     let inst = s.new_instance();
     let top = s.invoke(stackful(inst, 1)).unwrap();
     let (t, _) = expect_start(&mut s, 1);

@@ -13,7 +13,7 @@
 #[path = "streams/harness.rs"]
 mod harness;
 
-use canon_async::{CopyResult, CopyState, Event, EventCode, Step, TransferEnd};
+use canon_async::{CopyResult, CopyState, Event, EventCode, Reading, Step, TransferEnd};
 use harness::*;
 
 /// `test_eager_stream_completion`: host-backed streams where async and
@@ -427,6 +427,30 @@ fn wasm_to_wasm_stream() {
 #[test]
 fn wasm_to_wasm_stream_empty() {
     wasm_to_wasm(UNIT);
+}
+
+/// The suite's reading (`cancel-stream.wast`): cancelling a write whose
+/// buffer was partly drained while it is still the pending side gives
+/// CANCELLED with the progress, and the reader keeps what it got.
+#[test]
+fn cancel_after_partial_progress_suite_reading() {
+    for sync_cancel in [true, false] {
+        let mut h = H::new();
+        h.s.set_reading(Reading::Suite);
+        let inst = h.instance();
+        h.start(inst, 0);
+        let (rsi, wsi) = h.new_ends(S, U8);
+        let sink = h.s.lift_end(inst, S, U8, rsi).unwrap();
+        h.adopt(sink);
+        h.m()[0..4].copy_from_slice(&[0xa, 0xb, 0xc, 0xd]);
+        assert_eq!(h.write(wsi, 0, 4), B);
+        assert_eq!(h.host_read(sink, 2).done, done(CopyResult::Completed, 2));
+        assert_eq!(h.received(sink), vec![0xa, 0xb]);
+        let r = h.s.cancel_copy(S, false, U8, !sync_cancel, wsi);
+        assert_eq!(r, Ok(Step::Done(packed(CANCELLED, 2))));
+        // The end is idle again: another write may start.
+        assert_eq!(h.write(wsi, 2, 2), B);
+    }
 }
 
 /// `test_cancel_copy`: cancelling after partial progress gives COMPLETED

@@ -10,8 +10,8 @@ use std::rc::Rc;
 
 use canon_async::script::{HostAnswer, Ret, Script};
 use canon_async::{
-    Action, ElemClass, ElemType, EndKind, EventCode, LiftKind, Lifted, ResultDelivery, ResumeValue,
-    Seeded, Step, Store, SubtaskId, SubtaskState, Trap, BLOCKED, SYNC_CALL_FUNC,
+    Action, ElemClass, ElemType, EndKind, EventCode, LiftKind, Lifted, Reading, ResultDelivery,
+    ResumeValue, Seeded, Step, Store, SubtaskId, SubtaskState, Trap, BLOCKED, SYNC_CALL_FUNC,
 };
 
 const STARTED: u32 = SubtaskState::Started as u32;
@@ -147,7 +147,7 @@ fn sync_threads() {
     // run_tests.py's scenario: definitions.py's reading of synchronous
     // tasks (they may block while other threads of the instance are ready).
     let mut store = Store::new();
-    store.set_eager_block_traps(false);
+    store.set_reading(Reading::Definitions);
     let mut s = Script::with_store(store);
     let inst = s.instance();
     let idx: Rc<[Cell<u32>; 8]> = Rc::new(Default::default());
@@ -372,7 +372,11 @@ fn sync_threads() {
 /// task later gets a plain NONE event and returns normally.
 #[test]
 fn thread_cancel_callback() {
-    let mut s = Script::new();
+    // run_tests.py's scenario: with definitions.py's reading the task that
+    // holds the lock keeps it while blocked, so the cancel stays pending.
+    let mut store = Store::new();
+    store.set_reading(Reading::Definitions);
+    let mut s = Script::with_store(store);
     let producer = s.instance();
     let consumer = s.instance();
     let p1 = s.callback_func(
@@ -962,7 +966,7 @@ fn blocking_in_a_start_function_traps_eagerly() {
 fn blocking_in_a_start_function_traps() {
     for block in [0, 1, 2] {
         let mut s = Store::new();
-        s.set_eager_block_traps(false);
+        s.set_reading(Reading::Definitions);
         let inst = s.new_instance();
         s.begin_sync_call(inst).unwrap();
         let step = match block {

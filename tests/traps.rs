@@ -6,7 +6,8 @@
 mod hand;
 
 use canon_async::{
-    Action, InstanceId, LowerCallee, ResultDelivery, Step, Store, SubtaskId, ThreadId, Trap,
+    Action, InstanceId, LowerCallee, Reading, ResultDelivery, Step, Store, SubtaskId, ThreadId,
+    Trap,
 };
 use hand::*;
 
@@ -523,9 +524,52 @@ fn built_ins_when_may_leave_is_false() {
     }
 }
 
+/// The suite's reading (default): the blocking built-in itself traps.
+#[test]
+fn sync_typed_export_that_would_block_traps_eagerly() {
+    let mut s = Store::new();
+    let inst = s.new_instance();
+    s.invoke(sync_typed(inst, 1)).unwrap();
+    expect_start(&mut s, 1);
+    let si = s.waitable_set_new().unwrap();
+    let r = s.waitable_set_wait(false, si, 0);
+    assert_trap(
+        &s,
+        inst,
+        r,
+        Trap::CannotBlockSync,
+        "cannot block a synchronous task before returning",
+    );
+    assert_eq!(s.live_tasks(), 0);
+}
+
+/// The suite's reading: a synchronous lower of an async-typed callee traps
+/// before the callee starts.
+#[test]
+fn sync_typed_export_calling_an_async_callee_traps_eagerly() {
+    let mut s = Store::new();
+    let inst = s.new_instance();
+    let other = s.new_instance();
+    s.invoke(sync_typed(inst, 1)).unwrap();
+    expect_start(&mut s, 1);
+    let r = s.canon_lower(LowerCallee::Guest(stackful(other, 2)), false);
+    assert_trap(
+        &s,
+        inst,
+        r,
+        Trap::CannotBlockSync,
+        "cannot block a synchronous task before returning",
+    );
+    assert_eq!(s.live_tasks(), 0);
+    assert!(!s.is_poisoned(other));
+}
+
+/// definitions.py's reading: the task blocks, and traps when no other
+/// thread of its instance can run.
 #[test]
 fn sync_typed_export_that_would_block() {
     let mut s = Store::new();
+    s.set_reading(Reading::Definitions);
     let inst = s.new_instance();
     s.invoke(sync_typed(inst, 1)).unwrap();
     expect_start(&mut s, 1);
@@ -543,6 +587,7 @@ fn sync_typed_export_that_would_block() {
 #[test]
 fn sync_typed_export_calling_an_async_callee_that_blocks() {
     let mut s = Store::new();
+    s.set_reading(Reading::Definitions);
     let inst = s.new_instance();
     let other = s.new_instance();
     s.invoke(sync_typed(inst, 1)).unwrap();

@@ -19,7 +19,7 @@ pub enum LowerCallee {
     Host,
     /// A host function of an `async` function type (a synchronous task
     /// that lowers it synchronously may block: see
-    /// [`Store::set_eager_block_traps`]); otherwise like [`LowerCallee::Host`].
+    /// [`Reading`](crate::Reading)); otherwise like [`LowerCallee::Host`].
     AsyncHost,
 }
 

@@ -10,7 +10,7 @@ use crate::copy::{
 };
 use crate::ids::{InstanceId, SharedId, WaitableId};
 use crate::instance::Handle;
-use crate::store::{Step, Store, BLOCKED};
+use crate::store::{Reading, Step, Store, BLOCKED};
 use crate::table::MAX_LENGTH;
 use crate::trap::{trap_if, EndKind, Trap};
 use crate::waitable::{Event, EventCode, Pending, Waitable, WaitableKind};
@@ -564,6 +564,14 @@ impl Store {
         )?;
         trap_if(self.w(w).wset.is_some() && !async_, Trap::SyncInWaitableSet)?;
         self.end_mut(w).state = CopyState::CancellingCopy;
+        // The suite's reading: a partial copy whose end is still the pending
+        // side of the rendezvous is still in progress, so it is cancelled
+        // (its progress stays in the buffer).
+        if self.reading == Reading::Suite
+            && self.w(w).pending == Some(Pending::Copy(CopyResult::Completed, true))
+        {
+            self.set_pending(w, None);
+        }
         if self.w(w).pending.is_none() {
             // `shared.cancel()`: a copy without an event is the pending side.
             let s = self.end(w).shared;

@@ -57,6 +57,7 @@ impl Store {
                 cancellable: false,
                 index: 0,
                 storage: [0; 2],
+                relock: false,
                 resume: Resume::Explicit { func, arg },
             }));
             if let Err(e) = self.register_thread(task, t) {

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use canon_async::{
     Action, CopyResult, ElemClass, ElemType, EndKind, Event, GuestBuf, HostCopy, HostCopyDone,
-    InstanceId, LiftKind, Lifted, LowerCallee, ResumeValue, SharedId, Step, Store, SubtaskId,
-    ThreadId, Transfer, TransferEnd, Trap, BLOCKED,
+    InstanceId, LiftKind, Lifted, LowerCallee, Reading, ResumeValue, SharedId, Step, Store,
+    SubtaskId, ThreadId, Transfer, TransferEnd, Trap, BLOCKED,
 };
 
 pub const S: EndKind = EndKind::Stream;
@@ -73,9 +73,13 @@ pub struct H {
 }
 
 impl H {
+    /// A harness over a store with definitions.py's reading (the scenarios
+    /// come from run_tests.py).
     pub fn new() -> H {
+        let mut s = Store::new();
+        s.set_reading(Reading::Definitions);
         H {
-            s: Store::new(),
+            s,
             mem: HashMap::new(),
             host_out: HashMap::new(),
             received: HashMap::new(),

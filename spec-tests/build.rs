@@ -38,6 +38,24 @@ fn nyi_list(dir: &Path) -> Vec<PathBuf> {
     Vec::new()
 }
 
+/// The project's `known-failures.txt`: (path suffix, reason) pairs.
+fn known_failures() -> Vec<(PathBuf, String)> {
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.txt");
+    println!("cargo:rerun-if-changed={}", list.display());
+    let Ok(text) = std::fs::read_to_string(&list) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (path, reason) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            let path = path.strip_prefix("./").unwrap_or(path);
+            (PathBuf::from(path), reason.trim().replace('"', "'"))
+        })
+        .collect()
+}
+
 fn test_name(root: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(root).unwrap_or(file);
     let mut name = String::from("wast_");
@@ -71,6 +89,7 @@ fn main() {
             walk(&root, &mut files);
             files.sort();
             let nyi = nyi_list(&root);
+            let known = known_failures();
             if files.is_empty() {
                 let _ = writeln!(
                     code,
@@ -87,8 +106,13 @@ fn main() {
                 let canon = f.canonicalize().unwrap_or_else(|_| f.clone());
                 let ignore = if nyi.contains(&canon) {
                     "#[ignore = \"listed in the suite's nyi.txt (lands ahead of implementations)\"]\n"
+                        .to_string()
+                } else if let Some((_, why)) = known.iter().find(|(p, _)| canon.ends_with(p)) {
+                    format!(
+                        "#[ignore = \"known failure (spec-tests/known-failures.txt): {why}\"]\n"
+                    )
                 } else {
-                    ""
+                    String::new()
                 };
                 let _ = writeln!(
                     code,

@@ -45,6 +45,9 @@ pub enum Error {
     Invalid(String),
     /// The runtime does not implement something the file uses.
     Unsupported(String),
+    /// wasmi rejected a core module that wasmparser (with every feature on)
+    /// accepted: invalid for this engine, or a feature wasmi lacks.
+    EngineRejected(String),
     /// Any other failure of the runtime (a link error, a missing export).
     Runtime(String),
 }
@@ -55,6 +58,7 @@ impl fmt::Display for Error {
             Error::Trap(t) => write!(f, "{t}"),
             Error::Invalid(m) => write!(f, "invalid: {m}"),
             Error::Unsupported(m) => write!(f, "not yet supported: {m}"),
+            Error::EngineRejected(m) => write!(f, "wasmi rejected a core module: {m}"),
             Error::Runtime(m) => write!(f, "runtime error: {m}"),
         }
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use canon_async_spec::suite::{canonical, collect_wast, read_nyi};
+use canon_async_spec::suite::{collect_wast, ExpectedFailures};
 use canon_async_spec::wast_runner::run_file;
 
 #[derive(Default)]
@@ -21,12 +21,12 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let mut paths: Vec<PathBuf> = Vec::new();
-    let mut nyi_list: Option<PathBuf> = None;
+    let mut nyi_lists: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--nyi" => match args.next() {
-                Some(f) => nyi_list = Some(PathBuf::from(f)),
+                Some(f) => nyi_lists.push(PathBuf::from(f)),
                 None => return usage(),
             },
             "-h" | "--help" => return usage(),
@@ -36,16 +36,13 @@ fn main() -> ExitCode {
     if paths.is_empty() {
         paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("wast"));
     }
-    let nyi = match &nyi_list {
-        Some(l) => match read_nyi(l) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cannot read {}: {e}", l.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => Default::default(),
-    };
+    let mut nyi = ExpectedFailures::default();
+    for l in &nyi_lists {
+        if let Err(e) = nyi.read(l) {
+            eprintln!("cannot read {}: {e}", l.display());
+            return ExitCode::from(2);
+        }
+    }
     let mut files = Vec::new();
     for p in &paths {
         match collect_wast(p) {
@@ -65,7 +62,7 @@ fn main() -> ExitCode {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         let row = table.entry(folder).or_default();
-        let listed = nyi.contains(&canonical(f));
+        let listed = nyi.contains(f);
         let r = run_file(f);
         match (&r, listed) {
             (Ok(()), false) => {

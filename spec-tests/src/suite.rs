@@ -1,6 +1,5 @@
 //! Finding `.wast` files and reading `nyi.txt`-style lists.
 
-use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -28,18 +27,46 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads a list in the format of the suite's `nyi.txt`: one path a line,
-/// relative to the list's folder; `#` starts a comment line. Returns the
-/// listed files, canonicalized where they exist.
-pub fn read_nyi(list: &Path) -> io::Result<HashSet<PathBuf>> {
-    let text = std::fs::read_to_string(list)?;
-    let base = list.parent().unwrap_or(Path::new("."));
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| canonical(&base.join(l)))
-        .collect())
+/// Files expected to fail: the suite's `nyi.txt` and the project's own
+/// `known-failures.txt`. One entry a line (`#` starts a comment line; text
+/// after the path is the reason); a path that exists relative to the list's
+/// folder names that file, any other path matches every file whose path
+/// ends with it (`async/x.wast` matches `.../test/async/x.wast`).
+#[derive(Debug, Default, Clone)]
+pub struct ExpectedFailures {
+    entries: Vec<PathBuf>,
+}
+
+impl ExpectedFailures {
+    /// Adds the entries of `list`.
+    pub fn read(&mut self, list: &Path) -> io::Result<()> {
+        let text = std::fs::read_to_string(list)?;
+        let base = list.parent().unwrap_or(Path::new("."));
+        for l in text.lines().map(str::trim) {
+            let Some(entry) = l.split_whitespace().next() else {
+                continue;
+            };
+            if entry.starts_with('#') {
+                continue;
+            }
+            let rel = Path::new(entry.strip_prefix("./").unwrap_or(entry));
+            let here = base.join(rel);
+            self.entries.push(if here.exists() {
+                canonical(&here)
+            } else {
+                rel.to_path_buf()
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `file` is listed.
+    pub fn contains(&self, file: &Path) -> bool {
+        let f = canonical(file);
+        self.entries
+            .iter()
+            .any(|e| *e == f || (e.is_relative() && f.ends_with(e)))
+    }
 }
 
 /// Canonicalizes a path if possible, else returns it unchanged.

@@ -145,9 +145,8 @@ pub fn parse_component(bytes: &[u8], engine: &wasmi::Engine) -> Result<Arc<Compo
                 let module_bytes = bytes
                     .get(unchecked_range.start as usize..unchecked_range.end as usize)
                     .ok_or_else(|| invalid("module range"))?;
-                let module = wasmi::Module::new(engine, module_bytes).map_err(|e| {
-                    Error::Unsupported(format!("wasmi rejected a core module: {e}"))
-                })?;
+                let module = wasmi::Module::new(engine, module_bytes)
+                    .map_err(|e| Error::EngineRejected(e.to_string()))?;
                 items.push(Item::CoreModule(Arc::new(ModuleDef { module })));
             }
             Payload::InstanceSection(s) => {

@@ -14,7 +14,7 @@ use crate::canon::{Lifted, LowerDef};
 pub type InstId = InstanceId;
 
 /// Fuel given to each directive, so that a runaway loop becomes a trap.
-pub const FUEL_PER_DIRECTIVE: u64 = 200_000_000;
+pub const FUEL_PER_DIRECTIVE: u64 = 10_000_000;
 
 /// A runtime resource type.
 #[derive(Debug, Clone)]

@@ -235,7 +235,7 @@ impl Store {
         }
         for (tk, th) in self.threads.iter() {
             let t = ThreadId::from_key(tk);
-            let listed = self.waiting.iter().filter(|&&x| x == t).count();
+            let listed = self.waiting.contains(t) as usize;
             match th.state {
                 ThreadState::Waiting(_) => ensure!(
                     listed == 1,
@@ -287,7 +287,7 @@ impl Store {
                 );
             }
         }
-        for &t in &self.waiting {
+        for t in self.waiting.all() {
             ensure!(
                 self.threads
                     .get(t.key())

@@ -121,11 +121,13 @@ pub mod live;
 #[cfg(feature = "arbitrary")]
 pub mod ops;
 pub mod script;
+mod set_events;
 mod store;
 mod table;
 mod task;
 mod thread;
 mod trap;
+mod wait_queue;
 mod waitable;
 
 pub use action::{Action, ResumeValue};

@@ -20,9 +20,11 @@ use crate::copy::Shared;
 use crate::ids::*;
 use crate::instance::{ComponentInstance, Handle};
 use crate::live::Wakers;
+use crate::set_events::SetEvents;
 use crate::task::{Caller, LiftKind, Lifted, Task, TaskState};
 use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
 use crate::trap::{trap_if, Trap};
+use crate::wait_queue::{Key, WaitQueue};
 use crate::waitable::{Event, EventCode, Pending, Subtask, SubtaskState, Waitable, WaitableSet};
 
 /// `BLOCKED`: the result of an async copy, cancel or `subtask.cancel` that did not finish.
@@ -168,7 +170,9 @@ pub struct Store {
     pub(crate) error_contexts: Slab<ErrorContext>,
     pub(crate) resource_types: Vec<InstanceId>,
     /// `Store.waiting`, in the order threads started waiting.
-    pub(crate) waiting: Vec<ThreadId>,
+    pub(crate) waiting: WaitQueue,
+    /// The members of each set with a pending event, in join order.
+    set_events: SetEvents,
     pub(crate) frames: Vec<Frame>,
     pub(crate) control: Control,
     pub(crate) current: Option<ThreadId>,
@@ -228,7 +232,8 @@ impl Store {
             shared: Slab::new(),
             error_contexts: Slab::new(),
             resource_types: Vec::new(),
-            waiting: Vec::new(),
+            waiting: WaitQueue::default(),
+            set_events: SetEvents::default(),
             frames: Vec::new(),
             control: Control::Tick,
             current: None,
@@ -491,10 +496,22 @@ impl Store {
         if let Some(s) = wt.wset {
             let set = &mut self.sets[s.key()];
             match (had, has) {
-                (false, true) => set.num_pending += 1,
-                (true, false) => set.num_pending -= 1,
+                (false, true) => {
+                    set.num_pending += 1;
+                    self.set_events.add(s, w);
+                }
+                (true, false) => {
+                    set.num_pending -= 1;
+                    self.set_events.remove(s, w);
+                }
                 _ => {}
             }
+            if !had && has {
+                self.waiting.notify(Key::Set(s));
+            }
+        }
+        if !had && has {
+            self.waiting.notify(Key::Waitable(w));
         }
     }
 
@@ -511,14 +528,18 @@ impl Store {
             }
             if pending {
                 s.num_pending -= 1;
+                self.set_events.remove(o, w);
             }
         }
         self.w_mut(w).wset = set;
         if let Some(n) = set {
             let s = &mut self.sets[n.key()];
             s.elems.push(w);
+            self.set_events.joined(w);
             if pending {
                 s.num_pending += 1;
+                self.set_events.add(n, w);
+                self.waiting.notify(Key::Set(n));
             }
         }
     }
@@ -552,14 +573,16 @@ impl Store {
         debug_assert!(set.num_pending > 0);
         let n = set.num_pending as usize;
         let k = self.choose(ChoicePoint::SetEvent, n);
-        let set = &self.sets[s.key()];
-        let w = set
-            .elems
-            .iter()
-            .copied()
-            .filter(|&w| self.waitables[w.key()].pending.is_some())
-            .nth(k)
-            .expect("member with an event");
+        let w = self.set_events.nth(s, k).expect("member with an event");
+        debug_assert_eq!(
+            Some(w),
+            self.sets[s.key()]
+                .elems
+                .iter()
+                .copied()
+                .filter(|&w| self.waitables[w.key()].pending.is_some())
+                .nth(k)
+        );
         self.get_pending_event(w)
     }
 
@@ -608,8 +631,26 @@ impl Store {
     }
 
     fn stop_waiting(&mut self, t: ThreadId) {
-        if let Some(pos) = self.waiting.iter().position(|&x| x == t) {
-            self.waiting.remove(pos);
+        self.waiting.remove(t);
+    }
+
+    /// What a waiting thread whose condition does not hold now waits for,
+    /// if its condition can only come true when that key is notified
+    /// (`set_pending`, `join`, `resolve_subtask`).
+    fn park_key(&self, t: ThreadId) -> Option<Key> {
+        match self.thread(t).state {
+            ThreadState::Waiting(WaitCond::SetEvent(s, _))
+                if self.sets[s.key()].num_pending == 0 =>
+            {
+                Some(Key::Set(s))
+            }
+            ThreadState::Waiting(WaitCond::PendingEvent(w)) if self.w(w).pending.is_none() => {
+                Some(Key::Waitable(w))
+            }
+            ThreadState::Waiting(WaitCond::SubtaskResolved(w)) if !self.sub(w).state.resolved() => {
+                Some(Key::Waitable(w))
+            }
+            _ => None,
         }
     }
 
@@ -644,7 +685,10 @@ impl Store {
             None => ThreadState::Suspended,
         };
         if cond.is_some() {
-            self.waiting.push(t);
+            match self.park_key(t) {
+                Some(k) => self.waiting.push_parked(t, k),
+                None => self.waiting.push(t),
+            }
         }
         if self.current == Some(t) {
             self.current = None;
@@ -830,6 +874,7 @@ impl Store {
             state != SubtaskState::CancelledBeforeStarted || s.state == SubtaskState::Starting
         );
         s.state = state;
+        self.waiting.notify(Key::Waitable(w));
         self.subtask_progress(w);
     }
 
@@ -920,12 +965,18 @@ impl Store {
     /// `Store.tick`'s choice of a ready thread.
     fn tick(&mut self) -> Option<ThreadId> {
         debug_assert!(self.frames.is_empty());
-        let ready: SmallVec<[ThreadId; 8]> = self
-            .waiting
-            .iter()
-            .copied()
-            .filter(|&t| self.thread_ready(t))
-            .collect();
+        let mut ready: SmallVec<[ThreadId; 8]> = SmallVec::new();
+        let mut park: SmallVec<[(ThreadId, Key); 8]> = SmallVec::new();
+        for t in self.waiting.active() {
+            if self.thread_ready(t) {
+                ready.push(t);
+            } else if let Some(k) = self.park_key(t) {
+                park.push((t, k));
+            }
+        }
+        for (t, k) in park {
+            self.waiting.park(t, k);
+        }
         if ready.is_empty() {
             return None;
         }
@@ -1125,8 +1176,7 @@ impl Store {
         let excl = self.inst(inst).exclusive_thread;
         let cands: SmallVec<[ThreadId; 8]> = self
             .waiting
-            .iter()
-            .copied()
+            .active()
             .filter(|&t| self.thread(t).inst == inst && Some(t) != excl && self.thread_ready(t))
             .collect();
         // Back on the stack either way: a trap poisons the frame's instance

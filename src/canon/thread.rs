@@ -32,9 +32,7 @@ impl Store {
 
     /// `Thread.stop_waiting_internal` of a ready thread being promoted.
     fn unwait(&mut self, t: ThreadId) {
-        if let Some(pos) = self.waiting.iter().position(|&x| x == t) {
-            self.waiting.remove(pos);
-        }
+        self.waiting.remove(t);
         self.thread_mut(t).state = ThreadState::Suspended;
     }
 

@@ -35,6 +35,9 @@ enum Run {
     Callback(Arc<Lifted>),
     /// A thread started by `thread.new-indirect`.
     Thread,
+    /// The core function of a synchronous call the runtime makes itself (a
+    /// core start function), begun with `Store::begin_sync_call`.
+    SyncCall,
 }
 
 struct Parked {
@@ -48,6 +51,8 @@ struct Parked {
 #[derive(Default)]
 pub struct Driver {
     parked: HashMap<ThreadId, Parked>,
+    /// Set when the core function of a [`Driver::sync_call`] returned.
+    sync_done: bool,
 }
 
 /// Delivers a task's results as the core says.
@@ -108,6 +113,52 @@ impl Driver {
         }
     }
 
+    /// Runs `f` (no parameters, no results) as a synchronous call into
+    /// `inst` on a fresh task (`Store::begin_sync_call`): a top-level
+    /// resumable call, so it may call imports (the callees run as threads
+    /// of their own, through the core's actions) while blocking in it traps
+    /// with "cannot block a synchronous task before returning". Returns once
+    /// the function returned, without running anything else.
+    pub fn sync_call(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        inst: canon_async::InstanceId,
+        f: wasmi::Func,
+    ) -> Result<(), Trap> {
+        let thread = store
+            .data_mut()
+            .core
+            .begin_sync_call(inst)
+            .map_err(core_trap)?;
+        self.sync_done = false;
+        let r = f.call_resumable(&mut *store, &[], &mut []);
+        let r = self
+            .after(store, thread, Run::SyncCall, r, Vec::new())
+            .and_then(|()| {
+                while !self.sync_done {
+                    let a = store.data_mut().core.next_action();
+                    if trace() {
+                        eprintln!("[canon-async-spec] action {a:?}");
+                    }
+                    match a {
+                        Action::Idle => {
+                            return Err(fail(
+                                store,
+                                Trap::new("internal: idle during a synchronous call"),
+                            ))
+                        }
+                        a => self.act(store, a)?,
+                    }
+                }
+                Ok(())
+            });
+        self.sync_done = false;
+        if r.is_err() {
+            self.forget_dead(store);
+        }
+        r
+    }
+
     fn forget_dead(&mut self, store: &wasmi::Store<Rt>) {
         let core = &store.data().core;
         self.parked.retain(|t, _| core.thread_alive(*t));
@@ -121,6 +172,16 @@ impl Driver {
             }
             match a {
                 Action::Idle => return Ok(()),
+                a => self.act(store, a)?,
+            }
+        }
+    }
+
+    /// Does what a (non-idle) action says.
+    fn act(&mut self, store: &mut wasmi::Store<Rt>, a: Action) -> Result<(), Trap> {
+        {
+            match a {
+                Action::Idle => {}
                 Action::Trap(t) => return Err(core_trap(t)),
                 Action::Start { thread, task, func } => self.start(store, thread, task, func)?,
                 Action::Callback {
@@ -158,6 +219,7 @@ impl Driver {
                 }
             }
         }
+        Ok(())
     }
 
     fn start(
@@ -330,6 +392,10 @@ impl Driver {
                     r.map_err(|t| fail(store, t))?;
                 }
                 store.data_mut().core.exit_thread().map_err(core_trap)
+            }
+            Run::SyncCall => {
+                self.sync_done = true;
+                store.data_mut().core.end_sync_call().map_err(core_trap)
             }
             Run::Entry(l, _) | Run::Callback(l) if l.kind == LiftKind::AsyncCallback => {
                 let code = match outs.first() {

@@ -160,7 +160,13 @@ impl Runner {
             .set_fuel(FUEL_PER_DIRECTIVE)
             .map_err(|e| Error::Runtime(e.to_string()))?;
         let comp = ComponentVal { def, env: None };
-        instantiate(&mut self.store, &comp, &HashMap::new(), None)
+        instantiate(
+            &mut self.store,
+            &mut self.driver,
+            &comp,
+            &HashMap::new(),
+            None,
+        )
     }
 
     fn directive(&mut self, d: WastDirective<'_>) -> Result<(), String> {

@@ -18,7 +18,8 @@ use super::types::{func_ty, ResourceMap};
 use crate::abi::types::ResId;
 use crate::abi::val::StrEnc;
 use crate::builtins::Builtin;
-use crate::canon::{self, core_trap, CFunc, Lifted, LowerDef, Opts};
+use crate::canon::{self, CFunc, Lifted, LowerDef, Opts};
+use crate::driver::Driver;
 use crate::engine::{InstId, Rt};
 use crate::error::{trap_from_wasmi, trap_to_wasmi, Error, Trap};
 use canon_async::{EndKind, LiftKind};
@@ -90,6 +91,7 @@ fn get<T: Clone>(v: &[T], i: u32, what: &str) -> Result<T, Error> {
 /// Instantiates `comp` with the given named arguments.
 pub fn instantiate(
     store: &mut wasmi::Store<Rt>,
+    driver: &mut Driver,
     comp: &ComponentVal,
     args: &HashMap<String, ItemVal>,
     parent: Option<InstId>,
@@ -122,7 +124,7 @@ pub fn instantiate(
     };
     let r = (|| -> Result<(), Error> {
         for item in &comp.def.items {
-            f.item(store, item, args)?;
+            f.item(store, driver, item, args)?;
         }
         Ok(())
     })();
@@ -254,6 +256,7 @@ impl Frame<'_> {
     fn item(
         &mut self,
         store: &mut wasmi::Store<Rt>,
+        driver: &mut Driver,
         item: &Item,
         args: &HashMap<String, ItemVal>,
     ) -> Result<(), Error> {
@@ -268,7 +271,7 @@ impl Frame<'_> {
                 });
             }
             Item::CoreInstance(ci) => {
-                let ci = self.core_instance(store, ci)?;
+                let ci = self.core_instance(store, driver, ci)?;
                 self.core_instances.push(ci);
             }
             Item::Instance(InstanceDef::Instantiate {
@@ -280,7 +283,7 @@ impl Frame<'_> {
                 for (name, kind, idx) in iargs {
                     a.insert(name.clone(), self.item_at(*kind, *idx)?);
                 }
-                let i = instantiate(store, &c, &a, Some(self.inst))?;
+                let i = instantiate(store, driver, &c, &a, Some(self.inst))?;
                 self.push_instance(i);
             }
             Item::Instance(InstanceDef::FromExports(exports)) => {
@@ -302,8 +305,18 @@ impl Frame<'_> {
                 None => self.push_type(None),
             },
             Item::Canon(c) => self.canon(store, c)?,
-            Item::Start { .. } => {
-                return Err(Error::Unsupported("component start functions".into()));
+            Item::Start { func, args, .. } => {
+                // Component-level values are not supported, so only a start
+                // function without arguments runs; its results are values
+                // and are dropped. It runs as a host call of the function,
+                // driven like an invoke.
+                if !args.is_empty() {
+                    return Err(Error::Unsupported(
+                        "component start functions with value arguments".into(),
+                    ));
+                }
+                let f = get(&self.funcs, *func, "func")?;
+                driver.invoke(store, &f, Vec::new()).map_err(Error::Trap)?;
             }
             Item::Import { name, ty } => {
                 let v = args
@@ -400,6 +413,7 @@ impl Frame<'_> {
     fn core_instance(
         &mut self,
         store: &mut wasmi::Store<Rt>,
+        driver: &mut Driver,
         ci: &CoreInstanceDef,
     ) -> Result<CoreInstance, Error> {
         match ci {
@@ -427,23 +441,9 @@ impl Frame<'_> {
                         })?;
                     externs.push(e);
                 }
-                store
-                    .set_fuel(crate::engine::FUEL_PER_DIRECTIVE)
-                    .map_err(|e| rt_err(e.to_string()))?;
-                // A start function runs as a synchronous call of its own:
-                // built-ins act for that thread, and blocking traps.
-                store
-                    .data_mut()
-                    .core
-                    .begin_sync_call(self.inst)
-                    .map_err(|t| Error::Trap(core_trap(t)))?;
-                store.data_mut().nested += 1;
-                let r = wasmi::Instance::new(&mut *store, &m.module, &externs);
-                store.data_mut().nested -= 1;
-                let inst = match r {
+                let inst = match wasmi::Instance::new(&mut *store, &m.module, &externs) {
                     Ok(i) => i,
                     Err(e) => {
-                        store.data_mut().core.wasm_trapped();
                         return Err(
                             if e.as_trap_code().is_some() || e.downcast_ref::<Trap>().is_some() {
                                 Error::Trap(trap_from_wasmi(e))
@@ -453,13 +453,21 @@ impl Frame<'_> {
                         );
                     }
                 };
-                store
-                    .data_mut()
-                    .core
-                    .end_sync_call()
-                    .map_err(|t| Error::Trap(core_trap(t)))?;
+                // The start function (taken out of the module, see
+                // `ModuleDef`) runs as a synchronous call of its own, a
+                // top-level resumable call: it may call imports, and
+                // blocking in it traps.
+                if let Some(name) = &m.start {
+                    let f = inst
+                        .get_func(&*store, name)
+                        .ok_or_else(|| rt_err("internal: start function not exported"))?;
+                    driver.sync_call(store, self.inst, f).map_err(Error::Trap)?;
+                }
                 let mut map = HashMap::new();
                 for exp in inst.exports(&*store) {
+                    if m.start.as_deref() == Some(exp.name()) {
+                        continue;
+                    }
                     map.insert(exp.name().to_string(), exp.into_extern());
                 }
                 Ok(Arc::new(map))

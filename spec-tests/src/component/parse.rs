@@ -12,8 +12,112 @@ use wasmparser::{
 use crate::error::Error;
 
 /// A core module: its compiled form.
+///
+/// wasmi runs a module's start function inside `Instance::new`, as a
+/// nested call that cannot suspend; so a module with a start section is
+/// compiled without it, its start function exported under `start` instead,
+/// and the instantiation calls it as a top-level resumable call.
 pub struct ModuleDef {
     pub module: wasmi::Module,
+    /// The export name of the removed start function, if the module had one.
+    pub start: Option<String>,
+}
+
+/// The export name given to a module's start function (made unique).
+const START_EXPORT: &str = "canon-async-spec:start";
+
+fn leb(mut v: u32, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.push(id);
+    leb(body.len() as u32, out);
+    out.extend_from_slice(body);
+}
+
+/// Rewrites a core module with a start section: the start section is
+/// dropped and its function exported under a fresh name, returned with
+/// the new bytes. `None` when the module has no start section.
+fn without_start(bytes: &[u8]) -> Result<Option<(Vec<u8>, String)>, Error> {
+    let mut start = None;
+    let mut names: Vec<String> = Vec::new();
+    let mut exports: Option<(std::ops::Range<usize>, u32)> = None;
+    for p in Parser::new(0).parse_all(bytes) {
+        match p.map_err(invalid)? {
+            Payload::StartSection { func, range } => {
+                start = Some((func, range.start as usize..range.end as usize))
+            }
+            Payload::ExportSection(s) => {
+                let r = s.range();
+                exports = Some((r.start as usize..r.end as usize, s.count()));
+                for e in s {
+                    names.push(e.map_err(invalid)?.name.to_string());
+                }
+            }
+            Payload::CodeSectionEntry(_) | Payload::End(_) => {}
+            _ => {}
+        }
+    }
+    let Some((func, srange)) = start else {
+        return Ok(None);
+    };
+    let mut name = START_EXPORT.to_string();
+    while names.contains(&name) {
+        name.push('_');
+    }
+    let mut entry = Vec::new();
+    leb(name.len() as u32, &mut entry);
+    entry.extend_from_slice(name.as_bytes());
+    entry.push(0x00);
+    leb(func, &mut entry);
+    // Section ranges cover the contents; the id and size come just before.
+    let header_start = |r: &std::ops::Range<usize>| -> usize {
+        let mut i = r.start - 1;
+        while i > 0 && bytes[i - 1] & 0x80 != 0 {
+            i -= 1;
+        }
+        i - 1
+    };
+    let mut out = Vec::with_capacity(bytes.len() + entry.len() + 8);
+    match exports {
+        Some((erange, count)) => {
+            // Skip the old count in the export section's contents.
+            let mut body = Vec::new();
+            leb(count + 1, &mut body);
+            let mut c = erange.start;
+            while bytes[c] & 0x80 != 0 {
+                c += 1;
+            }
+            body.extend_from_slice(&bytes[c + 1..erange.end]);
+            body.extend_from_slice(&entry);
+            let eh = header_start(&erange);
+            let sh = header_start(&srange);
+            out.extend_from_slice(&bytes[..eh]);
+            section(7, &body, &mut out);
+            out.extend_from_slice(&bytes[erange.end..sh]);
+            out.extend_from_slice(&bytes[srange.end..]);
+        }
+        None => {
+            // The export section would come right before the start section.
+            let mut body = Vec::new();
+            leb(1, &mut body);
+            body.extend_from_slice(&entry);
+            let sh = header_start(&srange);
+            out.extend_from_slice(&bytes[..sh]);
+            section(7, &body, &mut out);
+            out.extend_from_slice(&bytes[srange.end..]);
+        }
+    }
+    Ok(Some((out, name)))
 }
 
 /// A core instance definition.
@@ -145,9 +249,14 @@ pub fn parse_component(bytes: &[u8], engine: &wasmi::Engine) -> Result<Arc<Compo
                 let module_bytes = bytes
                     .get(unchecked_range.start as usize..unchecked_range.end as usize)
                     .ok_or_else(|| invalid("module range"))?;
+                let rewritten = without_start(module_bytes)?;
+                let (module_bytes, start) = match &rewritten {
+                    Some((b, name)) => (&b[..], Some(name.clone())),
+                    None => (module_bytes, None),
+                };
                 let module = wasmi::Module::new(engine, module_bytes)
                     .map_err(|e| Error::EngineRejected(e.to_string()))?;
-                items.push(Item::CoreModule(Arc::new(ModuleDef { module })));
+                items.push(Item::CoreModule(Arc::new(ModuleDef { module, start })));
             }
             Payload::InstanceSection(s) => {
                 let items = items.ok_or_else(|| invalid("section outside a component"))?;

@@ -51,14 +51,22 @@ pub enum Reading {
     ///   instance's exclusive lock: other callback tasks of the instance may
     ///   start, and it takes the lock back when it resumes
     ///   (`sync-streams.wast`); blocked in a synchronous call it keeps the
-    ///   lock (`async-calls-sync.wast`).
+    ///   lock (`async-calls-sync.wast`);
+    /// - `waitable-set.wait` on a set that already has an event returns it
+    ///   without switching (`definitions.py`'s `wait_until` may switch
+    ///   first, and always does in its deterministic profile): a stackful
+    ///   callee that waits for an event already there returns before its
+    ///   async caller's `canon lower` does, which sees RETURNED, not
+    ///   STARTED (`big-interleaving-test.wast`, the `await` command).
     #[default]
     Suite,
     /// `definitions.py`'s behaviour: a synchronous task may block while
     /// another thread of its instance is ready (`during-sync-call-*.wast`,
     /// which the suite lists as not yet implemented anywhere); a cancel after
     /// partial progress reports COMPLETED; a callback task keeps the lock
-    /// while blocked. `run_tests.py`'s scenarios assume this reading.
+    /// while blocked; `waitable-set.wait` with an event already there asks
+    /// the chooser ([`ChoicePoint::WaitUntilEarly`]) whether to switch
+    /// first. `run_tests.py`'s scenarios assume this reading.
     Definitions,
 }
 
@@ -708,11 +716,24 @@ impl Store {
         cancellable: bool,
         resume: Resume,
     ) -> Option<bool> {
+        self.wait_until_or_now(t, cond, cancellable, resume, false)
+    }
+
+    /// [`Store::wait_until`]; with `now`, a condition that already holds
+    /// returns at once instead of asking the chooser whether to switch.
+    pub(crate) fn wait_until_or_now(
+        &mut self,
+        t: ThreadId,
+        cond: WaitCond,
+        cancellable: bool,
+        resume: Resume,
+        now: bool,
+    ) -> Option<bool> {
         let task = self.thread(t).task;
         if self.task_mut(task).deliver_pending_cancel(cancellable) {
             return Some(true);
         }
-        if self.cond_ready(cond) && self.chooser_early() {
+        if self.cond_ready(cond) && (now || self.chooser_early()) {
             return Some(false);
         }
         self.block(t, Some(cond), cancellable, resume, None);

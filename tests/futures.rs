@@ -109,7 +109,10 @@ fn trap_busy_end() {
     let (mut h, inst) = one();
     let (r, _w) = h.new_ends(S, U8);
     assert_eq!(h.read(r, 0, 4), B);
-    traps(h.try_copy(S, true, U8, true, r, 0, 4), "busy stream");
+    traps(
+        h.try_copy(S, true, U8, true, r, 0, 4),
+        "concurrent operations active",
+    );
     assert!(h.s.is_poisoned(inst));
 }
 

@@ -453,6 +453,43 @@ fn cancel_after_partial_progress_suite_reading() {
     }
 }
 
+/// The suite's reading (`big-interleaving-test.wast`): `waitable-set.wait`
+/// on a set whose member already has an event returns it without
+/// switching; under `Reading::Definitions` the deterministic chooser
+/// switches first and the scheduler resumes the thread with the event.
+#[test]
+fn wait_with_pending_event_by_reading() {
+    for reading in [Reading::Suite, Reading::Definitions] {
+        let mut h = H::new();
+        h.s.set_reading(reading);
+        let inst = h.instance();
+        let t = h.start(inst, 0);
+        let (rsi, wsi) = h.new_ends(S, U8);
+        assert_eq!(h.write(wsi, 0, 4), B);
+        assert_eq!(h.read(rsi, 4, 4), packed(COMPLETED, 4));
+        let seti = h.set_new();
+        h.join(wsi, seti);
+        let want = Event {
+            code: EventCode::StreamWrite,
+            index: wsi,
+            payload: packed(COMPLETED, 4),
+        };
+        match h.s.waitable_set_wait(false, seti, 0).unwrap() {
+            Step::Done(e) if reading == Reading::Suite => assert_eq!(e, want),
+            Step::Suspend if reading == Reading::Definitions => {
+                assert_eq!(h.resumed_event(t), want)
+            }
+            r => panic!("{reading:?}: unexpected {r:?}"),
+        }
+        h.join(wsi, 0);
+        h.s.waitable_set_drop(seti).unwrap();
+        h.s.drop_end(S, true, U8, rsi).unwrap();
+        h.s.drop_end(S, false, U8, wsi).unwrap();
+        h.finish();
+        h.idle();
+    }
+}
+
 /// `test_cancel_copy`: cancelling after partial progress gives COMPLETED
 /// with that progress; cancelling with none gives CANCELLED; a host that
 /// defers the cancel makes the async cancel BLOCKED, and the later event

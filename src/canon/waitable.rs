@@ -2,7 +2,7 @@
 
 use crate::ids::{SetId, WaitableId};
 use crate::instance::Handle;
-use crate::store::{Step, Store};
+use crate::store::{Reading, Step, Store};
 use crate::thread::{Blocked, Resume, WaitCond};
 use crate::trap::{trap_if, Trap};
 use crate::waitable::{Event, WaitableSet};
@@ -59,11 +59,13 @@ impl Store {
         let (t, _, _) = self.leaving_blocking(true)?;
         let set = self.set_at(si)?;
         self.sets[set.key()].num_waiting += 1;
-        match self.wait_until(
+        let now = self.reading == Reading::Suite;
+        match self.wait_until_or_now(
             t,
             WaitCond::SetEvent(set, None),
             cancellable,
             Resume::Wasm(Blocked::Wait { set, ptr }),
+            now,
         ) {
             None => Ok(Step::Suspend),
             Some(cancelled) => {

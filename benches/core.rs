@@ -228,6 +228,12 @@ fn complete_pending(s: &mut Store, subs: &[SubtaskId]) {
     assert_eq!(done, subs.len());
 }
 
+/// Whether to run a group: `CANON_BENCH_GROUPS` lists group name prefixes
+/// (for profiling one path without the setup of the others).
+fn wanted(group: &str) -> bool {
+    std::env::var("CANON_BENCH_GROUPS").map_or(true, |v| v.split(',').any(|g| group.starts_with(g)))
+}
+
 fn many() -> usize {
     std::env::var("CANON_BENCH_MANY")
         .ok()
@@ -238,6 +244,9 @@ fn many() -> usize {
 // ----- benchmarks --------------------------------------------------------------
 
 fn paths_1_to_3(c: &mut Criterion) {
+    if !wanted("1-3") {
+        return;
+    }
     let mut g = c.benchmark_group("1-3 calls");
     {
         let mut s = new_store();
@@ -269,6 +278,9 @@ fn paths_1_to_3(c: &mut Criterion) {
 }
 
 fn path_4_switch(c: &mut Criterion) {
+    if !wanted("4") {
+        return;
+    }
     let mut g = c.benchmark_group("4 thread switch");
     g.throughput(Throughput::Elements(2));
     // A: yield-then-resume B (A stays ready); B: suspend, and the tick
@@ -350,6 +362,9 @@ fn path_4_switch(c: &mut Criterion) {
 }
 
 fn path_5_wait(c: &mut Criterion) {
+    if !wanted("5") {
+        return;
+    }
     let mut g = c.benchmark_group("5 waitable-set.wait, one ready of N");
     for n in [10usize, 100_000] {
         let mut s = new_store();
@@ -481,6 +496,9 @@ impl StreamPair {
 }
 
 fn path_6_stream(c: &mut Criterion) {
+    if !wanted("6") {
+        return;
+    }
     let mut g = c.benchmark_group("6 stream<u8> guest-to-guest");
     for len in [65_536usize, 16] {
         g.throughput(Throughput::Bytes(len as u64));
@@ -501,6 +519,9 @@ fn path_6_stream(c: &mut Criterion) {
 }
 
 fn path_7_million(c: &mut Criterion) {
+    if !wanted("7") {
+        return;
+    }
     let n = many();
     let mut g = c.benchmark_group("7 pending tasks");
     g.sample_size(10);
@@ -540,6 +561,9 @@ fn path_7_million(c: &mut Criterion) {
 }
 
 fn path_8_population(c: &mut Criterion) {
+    if !wanted("8") {
+        return;
+    }
     let mut g = c.benchmark_group("8 calls with others alive");
     for others in [10usize, 10_000, many()] {
         let mut s = new_store();

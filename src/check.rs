@@ -67,10 +67,15 @@ impl Store {
     }
 
     /// Verifies every invariant; panics on the first violation.
+    #[inline]
     pub(crate) fn check_invariants(&self) {
-        if !self.checking {
-            return;
+        if self.checking {
+            self.check_invariants_now();
         }
+    }
+
+    #[inline(never)]
+    fn check_invariants_now(&self) {
         if let Err((name, detail)) = self.invariants() {
             panic!(
                 "canon-async invariant `{name}` violated: {detail} (replay schedule: \"{}\")",

@@ -273,3 +273,43 @@ impl WaitQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(k: usize) -> ThreadId {
+        ThreadId::from_key(k)
+    }
+
+    #[test]
+    fn notified_threads_keep_their_place_in_the_waiting_order() {
+        let mut q = WaitQueue::default();
+        let set = Key::Set(SetId(3));
+        q.push(t(5));
+        q.push_parked(t(1), set);
+        q.push(t(2));
+        q.push(t(7));
+        q.park(t(7), Key::Waitable(WaitableId(9)));
+        assert_eq!(q.active().collect::<Vec<_>>(), [t(5), t(2)]);
+        q.notify(set);
+        q.notify(Key::Set(SetId(4)));
+        assert_eq!(q.active().collect::<Vec<_>>(), [t(5), t(1), t(2)]);
+        q.remove(t(5));
+        q.notify(Key::Waitable(WaitableId(9)));
+        assert_eq!(q.active().collect::<Vec<_>>(), [t(1), t(2), t(7)]);
+        assert_eq!(q.all(), [t(1), t(2), t(7)]);
+        // A thread that waits again goes last; stale entries never reappear.
+        q.remove(t(1));
+        q.push(t(1));
+        q.park(t(2), set);
+        q.notify(set);
+        assert_eq!(q.active().collect::<Vec<_>>(), [t(2), t(7), t(1)]);
+        q.retain(|&x| x != t(7));
+        assert_eq!(q.all(), [t(2), t(1)]);
+        q.remove(t(2));
+        q.remove(t(1));
+        assert!(q.is_empty());
+        assert_eq!(q.active().count(), 0);
+    }
+}

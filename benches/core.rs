@@ -234,6 +234,40 @@ fn wanted(group: &str) -> bool {
     std::env::var("CANON_BENCH_GROUPS").map_or(true, |v| v.split(',').any(|g| group.starts_with(g)))
 }
 
+/// `n` stackful tasks of `inst`, each parked in a synchronous call of a
+/// host import (the "host future" of the reference's scenarios: the host
+/// sets it with `host_return`). Returns the host calls to complete.
+fn spawn_pending_sync(s: &mut Store, inst: InstanceId, n: usize) -> Vec<SubtaskId> {
+    let f = lifted(inst, 300, LiftKind::AsyncStackful, true);
+    let mut subs = Vec::with_capacity(n);
+    for _ in 0..n {
+        s.invoke(f).unwrap();
+        expect_start(s);
+        let sub = s.canon_lower(LowerCallee::Host, false).unwrap();
+        match s.next_action() {
+            Action::HostCall { .. } => {}
+            a => panic!("expected HostCall, got {a:?}"),
+        }
+        subs.push(sub);
+        expect_idle(s);
+    }
+    subs
+}
+
+/// Completes the synchronous host calls one at a time; each caller returns.
+fn complete_pending_sync(s: &mut Store, subs: &[SubtaskId]) {
+    for &sub in subs {
+        s.host_return(sub).unwrap();
+        match expect_resume(s) {
+            ResumeValue::Returned(x) if x == sub => {}
+            v => panic!("resumed with {v:?}"),
+        }
+        s.task_return().unwrap();
+        s.exit_thread().unwrap();
+        expect_idle(s);
+    }
+}
+
 fn many() -> usize {
     std::env::var("CANON_BENCH_MANY")
         .ok()
@@ -518,6 +552,9 @@ fn path_6_stream(c: &mut Criterion) {
     g.finish();
 }
 
+type Spawn = fn(&mut Store, InstanceId, usize) -> Vec<SubtaskId>;
+type Complete = fn(&mut Store, &[SubtaskId]);
+
 fn path_7_million(c: &mut Criterion) {
     if !wanted("7") {
         return;
@@ -527,36 +564,50 @@ fn path_7_million(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(1));
     g.warm_up_time(Duration::from_millis(1));
-    let mut reported = false;
-    g.bench_function(BenchmarkId::new("create+complete (per iteration of N)", n), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut s = new_store();
-                let inst = s.new_instance();
-                let before = live_bytes();
-                let t0 = Instant::now();
-                let subs = spawn_pending(&mut s, inst, n);
-                let t1 = Instant::now();
-                let bytes = live_bytes() - before - (subs.capacity() * 4) as isize;
-                assert_eq!(s.live_tasks(), n);
-                complete_pending(&mut s, &subs);
-                let t2 = Instant::now();
-                assert_eq!(s.live_tasks(), 0);
-                if !reported {
-                    reported = true;
-                    eprintln!(
-                        "path 7: N={n}: {:.1} heap bytes per pending task; create {:.0} ns/task, complete {:.0} ns/task",
-                        bytes as f64 / n as f64,
-                        (t1 - t0).as_nanos() as f64 / n as f64,
-                        (t2 - t1).as_nanos() as f64 / n as f64,
-                    );
+    let scenarios: [(&str, Spawn, Complete); 2] = [
+        (
+            "callback task, async host call, WAIT on own set",
+            spawn_pending,
+            complete_pending,
+        ),
+        (
+            "stackful task, sync host call",
+            spawn_pending_sync,
+            complete_pending_sync,
+        ),
+    ];
+    for (name, spawn, complete) in scenarios {
+        let mut reported = false;
+        g.bench_function(BenchmarkId::new(name, n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut s = new_store();
+                    let inst = s.new_instance();
+                    let before = live_bytes();
+                    let t0 = Instant::now();
+                    let subs = spawn(&mut s, inst, n);
+                    let t1 = Instant::now();
+                    let bytes = live_bytes() - before - (subs.capacity() * 4) as isize;
+                    assert_eq!(s.live_tasks(), n);
+                    complete(&mut s, &subs);
+                    let t2 = Instant::now();
+                    assert_eq!(s.live_tasks(), 0);
+                    if !reported {
+                        reported = true;
+                        eprintln!(
+                            "path 7 ({name}): N={n}: {:.1} heap bytes per pending task; create {:.0} ns/task, complete {:.0} ns/task",
+                            bytes as f64 / n as f64,
+                            (t1 - t0).as_nanos() as f64 / n as f64,
+                            (t2 - t1).as_nanos() as f64 / n as f64,
+                        );
+                    }
+                    total += t2 - t0;
                 }
-                total += t2 - t0;
-            }
-            total
-        })
-    });
+                total
+            })
+        });
+    }
     g.finish();
 }
 

@@ -217,8 +217,14 @@ impl Store {
         // ----- thread-state -----
         let mut frame_callers: Vec<ThreadId> = Vec::new();
         for f in &self.frames {
-            if let Frame::Lower { caller, .. } | Frame::Cancel { caller, .. } = *f {
-                frame_callers.push(caller);
+            match *f {
+                Frame::Lower { caller, .. } | Frame::Cancel { caller, .. } => {
+                    frame_callers.push(caller)
+                }
+                // The thread a synchronous call (realloc, a start function)
+                // interrupted runs again when the call ends.
+                Frame::SyncCall { prev, .. } => frame_callers.extend(prev),
+                _ => {}
             }
         }
         // A thread whose next action is already decided (a callback's early

@@ -2,9 +2,18 @@
 //! when `CANON_ASYNC_TESTSUITE` names the suite's folder. Files listed in the
 //! suite's `nyi.txt` are generated as `#[ignore]`d tests.
 
+/// Runs one file on a thread with a large stack: debug builds of wasmi and
+/// of the recursive value lifting need more than a test thread's default.
 #[allow(dead_code)]
 fn run_one(path: &str) {
-    if let Err(e) = canon_async_spec::wast_runner::run_file(std::path::Path::new(path)) {
+    let p = path.to_string();
+    let r = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || canon_async_spec::wast_runner::run_file(std::path::Path::new(&p)))
+        .expect("spawn a test thread")
+        .join()
+        .expect("the runner does not panic");
+    if let Err(e) = r {
         panic!("FAIL {path}: {e}");
     }
 }

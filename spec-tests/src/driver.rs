@@ -107,9 +107,10 @@ impl Driver {
         }
         match call.and_then(|c| c.results) {
             Some(v) => Ok(v),
-            None => Err(Trap::new(
-                "deadlock detected: event loop cannot make further progress",
-            )),
+            None => Err(Trap::new(format!(
+                "deadlock detected: event loop cannot make further progress\n{}",
+                store.data().core.describe_blocked()
+            ))),
         }
     }
 

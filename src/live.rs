@@ -25,7 +25,15 @@ impl Wakers {
     }
 
     /// Wakes and forgets every registered waker.
+    #[inline]
     pub fn wake_all(&mut self) {
+        if !self.wakers.is_empty() {
+            self.wake_all_slow();
+        }
+    }
+
+    #[cold]
+    fn wake_all_slow(&mut self) {
         for w in self.wakers.drain(..) {
             w.wake();
         }

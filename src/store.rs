@@ -986,6 +986,9 @@ impl Store {
     /// `Store.tick`'s choice of a ready thread.
     fn tick(&mut self) -> Option<ThreadId> {
         debug_assert!(self.frames.is_empty());
+        if !self.waiting.has_active() {
+            return None;
+        }
         let mut ready: SmallVec<[ThreadId; 8]> = SmallVec::new();
         let mut park: SmallVec<[(ThreadId, Key); 8]> = SmallVec::new();
         for t in self.waiting.active() {
@@ -995,7 +998,7 @@ impl Store {
                 park.push((t, k));
             }
         }
-        for (t, k) in park {
+        for &(t, k) in park.iter() {
             self.waiting.park(t, k);
         }
         if ready.is_empty() {

@@ -245,6 +245,12 @@ impl WaitQueue {
         self.active.iter().filter(|e| self.is_live(e)).map(|e| e.t)
     }
 
+    /// Whether some thread waits and is active (not parked).
+    #[inline]
+    pub fn has_active(&self) -> bool {
+        self.live != 0
+    }
+
     /// Whether no thread waits.
     #[cfg_attr(not(feature = "check"), allow(dead_code))]
     pub fn is_empty(&self) -> bool {

@@ -597,8 +597,12 @@ impl Store {
     /// `Subtask.deliver_resolve`: ends the lends of borrowed handles.
     pub(crate) fn deliver_resolve(&mut self, w: WaitableId) {
         let inst = self.w(w).inst;
-        let lenders = self.sub_mut(w).lenders.take().unwrap_or_default();
-        for h in lenders {
+        let s = self.sub_mut(w);
+        s.delivered = true;
+        let Some(lenders) = s.lenders.take() else {
+            return;
+        };
+        for h in *lenders {
             if let Ok(Handle::Resource(r)) = self.inst_mut(inst).handles.get_mut(h) {
                 r.num_lends -= 1;
             }

@@ -1,5 +1,6 @@
 //! `Waitable`, `WaitableSet`, `Subtask` and events.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use smallvec::SmallVec;
 
@@ -94,16 +95,19 @@ pub(crate) enum Callee {
 pub(crate) struct Subtask {
     pub state: SubtaskState,
     pub callee: Callee,
-    /// Lent borrow handles (instance of the caller, handle index);
-    /// `None` once the resolution was delivered.
-    pub lenders: Option<SmallVec<[u32; 2]>>,
+    /// Lent borrow handles (handle indices in the caller's instance);
+    /// `None` while none is lent (boxed: lends are rare, and a pending
+    /// subtask stays small).
+    pub lenders: Option<Box<SmallVec<[u32; 2]>>>,
+    /// `Subtask.resolve_delivered`: the lends have ended.
+    pub delivered: bool,
     pub cancellation_requested: bool,
     pub async_: bool,
 }
 
 impl Subtask {
     pub fn resolve_delivered(&self) -> bool {
-        self.lenders.is_none()
+        self.delivered
     }
 }
 

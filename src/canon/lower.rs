@@ -1,7 +1,5 @@
 //! `canon lower`: a guest calls a guest export or a host function.
 
-use smallvec::SmallVec;
-
 use crate::action::Action;
 use crate::ids::{SubtaskId, WaitableId};
 use crate::store::{Control, Frame, Store};
@@ -68,7 +66,8 @@ impl Store {
             kind: WaitableKind::Subtask(Subtask {
                 state: SubtaskState::Starting,
                 callee: Callee::Host,
-                lenders: Some(SmallVec::new()),
+                lenders: None,
+                delivered: false,
                 cancellation_requested: false,
                 async_,
             }),

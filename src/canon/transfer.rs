@@ -51,8 +51,9 @@ impl Store {
         if let Ok(Handle::Resource(h)) = self.inst_mut(inst).handles.get_mut(i) {
             h.num_lends += 1;
         }
-        if let Some(l) = self.sub_mut(subtask.0).lenders.as_mut() {
-            l.push(i);
+        let s = self.sub_mut(subtask.0);
+        if !s.delivered {
+            s.lenders.get_or_insert_with(Default::default).push(i);
         }
         Ok(rep)
     }

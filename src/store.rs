@@ -25,7 +25,9 @@ use crate::task::{Caller, LiftKind, Lifted, Task, TaskState};
 use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
 use crate::trap::{trap_if, Trap};
 use crate::wait_queue::{Key, WaitQueue};
-use crate::waitable::{Event, EventCode, Pending, Subtask, SubtaskState, Waitable, WaitableSet};
+use crate::waitable::{
+    Callee, Event, EventCode, Pending, Subtask, SubtaskState, Waitable, WaitableSet,
+};
 
 /// `BLOCKED`: the result of an async copy, cancel or `subtask.cancel` that did not finish.
 pub const BLOCKED: u32 = 0xffff_ffff;
@@ -1312,6 +1314,17 @@ impl Store {
             .map(|(k, _)| TaskId::from_key(k))
             .collect();
         for t in dead_tasks {
+            // A caller outside the poisoned instances keeps its subtask
+            // handle; it must never reach the freed task again.
+            if let Caller::Guest(s) = self.task(t).caller {
+                if let Some(st) = self
+                    .waitables
+                    .get_mut(s.0.key())
+                    .and_then(|w| w.subtask_mut())
+                {
+                    st.callee = Callee::Gone;
+                }
+            }
             self.task_exited(t);
         }
         // Subtasks of a poisoned caller still in flight (no handle yet)

@@ -89,6 +89,9 @@ impl SubtaskState {
 pub(crate) enum Callee {
     Task(TaskId),
     Host,
+    /// The callee's instance trapped: its task is gone, and the subtask
+    /// never resolves (a cancellation of it stays pending).
+    Gone,
 }
 
 #[derive(Debug)]

@@ -51,6 +51,7 @@ impl Store {
         self.current = None;
         match callee {
             Callee::Task(task) => self.request_cancellation(task),
+            Callee::Gone => self.control = Control::Return,
             Callee::Host => {
                 self.control = Control::Emit(
                     Action::HostCancel {

@@ -1,7 +1,6 @@
 //! `Waitable`, `WaitableSet`, `Subtask` and events.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use smallvec::SmallVec;
 
 use crate::copy::CopyEnd;
@@ -175,7 +174,8 @@ impl Waitable {
 /// The spec's `WaitableSet`.
 #[derive(Debug, Default)]
 pub(crate) struct WaitableSet {
-    pub elems: Vec<crate::ids::WaitableId>,
+    /// The members in join order (inline up to four: no allocation for small sets).
+    pub elems: SmallVec<[crate::ids::WaitableId; 4]>,
     pub num_waiting: u32,
     /// How many members have a pending event (kept so that readiness is O(1)).
     pub num_pending: u32,

@@ -25,6 +25,13 @@ pub enum ChoicePoint {
 pub trait Chooser {
     /// Returns an index below `n`. Out-of-range answers are reduced modulo `n`.
     fn choose(&mut self, point: ChoicePoint, n: usize) -> usize;
+
+    /// Whether this chooser always answers 0 without looking at `n`: the
+    /// store may then stop at the first candidate instead of counting them
+    /// all (a tick among many waiting threads stays O(1)).
+    fn always_first(&self) -> bool {
+        false
+    }
 }
 
 /// The reference's deterministic profile: always the first candidate, and
@@ -35,6 +42,10 @@ pub struct Deterministic;
 impl Chooser for Deterministic {
     fn choose(&mut self, _: ChoicePoint, _: usize) -> usize {
         0
+    }
+
+    fn always_first(&self) -> bool {
+        true
     }
 }
 
@@ -133,6 +144,10 @@ impl<C: Chooser> Chooser for Replay<C> {
 impl<C: Chooser + ?Sized> Chooser for alloc::boxed::Box<C> {
     fn choose(&mut self, point: ChoicePoint, n: usize) -> usize {
         (**self).choose(point, n)
+    }
+
+    fn always_first(&self) -> bool {
+        (**self).always_first()
     }
 }
 

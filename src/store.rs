@@ -995,11 +995,16 @@ impl Store {
         if !self.waiting.has_active() {
             return None;
         }
+        let first_only = self.chooser.always_first();
         let mut ready: SmallVec<[ThreadId; 8]> = SmallVec::new();
         let mut park: SmallVec<[(ThreadId, Key); 8]> = SmallVec::new();
         for t in self.waiting.active() {
             if self.thread_ready(t) {
                 ready.push(t);
+                if first_only {
+                    // The chooser would pick index 0 of the full list.
+                    break;
+                }
             } else if let Some(k) = self.park_key(t) {
                 park.push((t, k));
             }

@@ -142,6 +142,18 @@ pub(crate) struct Waitable {
 }
 
 impl Waitable {
+    /// A waitable of `inst` with no handle yet, no event and no set.
+    pub fn new(inst: InstanceId, kind: WaitableKind) -> Self {
+        Waitable {
+            inst,
+            index: 0,
+            pending: None,
+            wset: None,
+            has_sync_waiter: false,
+            kind,
+        }
+    }
+
     pub fn subtask(&self) -> Option<&Subtask> {
         match &self.kind {
             WaitableKind::Subtask(s) => Some(s),

@@ -57,13 +57,9 @@ impl Store {
                 Trap::CannotEnter,
             )?;
         }
-        let w = WaitableId::from_key(self.waitables.insert(Waitable {
+        let w = WaitableId::from_key(self.waitables.insert(Waitable::new(
             inst,
-            index: 0,
-            pending: None,
-            wset: None,
-            has_sync_waiter: false,
-            kind: WaitableKind::Subtask(Subtask {
+            WaitableKind::Subtask(Subtask {
                 state: SubtaskState::Starting,
                 callee: Callee::Host,
                 lenders: None,
@@ -71,7 +67,7 @@ impl Store {
                 cancellation_requested: false,
                 async_,
             }),
-        }));
+        )));
         self.thread_mut(t).resume = Resume::Wasm(Blocked::Call { subtask: w });
         self.frames.push(Frame::Lower {
             caller: t,

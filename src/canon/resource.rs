@@ -34,17 +34,9 @@ impl Store {
 
     /// `canon resource.new`: a new owned handle to `rep`.
     pub fn resource_new(&mut self, rt: ResourceTypeId, rep: u32) -> Result<u32, Trap> {
-        let r = self.leaving().and_then(|(_, _, inst)| {
-            self.inst_mut(inst)
-                .handles
-                .add(Handle::Resource(ResourceHandle {
-                    rt,
-                    rep,
-                    own: true,
-                    borrow_scope: None,
-                    num_lends: 0,
-                }))
-        });
+        let r = self
+            .leaving()
+            .and_then(|(_, _, inst)| self.lower_own(inst, rt, rep));
         self.guard(r)
     }
 

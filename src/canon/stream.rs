@@ -131,20 +131,16 @@ impl Store {
         readable: bool,
     ) -> Result<u32, Trap> {
         let kind = self.shared[shared.key()].kind;
-        let w = WaitableId::from_key(self.waitables.insert(Waitable {
+        let w = WaitableId::from_key(self.waitables.insert(Waitable::new(
             inst,
-            index: 0,
-            pending: None,
-            wset: None,
-            has_sync_waiter: false,
-            kind: WaitableKind::End(CopyEnd {
+            WaitableKind::End(CopyEnd {
                 shared,
                 kind,
                 readable,
                 state: CopyState::Idle,
                 buffer: None,
             }),
-        }));
+        )));
         match self.inst_mut(inst).handles.add(Handle::Waitable(w)) {
             Ok(i) => {
                 self.w_mut(w).index = i;

@@ -769,23 +769,29 @@ impl Store {
     pub(crate) fn unregister_thread(&mut self, t: ThreadId) -> R<()> {
         // The trap leaves the thread in place (the abort that follows drops
         // it with the rest of its instance), so the trap can name its instance.
-        let tk = self.task(self.thread(t).task);
+        let th = self.thread(t);
+        let (task, inst, index) = (th.task, th.inst, th.index);
+        let tk = self.task_mut(task);
+        let last = tk.threads.as_slice() == [t];
         trap_if(
-            tk.threads.as_slice() == [t] && tk.state != TaskState::Resolved,
+            last && tk.state != TaskState::Resolved,
             Trap::TaskNotResolved,
         )?;
-        let th = self.threads.remove(t.key());
-        let task = th.task;
-        if th.index != 0 {
-            let _ = self.inst_mut(th.inst).threads.remove(th.index);
-        }
-        let tk = self.task_mut(task);
-        if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
+        if last {
+            tk.threads.clear();
+        } else if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
             tk.threads.remove(pos);
         }
-        if tk.threads.is_empty() {
+        let empty = tk.threads.is_empty();
+        if empty {
             debug_assert_eq!(tk.state, TaskState::Resolved);
             debug_assert_eq!(tk.num_borrows, 0);
+        }
+        self.threads.remove(t.key());
+        if index != 0 {
+            let _ = self.inst_mut(inst).threads.remove(index);
+        }
+        if empty {
             self.task_exited(task);
         }
         Ok(())
@@ -1425,8 +1431,8 @@ impl Store {
 
     fn exit_thread_inner(&mut self) -> R<()> {
         let (t, task, inst) = self.running()?;
-        let f = self.task(task).func;
-        let implicit = self.task(task).implicit_thread == t;
+        let tk = self.task(task);
+        let (f, implicit) = (tk.func, tk.implicit_thread == t);
         self.unregister_thread(t)?;
         if implicit && f.async_type && f.needs_exclusive() {
             let i = self.inst_mut(inst);

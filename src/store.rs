@@ -1184,25 +1184,28 @@ impl Store {
     /// Control returns to the top frame.
     fn pop_frame(&mut self) -> R<Option<Action>> {
         debug_assert!(self.current.is_none());
-        match self.frames.pop() {
-            None | Some(Frame::Host) => {
-                self.control = Control::Tick;
-                Ok(None)
-            }
-            Some(Frame::SyncLift { task, serial }) => {
-                if self.task_resolved_or_gone(task, serial) {
-                    self.control = Control::Return;
-                    return Ok(None);
+        loop {
+            return match self.frames.pop() {
+                None | Some(Frame::Host) => {
+                    self.control = Control::Tick;
+                    Ok(None)
                 }
-                self.sync_resume_ready(task, Frame::SyncLift { task, serial })
-            }
-            Some(f @ Frame::SyncCall { task, .. }) => self.sync_resume_ready(task, f),
-            Some(Frame::Lower { caller, subtask }) => self.finish_lower(caller, subtask),
-            Some(Frame::Cancel {
-                caller,
-                subtask,
-                async_,
-            }) => self.finish_subtask_cancel(caller, subtask, async_),
+                Some(Frame::SyncLift { task, serial }) => {
+                    if self.task_resolved_or_gone(task, serial) {
+                        // The lift returns: control goes to the next frame
+                        // (without a round trip through the driving loop).
+                        continue;
+                    }
+                    self.sync_resume_ready(task, Frame::SyncLift { task, serial })
+                }
+                Some(f @ Frame::SyncCall { task, .. }) => self.sync_resume_ready(task, f),
+                Some(Frame::Lower { caller, subtask }) => self.finish_lower(caller, subtask),
+                Some(Frame::Cancel {
+                    caller,
+                    subtask,
+                    async_,
+                }) => self.finish_subtask_cancel(caller, subtask, async_),
+            };
         }
     }
 

@@ -598,8 +598,9 @@ impl Store {
 
     /// `Subtask.deliver_resolve`: ends the lends of borrowed handles.
     pub(crate) fn deliver_resolve(&mut self, w: WaitableId) {
-        let inst = self.w(w).inst;
-        let s = self.sub_mut(w);
+        let wt = self.w_mut(w);
+        let inst = wt.inst;
+        let s = wt.subtask_mut().expect("waitable is a subtask");
         s.delivered = true;
         let Some(lenders) = s.lenders.take() else {
             return;
@@ -864,11 +865,11 @@ impl Store {
 
     /// `Task.return_`: the checks, then `on_resolve(result)`.
     pub(crate) fn task_return_internal(&mut self, task: TaskId) -> R<ResultDelivery> {
-        let tk = self.task(task);
+        let tk = self.task_mut(task);
         trap_if(tk.state == TaskState::Resolved, Trap::TaskAlreadyResolved)?;
         trap_if(tk.num_borrows > 0, Trap::BorrowsRemain)?;
         let caller = tk.caller;
-        self.task_mut(task).state = TaskState::Resolved;
+        tk.state = TaskState::Resolved;
         Ok(match caller {
             Caller::Host => ResultDelivery::Host(task),
             Caller::Guest(s) => {
@@ -901,19 +902,24 @@ impl Store {
 
     /// `Subtask.resolve` with `on_progress`.
     pub(crate) fn resolve_subtask(&mut self, w: WaitableId, state: SubtaskState) {
-        let s = self.sub_mut(w);
+        let wt = self.w_mut(w);
+        let has_handle = wt.index != 0;
+        let s = wt.subtask_mut().expect("waitable is a subtask");
         debug_assert!(!s.state.resolved());
         debug_assert!(
             state != SubtaskState::CancelledBeforeStarted || s.state == SubtaskState::Starting
         );
         s.state = state;
         self.waiting.notify(Key::Waitable(w));
-        self.subtask_progress(w);
+        self.subtask_progress(w, has_handle);
     }
 
-    /// `on_progress`: an async-lowered subtask with a handle gets a SUBTASK event.
-    pub(crate) fn subtask_progress(&mut self, w: WaitableId) {
-        if self.w(w).index != 0 {
+    /// `on_progress`: an async-lowered subtask with a handle gets a SUBTASK
+    /// event (`has_handle`: the waitable's `index != 0`, read by the caller
+    /// on the borrow it already holds).
+    #[inline]
+    pub(crate) fn subtask_progress(&mut self, w: WaitableId, has_handle: bool) {
+        if has_handle {
             self.set_pending(w, Some(Pending::Subtask));
         }
     }
@@ -1033,6 +1039,7 @@ impl Store {
         debug_assert!(th.cancellable || !cancelled);
         th.state = ThreadState::Running;
         let resume = mem::replace(&mut th.resume, Resume::Running);
+        let task = th.task;
         if mem::take(&mut th.relock) {
             let inst = th.inst;
             let i = self.inst_mut(inst);
@@ -1044,7 +1051,7 @@ impl Store {
         }
         self.current = Some(t);
         match resume {
-            Resume::Enter => self.enter_implicit_thread(t),
+            Resume::Enter => self.enter_implicit_thread(t, task),
             Resume::EnterGate => self.enter_gate_resumed(t, cancelled),
             Resume::Explicit { func, arg } => Ok(Some(Action::StartThread {
                 thread: t,
@@ -1123,8 +1130,7 @@ impl Store {
     }
 
     /// `Task.enter_implicit_thread`, up to the backpressure gate.
-    fn enter_implicit_thread(&mut self, t: ThreadId) -> R<Option<Action>> {
-        let task = self.thread(t).task;
+    fn enter_implicit_thread(&mut self, t: ThreadId, task: TaskId) -> R<Option<Action>> {
         let f = self.task(task).func;
         if f.async_type
             && (self.has_backpressure(task) || self.inst(f.inst).num_waiting_to_enter > 0)
@@ -1135,7 +1141,7 @@ impl Store {
                 Some(c) => return self.enter_gate_resumed(t, c),
             }
         }
-        self.enter_finish(t)
+        self.enter_finish(t, task, f)
     }
 
     /// After the backpressure gate: cancelled before starting, or enter.
@@ -1153,26 +1159,31 @@ impl Store {
             self.control = Control::Return;
             return Ok(None);
         }
-        self.enter_finish(t)
+        let f = self.task(task).func;
+        self.enter_finish(t, task, f)
     }
 
     /// The rest of `enter_implicit_thread`, then `task.start()` (`on_start`).
-    fn enter_finish(&mut self, t: ThreadId) -> R<Option<Action>> {
-        let task = self.thread(t).task;
-        let f = self.task(task).func;
+    fn enter_finish(&mut self, t: ThreadId, task: TaskId, f: Lifted) -> R<Option<Action>> {
+        let i = self.inst_mut(f.inst);
         if f.async_type && f.needs_exclusive() {
-            debug_assert!(self.inst(f.inst).exclusive_thread.is_none());
-            self.inst_mut(f.inst).exclusive_thread = Some(t);
+            debug_assert!(i.exclusive_thread.is_none());
+            i.exclusive_thread = Some(t);
         }
-        self.register_thread(task, t)?;
+        // `register_thread` (the task's instance is `f.inst`).
+        let index = i.threads.add(t)?;
+        self.thread_mut(t).index = index;
         let tk = self.task_mut(task);
+        tk.threads.push(t);
         debug_assert_eq!(tk.state, TaskState::Initial);
         tk.state = TaskState::Started;
         if let Caller::Guest(s) = tk.caller {
-            let st = self.sub_mut(s.0);
+            let wt = self.w_mut(s.0);
+            let has_handle = wt.index != 0;
+            let st = wt.subtask_mut().expect("waitable is a subtask");
             debug_assert_eq!(st.state, SubtaskState::Starting);
             st.state = SubtaskState::Started;
-            self.subtask_progress(s.0);
+            self.subtask_progress(s.0, has_handle);
         }
         Ok(Some(Action::Start {
             thread: t,

@@ -2,13 +2,8 @@
 //! `.wast` runner, used to check `canon-async` against the reference suite
 //! of the Component Model and against the project's own `.wast` files.
 
-pub mod abi;
-pub mod builtins;
-pub mod canon;
-pub mod component;
-pub mod driver;
-pub mod engine;
-pub mod error;
+pub use canon_async_wasmi::{abi, builtins, canon, component, driver, engine, error};
+
 pub mod host_val;
 pub mod suite;
 pub mod wast_runner;

@@ -942,6 +942,14 @@ impl Store {
         Ok(task)
     }
 
+    /// Whether the store is at a tick boundary: no guest code runs and no
+    /// call is part-way through its resumers, so [`Store::invoke`] may
+    /// start a new call. After [`Action::Idle`], and between the actions of
+    /// a tick, this holds.
+    pub fn at_tick_boundary(&self) -> bool {
+        self.current.is_none() && self.frames.is_empty()
+    }
+
     /// `canon_lift`'s first resume, and the sync-typed loop frame.
     pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
         if !self.task(task).func.async_type {

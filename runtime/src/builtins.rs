@@ -510,6 +510,9 @@ pub fn current_inst(rt: &Rt) -> Result<InstId, Trap> {
 
 /// Moves elements of a completed stream or future rendezvous.
 fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap> {
+    if matches!(t.src, TransferEnd::Host { .. }) || matches!(t.dst, TransferEnd::Host { .. }) {
+        return crate::host::host_transfer(ctx, t);
+    }
     let side = |e: &TransferEnd| match *e {
         TransferEnd::Guest { inst, mem, ptr } => Ok((inst, mem, ptr)),
         TransferEnd::Host { .. } => Err(Trap::new("not yet supported: host stream ends")),

@@ -58,7 +58,10 @@ impl Lifted {
 /// A component function value.
 #[derive(Debug, Clone)]
 pub enum CFunc {
+    /// A function lifted from a component instance.
     Lifted(Arc<Lifted>),
+    /// A function the host implements (linked with a `Linker`).
+    Host(Arc<crate::host::HostFunc>),
 }
 
 impl CFunc {
@@ -66,6 +69,7 @@ impl CFunc {
     pub fn ty(&self) -> &FuncTy {
         match self {
             CFunc::Lifted(l) => &l.ty,
+            CFunc::Host(h) => &h.ty,
         }
     }
 }
@@ -348,10 +352,14 @@ pub fn lowered_call(
 ) -> Result<(), wasmi::Error> {
     let mut ctx = caller.as_context_mut();
     let rt = ctx.data_mut();
-    let CFunc::Lifted(callee) = &def.callee;
+    let callee = match &def.callee {
+        CFunc::Lifted(l) => LowerCallee::Guest(l.descriptor()),
+        CFunc::Host(h) if h.ty.is_async => LowerCallee::AsyncHost,
+        CFunc::Host(_) => LowerCallee::Host,
+    };
     let subtask = rt
         .core
-        .canon_lower(LowerCallee::Guest(callee.descriptor()), def.opts.is_async)
+        .canon_lower(callee, def.opts.is_async)
         .map_err(|t| trap_to_wasmi(core_trap(t)))?;
     rt.calls.insert(
         subtask,

@@ -63,8 +63,10 @@ pub fn deliver(
 ) -> Result<(), Trap> {
     match d {
         ResultDelivery::Host(task) => {
-            if let Some(h) = ctx.data_mut().host_calls.get_mut(&task) {
+            let rt = ctx.data_mut();
+            if let Some(h) = rt.host_calls.get_mut(&task) {
                 h.results = Some(vals);
+                rt.delivered.push(task);
             }
             Ok(())
         }
@@ -86,7 +88,9 @@ impl Driver {
         f: &CFunc,
         args: Vec<Val>,
     ) -> Result<Vec<Val>, Trap> {
-        let CFunc::Lifted(l) = f;
+        let CFunc::Lifted(l) = f else {
+            return Err(Trap::new("a host function cannot be invoked from the host"));
+        };
         let task = store
             .data_mut()
             .core
@@ -160,7 +164,7 @@ impl Driver {
         r
     }
 
-    fn forget_dead(&mut self, store: &wasmi::Store<Rt>) {
+    pub(crate) fn forget_dead(&mut self, store: &wasmi::Store<Rt>) {
         let core = &store.data().core;
         self.parked.retain(|t, _| core.thread_alive(*t));
     }
@@ -179,7 +183,7 @@ impl Driver {
     }
 
     /// Does what a (non-idle) action says.
-    fn act(&mut self, store: &mut wasmi::Store<Rt>, a: Action) -> Result<(), Trap> {
+    pub(crate) fn act(&mut self, store: &mut wasmi::Store<Rt>, a: Action) -> Result<(), Trap> {
         {
             match a {
                 Action::Idle => {}
@@ -212,12 +216,14 @@ impl Driver {
                     self.after(store, thread, Run::Thread, r, Vec::new())?;
                 }
                 Action::Resume { thread, value } => self.resume(store, thread, value)?,
-                Action::HostCall { .. } | Action::HostCancel { .. } => {
-                    return Err(fail(
-                        store,
-                        Trap::new("not yet supported: host-implemented imports"),
-                    ))
+                Action::HostCall { subtask } => {
+                    let func = match store.data().calls.get(&subtask).map(|c| &c.def.callee) {
+                        Some(CFunc::Host(h)) => h.clone(),
+                        _ => return Err(fail(store, Trap::new("internal: unknown host call"))),
+                    };
+                    crate::host::run_host_call(store, subtask, func).map_err(|t| fail(store, t))?
                 }
+                Action::HostCancel { subtask } => crate::host::run_host_cancel(store, subtask),
             }
         }
         Ok(())

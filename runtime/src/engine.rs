@@ -74,11 +74,16 @@ pub struct Rt {
     pub calls: HashMap<SubtaskId, CallRec>,
     /// Host calls in flight.
     pub host_calls: HashMap<TaskId, HostCall>,
+    /// Host calls whose results were delivered since the embedder last
+    /// looked (a task's id is reused once it exits).
+    pub delivered: Vec<TaskId>,
     /// Set by a built-in that suspended its thread.
     pub suspend: Option<Park>,
     /// Depth of synchronous helper calls (realloc, post-return, ...) that
     /// run nested inside a host function and so cannot suspend.
     pub nested: u32,
+    /// Host calls in flight, timers and host stream/future ends.
+    pub(crate) host: crate::host::HostState,
 }
 
 impl Rt {
@@ -93,8 +98,10 @@ impl Rt {
             error_messages: Vec::new(),
             calls: HashMap::new(),
             host_calls: HashMap::new(),
+            delivered: Vec::new(),
             suspend: None,
             nested: 0,
+            host: crate::host::HostState::new(crate::clock::ClockKind::Real),
         }
     }
 

@@ -48,7 +48,9 @@ pub enum Error {
     /// wasmi rejected a core module that wasmparser (with every feature on)
     /// accepted: invalid for this engine, or a feature wasmi lacks.
     EngineRejected(String),
-    /// Any other failure of the runtime (a link error, a missing export).
+    /// An import the linker cannot satisfy: missing, or of another type.
+    Link(String),
+    /// Any other failure of the runtime (a missing export, a misuse).
     Runtime(String),
 }
 
@@ -59,6 +61,7 @@ impl fmt::Display for Error {
             Error::Invalid(m) => write!(f, "invalid: {m}"),
             Error::Unsupported(m) => write!(f, "not yet supported: {m}"),
             Error::EngineRejected(m) => write!(f, "wasmi rejected a core module: {m}"),
+            Error::Link(m) => write!(f, "link error: {m}"),
             Error::Runtime(m) => write!(f, "runtime error: {m}"),
         }
     }

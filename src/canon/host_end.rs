@@ -135,6 +135,12 @@ impl Store {
         Ok(())
     }
 
+    /// The element type of the stream or future `shared` (`None` when no
+    /// such stream or future exists): what a host end must convert.
+    pub fn shared_elem(&self, shared: SharedId) -> Option<ElemType> {
+        self.shared.get(shared.key()).map(|sh| sh.elem)
+    }
+
     /// The state of the host's end of `shared`.
     pub fn host_state(&self, shared: SharedId) -> Option<CopyState> {
         self.host_end(shared).ok().map(|h| h.state)

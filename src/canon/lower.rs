@@ -114,6 +114,16 @@ impl Store {
         self.host_resolve(subtask, SubtaskState::CancelledBeforeReturned)
     }
 
+    /// The host failed the call of `subtask` (its host function trapped,
+    /// panicked or returned values of the wrong type): the caller's
+    /// instance traps, as when a built-in traps. A no-op for an unknown
+    /// subtask.
+    pub fn host_trapped(&mut self, subtask: SubtaskId) {
+        if let Some(inst) = self.subtask_caller(subtask) {
+            self.abort(Some(inst));
+        }
+    }
+
     fn host_resolve(
         &mut self,
         subtask: SubtaskId,

@@ -56,6 +56,33 @@ impl FuncTy {
     pub fn result_types(&self) -> Vec<Ty> {
         self.result.iter().cloned().collect()
     }
+
+    /// Whether `other` has the same parameter and result types and the
+    /// same `async`-ness (parameter names aside).
+    pub fn same_signature(&self, other: &FuncTy) -> bool {
+        self.is_async == other.is_async
+            && self.result == other.result
+            && self.params.len() == other.params.len()
+            && self
+                .params
+                .iter()
+                .zip(&other.params)
+                .all(|(a, b)| a.1 == b.1)
+    }
+
+    /// The type in a WIT-like notation, for messages.
+    pub fn describe(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(n, t)| format!("{n}: {t:?}"))
+            .collect();
+        let r#async = if self.is_async { "async " } else { "" };
+        match &self.result {
+            Some(r) => format!("{async}func({}) -> {r:?}", params.join(", "), async = r#async),
+            None => format!("{async}func({})", params.join(", "), async = r#async),
+        }
+    }
 }
 
 /// A core value type produced by flattening.

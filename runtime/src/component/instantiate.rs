@@ -56,6 +56,9 @@ pub enum ItemVal {
 #[derive(Default)]
 pub struct InstanceVal {
     pub exports: BTreeMap<String, ItemVal>,
+    /// The core's instance, for an instance made by instantiating a
+    /// component (`None` for a bag of exports).
+    pub id: Option<InstId>,
 }
 
 type CoreInstance = Arc<HashMap<String, wasmi::Extern>>;
@@ -129,7 +132,10 @@ pub fn instantiate(
         Ok(())
     })();
     r?;
-    Ok(Arc::new(InstanceVal { exports: f.exports }))
+    Ok(Arc::new(InstanceVal {
+        exports: f.exports,
+        id: Some(inst),
+    }))
 }
 
 fn types_of<'a>(f: &Frame<'a>) -> &'a Types {
@@ -331,13 +337,53 @@ impl Frame<'_> {
                     ComponentTypeRef::Instance(_) => ComponentExternalKind::Instance,
                     ComponentTypeRef::Component(_) => ComponentExternalKind::Component,
                 };
-                self.push_item(kind, v)
+                self.push_item(kind, v.clone())
                     .map_err(|_| rt_err(format!("import `{name}` of the wrong kind")))?;
+                if let ItemVal::Instance(i) = &v {
+                    self.check_host_funcs(name, i)?;
+                }
             }
             Item::Export { name, kind, index } => {
                 let v = self.item_at(*kind, *index)?;
                 self.exports.insert(name.clone(), v.clone());
                 self.push_item(*kind, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the host functions of the instance just imported as `name`
+    /// against the functions its type exports: each must be there, with
+    /// the same parameter and result types.
+    fn check_host_funcs(&self, name: &str, inst: &InstanceVal) -> Result<(), Error> {
+        let types = types_of(self);
+        let Some(idx) = (self.instances.len() as u32).checked_sub(1) else {
+            return Ok(());
+        };
+        if idx >= types.component_instance_count() as u32 {
+            return Ok(());
+        }
+        let ty = &types[types.component_instance_at(idx)];
+        for (export, et) in ty.exports.iter() {
+            let ComponentEntityType::Func(fid) = &et.ty else {
+                continue;
+            };
+            let want = super::types::func_ty_of(types, *fid, &self.resources)?;
+            match inst.exports.get(export.as_str()) {
+                None => {
+                    return Err(Error::Link(format!(
+                        "missing import `{name}#{export}` (of type {})",
+                        want.describe()
+                    )))
+                }
+                Some(ItemVal::Func(CFunc::Host(h))) if !h.ty.same_signature(&want) => {
+                    return Err(Error::Link(format!(
+                        "import `{name}#{export}` has type {}, but the host function has type {}",
+                        want.describe(),
+                        h.ty.describe()
+                    )))
+                }
+                _ => {}
             }
         }
         Ok(())

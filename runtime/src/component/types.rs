@@ -120,7 +120,15 @@ pub fn func_ty(types: &Types, index: u32, res: &ResourceMap) -> Result<FuncTy, E
             "function index {index} out of range"
         )));
     }
-    let id = types.component_function_at(index);
+    func_ty_of(types, types.component_function_at(index), res)
+}
+
+/// Converts the component function type `id`.
+pub fn func_ty_of(
+    types: &Types,
+    id: wasmparser::component_types::ComponentFuncTypeId,
+    res: &ResourceMap,
+) -> Result<FuncTy, Error> {
     let f = types
         .as_ref()
         .get(id)

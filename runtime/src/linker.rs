@@ -1,0 +1,207 @@
+//! The linker: host functions by their full names, matched to a
+//! component's imports at instantiation.
+//!
+//! A name is `"interface#function"` for a function of an imported
+//! interface (`"canon-async:examples/host@0.1.0#sleep-ms"`), or a bare
+//! function name for a function the component's world imports directly.
+//! An interface's version matches as semver does for a host that
+//! implements the newest patch: `@0.2.9` is served by a definition under
+//! any `@0.2.x`, `@1.4.0` by any `@1.y.z` (the host's newest wins).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use wasmparser::ComponentTypeRef;
+
+use crate::abi::types::FuncTy;
+use crate::abi::val::Val;
+use crate::canon::CFunc;
+use crate::component::parse::Item;
+use crate::component::{InstanceVal, ItemVal};
+use crate::error::Error;
+use crate::host::{HostCall, HostCx, HostError, HostFunc, HostFuncKind};
+
+/// Host definitions to link components against.
+#[derive(Default, Clone)]
+pub struct Linker {
+    /// Interface name (exact, with version) → function name → definition.
+    interfaces: BTreeMap<String, BTreeMap<String, Arc<HostFunc>>>,
+    /// Functions imported by the world directly.
+    funcs: BTreeMap<String, Arc<HostFunc>>,
+}
+
+/// The part of an interface name that decides compatibility: the name
+/// without version, and the version's compatibility class (`0.2` for
+/// `0.2.9`, `1` for `1.4.0`), plus the full version for picking the newest.
+fn compat_key(iface: &str) -> (String, Option<String>) {
+    let Some((base, ver)) = iface.split_once('@') else {
+        return (iface.to_string(), None);
+    };
+    let mut parts = ver.split('.');
+    let major = parts.next().unwrap_or("");
+    let class = if major == "0" {
+        format!("0.{}", parts.next().unwrap_or(""))
+    } else {
+        major.to_string()
+    };
+    (base.to_string(), Some(class))
+}
+
+impl Linker {
+    /// An empty linker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn define(&mut self, name: &str, ty: FuncTy, kind: HostFuncKind) -> Result<&mut Self, Error> {
+        let f = Arc::new(HostFunc {
+            name: name.to_string(),
+            ty,
+            kind,
+        });
+        let slot = match name.split_once('#') {
+            Some((iface, func)) if !iface.is_empty() && !func.is_empty() => self
+                .interfaces
+                .entry(iface.to_string())
+                .or_default()
+                .entry(func.to_string()),
+            Some(_) => {
+                return Err(Error::Link(format!(
+                    "malformed host function name `{name}`"
+                )))
+            }
+            None => self.funcs.entry(name.to_string()),
+        };
+        match slot {
+            std::collections::btree_map::Entry::Occupied(_) => {
+                Err(Error::Link(format!("host function `{name}` defined twice")))
+            }
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(f);
+                Ok(self)
+            }
+        }
+    }
+
+    /// Defines a synchronous host function of type `ty`: it returns its
+    /// results at once (an `Err` traps the calling guest).
+    pub fn func(
+        &mut self,
+        name: &str,
+        ty: FuncTy,
+        f: impl Fn(&mut HostCx<'_>, &[Val]) -> Result<Vec<Val>, HostError> + Send + Sync + 'static,
+    ) -> Result<&mut Self, Error> {
+        self.define(name, ty, HostFuncKind::Sync(Arc::new(f)))
+    }
+
+    /// Defines an asynchronous host function of type `ty`: it gets a
+    /// [`HostCall`] to complete now or later with [`HostCx::complete`]
+    /// (and may watch for cancellation with [`HostCx::on_cancel`]).
+    pub fn func_async(
+        &mut self,
+        name: &str,
+        ty: FuncTy,
+        f: impl Fn(&mut HostCx<'_>, Vec<Val>, HostCall) -> Result<(), HostError> + Send + Sync + 'static,
+    ) -> Result<&mut Self, Error> {
+        self.define(name, ty, HostFuncKind::Async(Arc::new(f)))
+    }
+
+    /// The definitions for the imported interface `iface`: an exact match,
+    /// else the newest compatible version.
+    fn interface(&self, iface: &str) -> Option<&BTreeMap<String, Arc<HostFunc>>> {
+        if let Some(i) = self.interfaces.get(iface) {
+            return Some(i);
+        }
+        let want = compat_key(iface);
+        if want.1.is_none() {
+            return None;
+        }
+        self.interfaces
+            .iter()
+            .filter(|(k, _)| compat_key(k) == want)
+            .max_by(|a, b| version_order(a.0, b.0))
+            .map(|(_, v)| v)
+    }
+
+    /// The values for the imports of a component: one instance per
+    /// imported interface the linker knows (type-checked when the
+    /// component is instantiated), one function per imported function.
+    pub(crate) fn import_args(&self, items: &[Item]) -> HashMap<String, ItemVal> {
+        let mut args = HashMap::new();
+        for item in items {
+            let Item::Import { name, ty } = item else {
+                continue;
+            };
+            match ty {
+                ComponentTypeRef::Instance(_) => {
+                    if let Some(funcs) = self.interface(name) {
+                        let exports = funcs
+                            .iter()
+                            .map(|(n, f)| (n.clone(), ItemVal::Func(CFunc::Host(f.clone()))))
+                            .collect();
+                        let iv = InstanceVal { exports, id: None };
+                        args.insert(name.clone(), ItemVal::Instance(Arc::new(iv)));
+                    }
+                }
+                ComponentTypeRef::Func(_) => {
+                    if let Some(f) = self.funcs.get(name) {
+                        args.insert(name.clone(), ItemVal::Func(CFunc::Host(f.clone())));
+                    }
+                }
+                _ => {}
+            }
+        }
+        args
+    }
+}
+
+/// Orders two interface names by their versions, numerically.
+fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let nums = |s: &str| -> Vec<u64> {
+        s.split_once('@')
+            .map(|(_, v)| v)
+            .unwrap_or("")
+            .split(|c: char| c == '.' || c == '-')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    nums(a).cmp(&nums(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_match_by_semver_class() {
+        assert_eq!(
+            compat_key("wasi:cli/stdout@0.2.9"),
+            compat_key("wasi:cli/stdout@0.2.0")
+        );
+        assert_ne!(
+            compat_key("wasi:cli/stdout@0.2.9"),
+            compat_key("wasi:cli/stdout@0.3.0")
+        );
+        assert_eq!(compat_key("a:b/c@1.4.0"), compat_key("a:b/c@1.0.1"));
+        assert_eq!(
+            version_order("a:b/c@0.2.10", "a:b/c@0.2.9"),
+            std::cmp::Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn a_name_is_defined_once() {
+        let ty = FuncTy {
+            params: vec![],
+            result: None,
+            is_async: false,
+        };
+        let mut l = Linker::new();
+        l.func("a:b/c@0.1.0#f", ty.clone(), |_, _| Ok(vec![]))
+            .unwrap();
+        let e = l.func("a:b/c@0.1.0#f", ty.clone(), |_, _| Ok(vec![]));
+        assert!(matches!(e, Err(Error::Link(m)) if m.contains("defined twice")));
+        let e = l.func("#f", ty, |_, _| Ok(vec![]));
+        assert!(matches!(e, Err(Error::Link(m)) if m.contains("malformed")));
+    }
+}

@@ -1,0 +1,163 @@
+//! Scheduling-core bugs found by running random programs on both the core
+//! and `definitions.py`, each reduced to a scripted scenario: the candidates
+//! of a synchronous-typed lift's loop, a stale implicit-thread id, reentrance
+//! through a third instance (`may_enter`), and `check` invariants around
+//! `*-then-promote`.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use canon_async::script::{Ret, Script};
+use canon_async::{
+    ElemClass, ElemType, EndKind, EventCode, LiftKind, Reading, Store, SubtaskState, Trap, BLOCKED,
+};
+
+const U8: ElemType = ElemType {
+    id: 1,
+    class: ElemClass::Number,
+    size: 1,
+    align: 1,
+};
+
+/// A copy of one element that completed.
+const ONE_COMPLETED: u32 = 1 << 4;
+const STARTING: u32 = SubtaskState::Starting as u32;
+
+fn log_is(s: &Script, expected: &[&str]) {
+    let got = s.log();
+    assert_eq!(
+        got,
+        expected.iter().map(|l| l.to_string()).collect::<Vec<_>>()
+    );
+}
+
+// ----- `check` and `*-then-promote` -----------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum BlockedIn {
+    SyncWrite,
+    Wait,
+    CallbackWait,
+}
+
+/// Thread `A` blocks in a synchronous `stream.write`, a `waitable-set.wait`
+/// or a callback `WAIT`; thread `B` of the same task reads (so `A` is
+/// ready) and takes `A` with `suspend-then-promote` or `yield-then-promote`.
+/// The `check` feature's `sync-waiter` and `set-waiters` invariants hold
+/// throughout (a promoted thread is no longer waiting, but it still is the
+/// waiter until it resumes).
+fn promote_a_blocked_thread(blocked: BlockedIn, suspend: bool) {
+    let mut s = Script::new();
+    let i = s.instance();
+    let reader = Rc::new(Cell::new(0u32));
+    let b_index = Rc::new(Cell::new(0u32));
+    let r = reader.clone();
+    let b = s.table_fn(move |g, a| {
+        let r = r.clone();
+        async move {
+            let n = g.copy(EndKind::Stream, true, U8, true, r.get(), 64, 1).await?;
+            assert_eq!(n, ONE_COMPLETED);
+            g.log("B read");
+            let c = if suspend {
+                g.suspend_then_promote(false, a[0] as u32).await?
+            } else {
+                g.yield_then_promote(false, a[0] as u32).await?
+            };
+            assert_eq!(c, 0);
+            g.log("B done");
+            Ok(Ret::Exit)
+        }
+    });
+    // Opens the stream and starts `B`; the writable end's index.
+    let (r, bi) = (reader.clone(), b_index.clone());
+    let start = move |g: &canon_async::script::Guest| -> Result<u32, Trap> {
+        let packed = g.store().copy_new(EndKind::Stream, U8)?;
+        r.set(packed as u32);
+        let me = g.store().thread_index()?;
+        let th = g.store().thread_new_indirect(b, me)?;
+        bi.set(th);
+        g.store().thread_resume_later(th)?;
+        g.store_bytes(0, &[7]);
+        Ok((packed >> 32) as u32)
+    };
+    let bi = b_index.clone();
+    let finish = move |g: &canon_async::script::Guest| -> Result<(), Trap> {
+        g.log("A resumed");
+        g.task_return(vec![])?;
+        if suspend {
+            g.store().thread_resume_later(bi.get())?;
+        }
+        Ok(())
+    };
+    let f = match blocked {
+        BlockedIn::SyncWrite | BlockedIn::Wait => {
+            s.func(i, LiftKind::AsyncStackful, true, move |g, _| {
+                let (start, finish) = (start.clone(), finish.clone());
+                async move {
+                    let w = start(&g)?;
+                    if let BlockedIn::SyncWrite = blocked {
+                        let n = g.copy(EndKind::Stream, false, U8, false, w, 0, 1).await?;
+                        assert_eq!(n, ONE_COMPLETED);
+                    } else {
+                        let n = g.copy(EndKind::Stream, false, U8, true, w, 0, 1).await?;
+                        assert_eq!(n, BLOCKED);
+                        let ws = g.store().waitable_set_new()?;
+                        g.store().waitable_join(w, ws)?;
+                        let e = g.wait(false, ws, 128).await?;
+                        assert_eq!(e.code, EventCode::StreamWrite);
+                    }
+                    finish(&g)?;
+                    Ok(Ret::Exit)
+                }
+            })
+        }
+        BlockedIn::CallbackWait => s.callback_func(
+            i,
+            move |g, _| {
+                let start = start.clone();
+                async move {
+                    let w = start(&g)?;
+                    let n = g.copy(EndKind::Stream, false, U8, true, w, 0, 1).await?;
+                    assert_eq!(n, BLOCKED);
+                    let ws = g.store().waitable_set_new()?;
+                    g.store().waitable_join(w, ws)?;
+                    Ok(Ret::Code(2 | ws << 4))
+                }
+            },
+            move |g, e| {
+                let finish = finish.clone();
+                async move {
+                    assert_eq!(e.code, EventCode::StreamWrite);
+                    finish(&g)?;
+                    Ok(Ret::Code(0))
+                }
+            },
+        ),
+    };
+    let task = s.invoke(f, vec![]).unwrap();
+    assert_eq!(
+        s.run_to_completion(task),
+        Ok(vec![]),
+        "{blocked:?} suspend {suspend}"
+    );
+    log_is(&s, &["B read", "A resumed", "B done"]);
+    assert_eq!(s.store().live_tasks(), 0);
+}
+
+#[test]
+fn promoting_a_thread_blocked_in_a_sync_copy_keeps_the_invariants() {
+    promote_a_blocked_thread(BlockedIn::SyncWrite, true);
+    promote_a_blocked_thread(BlockedIn::SyncWrite, false);
+}
+
+#[test]
+fn promoting_a_thread_blocked_in_a_wait_keeps_the_invariants() {
+    promote_a_blocked_thread(BlockedIn::Wait, true);
+    promote_a_blocked_thread(BlockedIn::Wait, false);
+}
+
+#[test]
+fn promoting_a_callback_task_waiting_on_a_set_keeps_the_invariants() {
+    promote_a_blocked_thread(BlockedIn::CallbackWait, true);
+    promote_a_blocked_thread(BlockedIn::CallbackWait, false);
+}

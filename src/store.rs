@@ -778,6 +778,9 @@ impl Store {
             last && tk.state != TaskState::Resolved,
             Trap::TaskNotResolved,
         )?;
+        if tk.implicit_thread == Some(t) {
+            tk.implicit_thread = None;
+        }
         if last {
             tk.threads.clear();
         } else if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
@@ -808,7 +811,7 @@ impl Store {
             caller,
             state: TaskState::Initial,
             num_borrows: 0,
-            implicit_thread: thread,
+            implicit_thread: Some(thread),
             threads: SmallVec::new(),
             exited: false,
         }));
@@ -1446,7 +1449,7 @@ impl Store {
     fn exit_thread_inner(&mut self) -> R<()> {
         let (t, task, inst) = self.running()?;
         let tk = self.task(task);
-        let (f, implicit) = (tk.func, tk.implicit_thread == t);
+        let (f, implicit) = (tk.func, tk.implicit_thread == Some(t));
         self.unregister_thread(t)?;
         if implicit && f.async_type && f.needs_exclusive() {
             let i = self.inst_mut(inst);

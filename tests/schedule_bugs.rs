@@ -31,6 +31,81 @@ fn log_is(s: &Script, expected: &[&str]) {
     );
 }
 
+// ----- a stale implicit-thread id ---------------------------------------------
+
+/// A callback-lifted task returns and exits its implicit thread while an
+/// explicit thread of it lives on; that thread starts another one, which
+/// takes the implicit thread's freed slot. It is an explicit thread all the
+/// same (`definitions.py` compares thread objects): when it exits, it must
+/// not be taken for the implicit thread releasing the exclusive lock.
+#[test]
+fn a_thread_reusing_the_implicit_threads_slot_is_not_the_implicit_thread() {
+    let mut s = Script::new();
+    let i = s.instance();
+    let h = s.instance();
+    let implicit = Rc::new(Cell::new(None));
+    let reused = Rc::new(Cell::new(None));
+    let r = reused.clone();
+    let second = s.table_fn(move |g, _| {
+        let r = r.clone();
+        async move {
+            r.set(Some(g.thread()));
+            g.log("second runs");
+            Ok(Ret::Exit)
+        }
+    });
+    let first = s.table_fn(move |g, _| async move {
+        let th = g.store().thread_new_indirect(second, 0)?;
+        g.store().thread_resume_later(th)?;
+        assert_eq!(g.yield_(false).await?, 0);
+        g.log("first done");
+        Ok(Ret::Exit)
+    });
+    let im = implicit.clone();
+    let cb = s.callback_func(
+        i,
+        move |g, _| {
+            let im = im.clone();
+            async move {
+                im.set(Some(g.thread()));
+                let th = g.store().thread_new_indirect(first, 0)?;
+                g.store().thread_resume_later(th)?;
+                g.task_return(vec![])?;
+                Ok(Ret::Code(0))
+            }
+        },
+        |_g, _e| async move { Ok(Ret::Code(0)) },
+    );
+    // Another callback task of the instance enters afterwards: the lock
+    // is free.
+    let again = s.callback_func(
+        i,
+        |g, _| async move {
+            g.log("again");
+            g.task_return(vec![])?;
+            Ok(Ret::Code(0))
+        },
+        |_g, _e| async move { Ok(Ret::Code(0)) },
+    );
+    let main = s.func(h, LiftKind::AsyncStackful, true, move |g, _| async move {
+        g.call(cb, vec![]).await?;
+        // Let `first` run (and start `second`) before anything else takes
+        // the implicit thread's freed slot.
+        assert_eq!(g.yield_(false).await?, 0);
+        g.call(again, vec![]).await?;
+        g.task_return(vec![])?;
+        Ok(Ret::Exit)
+    });
+    let task = s.invoke(main, vec![]).unwrap();
+    assert_eq!(s.run_to_completion(task), Ok(vec![]));
+    // The scenario is the one meant: `second` took the slot.
+    assert_eq!(implicit.get(), reused.get());
+    let mut log = s.log();
+    log.sort();
+    assert_eq!(log, ["again", "first done", "second runs"]);
+    assert_eq!(s.store().live_tasks(), 0);
+}
+
 // ----- `check` and `*-then-promote` -----------------------------------------------
 
 #[derive(Clone, Copy, Debug)]

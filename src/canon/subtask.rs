@@ -69,17 +69,21 @@ impl Store {
     pub(crate) fn request_cancellation(&mut self, task: TaskId) {
         let tk = self.task(task);
         if tk.state == TaskState::Initial {
-            let t = tk.implicit_thread;
-            self.task_mut(task).state = TaskState::CancelDelivered;
-            self.control = Control::Resume(t, true);
-            return;
+            // A task that has not started still has its implicit thread
+            // (waiting at the backpressure gate).
+            debug_assert!(tk.implicit_thread.is_some());
+            if let Some(t) = tk.implicit_thread {
+                self.task_mut(task).state = TaskState::CancelDelivered;
+                self.control = Control::Resume(t, true);
+                return;
+            }
         }
         debug_assert_eq!(tk.state, TaskState::Started);
         let implicit = tk.implicit_thread;
         let f = tk.func;
         let excl = self.inst(f.inst).exclusive_thread;
         let skip_implicit =
-            f.async_type && f.needs_exclusive() && excl.is_some() && excl != Some(implicit);
+            f.async_type && f.needs_exclusive() && excl.is_some() && excl != implicit;
         let cands: SmallVec<[ThreadId; 4]> = tk
             .threads
             .iter()
@@ -88,7 +92,7 @@ impl Store {
                 let th = self.thread(t);
                 th.cancellable
                     && th.state != ThreadState::Running
-                    && !(skip_implicit && t == implicit)
+                    && !(skip_implicit && Some(t) == implicit)
             })
             .collect();
         if cands.is_empty() {

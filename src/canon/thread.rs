@@ -278,7 +278,7 @@ impl Store {
         let (t, task, _) = self.running()?;
         let prev = match self.frames.last() {
             Some(&Frame::SyncCall { task: k, prev, .. })
-                if k == task && self.task(task).implicit_thread == t =>
+                if k == task && self.task(task).implicit_thread == Some(t) =>
             {
                 prev
             }

@@ -1226,7 +1226,11 @@ impl Store {
     /// The loop of a synchronous-typed `canon_lift` while its task has not
     /// resolved: resume a ready thread of the task's instance (never the
     /// holder of the exclusive lock), keeping `frame` on the stack; trap
-    /// when there is none. Candidates come in waiting order, as for the
+    /// when there is none. The candidates are the instance's *registered*
+    /// threads (`definitions.py`, `canon_lift`: `{ t for t in inst.threads
+    /// if t.ready() and t is not inst.exclusive_thread }`): the implicit
+    /// thread of a task still waiting at the backpressure gate is not one.
+    /// Candidates come in waiting order, as for the
     /// tick, so the deterministic chooser goes round-robin (table order
     /// would let the first of two yielding threads starve the second).
     fn sync_resume_ready(&mut self, task: TaskId, frame: Frame) -> R<Option<Action>> {
@@ -1235,7 +1239,10 @@ impl Store {
         let cands: SmallVec<[ThreadId; 8]> = self
             .waiting
             .active()
-            .filter(|&t| self.thread(t).inst == inst && Some(t) != excl && self.thread_ready(t))
+            .filter(|&t| {
+                let th = self.thread(t);
+                th.inst == inst && th.index != 0 && Some(t) != excl && self.thread_ready(t)
+            })
             .collect();
         // Back on the stack either way: a trap poisons the frame's instance
         // even when the task's implicit thread is already gone.

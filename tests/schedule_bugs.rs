@@ -31,6 +31,111 @@ fn log_is(s: &Script, expected: &[&str]) {
     );
 }
 
+// ----- the loop of a synchronous-typed lift ----------------------------------
+
+/// `canon_lift`'s loop for a non-async function type picks among the
+/// instance's *registered* threads (`inst.threads`): the implicit thread of a
+/// callback task still queued at the backpressure gate is not one of them.
+///
+/// Instance `I`: `inc` (sync) turns backpressure on; `cb` (callback, async)
+/// is called asynchronously from `H` and queues at the gate; `S` (sync
+/// type, stackful lift) starts a helper thread `T` and blocks in a
+/// synchronous `stream.write`. In `S`'s loop `T` turns backpressure off and
+/// (when `read`) reads the element, so `S` is ready again. The queued `cb`
+/// must not start inside `S`'s loop: with `read` `S` resumes first (one
+/// candidate, not two); without it there is no candidate at all and the
+/// loop traps, rather than starting `cb`.
+fn sync_loop_with_a_queued_task(read: bool) -> (Script, Result<(), Trap>) {
+    let mut store = Store::new();
+    store.set_reading(Reading::Definitions);
+    let mut s = Script::with_store(store);
+    let i = s.instance();
+    let h = s.instance();
+    let inc = s.func(i, LiftKind::Sync, false, |g, _| async move {
+        g.store().backpressure_inc()?;
+        Ok(Ret::Values(vec![]))
+    });
+    let cb = s.callback_func(
+        i,
+        |g, _| async move {
+            g.log("cb started");
+            g.task_return(vec![])?;
+            Ok(Ret::Code(0))
+        },
+        |_g, _e| async move { Ok(Ret::Code(0)) },
+    );
+    let reader = Rc::new(Cell::new(0u32));
+    let r = reader.clone();
+    let t = s.table_fn(move |g, _| {
+        let r = r.clone();
+        async move {
+            g.store().backpressure_dec()?;
+            g.log("T lowered backpressure");
+            if read {
+                let n = g.copy(EndKind::Stream, true, U8, true, r.get(), 64, 1).await?;
+                assert_eq!(n, ONE_COMPLETED);
+                g.log("T read");
+            }
+            Ok(Ret::Exit)
+        }
+    });
+    let r = reader.clone();
+    let sync = s.func(i, LiftKind::AsyncStackful, false, move |g, _| {
+        let r = r.clone();
+        async move {
+            let packed = g.store().copy_new(EndKind::Stream, U8)?;
+            r.set(packed as u32);
+            let w = (packed >> 32) as u32;
+            let th = g.store().thread_new_indirect(t, 0)?;
+            g.store().thread_resume_later(th)?;
+            g.store_bytes(0, &[7]);
+            let n = g.copy(EndKind::Stream, false, U8, false, w, 0, 1).await?;
+            assert_eq!(n, ONE_COMPLETED);
+            g.log("S wrote");
+            g.task_return(vec![])?;
+            Ok(Ret::Exit)
+        }
+    });
+    let main = s.func(h, LiftKind::AsyncStackful, true, move |g, _| async move {
+        g.call(inc, vec![]).await?;
+        let p = g.call_async(cb, vec![], 0).await?;
+        assert_eq!(p & 0xf, STARTING);
+        g.log("cb queued");
+        g.call(sync, vec![]).await?;
+        g.log("S returned");
+        g.task_return(vec![])?;
+        Ok(Ret::Exit)
+    });
+    s.invoke(main, vec![]).unwrap();
+    let r = s.run();
+    (s, r)
+}
+
+#[test]
+fn sync_lift_loop_does_not_start_a_task_queued_at_the_gate() {
+    let (s, r) = sync_loop_with_a_queued_task(true);
+    assert_eq!(r, Ok(()));
+    log_is(
+        &s,
+        &[
+            "cb queued",
+            "T lowered backpressure",
+            "T read",
+            "S wrote",
+            "S returned",
+            "cb started",
+        ],
+    );
+    assert_eq!(s.store().live_tasks(), 0);
+}
+
+#[test]
+fn sync_lift_loop_with_only_a_queued_task_traps() {
+    let (s, r) = sync_loop_with_a_queued_task(false);
+    assert_eq!(r, Err(Trap::CannotBlockSync));
+    log_is(&s, &["cb queued", "T lowered backpressure"]);
+}
+
 // ----- a stale implicit-thread id ---------------------------------------------
 
 /// A callback-lifted task returns and exits its implicit thread while an

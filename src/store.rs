@@ -184,6 +184,8 @@ pub struct Store {
     /// The members of each set with a pending event, in join order.
     set_events: SetEvents,
     pub(crate) frames: Vec<Frame>,
+    /// The `enter_from`s not yet left, innermost last.
+    pub(crate) entered: Vec<crate::enter::Entered>,
     pub(crate) control: Control,
     pub(crate) current: Option<ThreadId>,
     /// The `control` of each open [`Frame::SyncCall`], restored when it ends.
@@ -245,6 +247,7 @@ impl Store {
             waiting: WaitQueue::default(),
             set_events: SetEvents::default(),
             frames: Vec::new(),
+            entered: Vec::new(),
             control: Control::Tick,
             current: None,
             sync_saved: Vec::new(),
@@ -941,6 +944,10 @@ impl Store {
         trap_if(self.is_poisoned(func.inst), Trap::CannotEnter)?;
         let (task, thread) = self.new_task(func, Caller::Host);
         self.frames.push(Frame::Host);
+        // `Store.lift`'s `enter_from(None)` (the stack is empty: every
+        // instance may be entered).
+        debug_assert!(self.may_enter_from(func.inst, None));
+        self.enter_from(func.inst, None);
         self.push_lift(task, thread);
         Ok(task)
     }
@@ -981,6 +988,9 @@ impl Store {
                 Control::Tick => match self.tick() {
                     Some(t) => {
                         self.frames.push(Frame::Host);
+                        // `Store.tick`: `thread.task.inst.enter_from(None)`.
+                        let inst = self.thread(t).inst;
+                        self.enter_from(inst, None);
                         self.control = Control::Resume(t, false);
                         continue;
                     }
@@ -1199,7 +1209,9 @@ impl Store {
     fn pop_frame(&mut self) -> R<Option<Action>> {
         debug_assert!(self.current.is_none());
         loop {
-            return match self.frames.pop() {
+            let frame = self.frames.pop();
+            self.leave_popped();
+            return match frame {
                 None | Some(Frame::Host) => {
                     self.control = Control::Tick;
                     Ok(None)
@@ -1326,6 +1338,7 @@ impl Store {
             }
         }
         self.frames.clear();
+        self.leave_popped();
         self.sync_saved.clear();
         self.current = None;
         self.control = Control::Tick;

@@ -211,6 +211,152 @@ fn a_thread_reusing_the_implicit_threads_slot_is_not_the_implicit_thread() {
     assert_eq!(s.store().live_tasks(), 0);
 }
 
+// ----- reentrance through a third instance ---------------------------------------
+
+/// `X → Y → X`: at the pinned spec every instance on the call chain is
+/// non-enterable (`Store.lift`: `trap_if(not inst.may_enter_from(caller))`),
+/// not only an instance and its ancestors.
+#[test]
+fn reentrance_through_a_third_instance_traps() {
+    let mut s = Script::new();
+    let x = s.instance();
+    let y = s.instance();
+    let g_of_x = s.func(x, LiftKind::Sync, false, |g, _| async move {
+        g.log("x.g entered");
+        Ok(Ret::Values(vec![]))
+    });
+    let f_of_y = s.func(y, LiftKind::Sync, false, move |g, _| async move {
+        g.call(g_of_x, vec![]).await?;
+        Ok(Ret::Values(vec![]))
+    });
+    let main = s.func(x, LiftKind::AsyncStackful, true, move |g, _| async move {
+        g.call(f_of_y, vec![]).await?;
+        g.task_return(vec![])?;
+        Ok(Ret::Exit)
+    });
+    s.invoke(main, vec![]).unwrap();
+    assert_eq!(s.run(), Err(Trap::CannotEnter));
+    log_is(&s, &[]);
+    assert!(s.store().is_poisoned(y));
+}
+
+/// The same chain one level down an async call: `X` calls `Y` async and
+/// `Y`'s synchronous part calls `X` back, which traps; once `Y` blocked
+/// and the call returned, `Y`'s later code (resumed by the tick, with `X`
+/// no longer on the chain) may call `X`.
+#[test]
+fn reentrance_only_while_the_instance_is_on_the_chain() {
+    for early in [true, false] {
+        let mut s = Script::new();
+        let x = s.instance();
+        let y = s.instance();
+        let g_of_x = s.func(x, LiftKind::Sync, false, |g, _| async move {
+            g.log("x.g entered");
+            Ok(Ret::Values(vec![]))
+        });
+        let f_of_y = s.func(y, LiftKind::AsyncStackful, true, move |g, _| async move {
+            if !early {
+                assert_eq!(g.yield_(false).await?, 0);
+            }
+            g.call(g_of_x, vec![]).await?;
+            g.task_return(vec![])?;
+            Ok(Ret::Exit)
+        });
+        let main = s.func(x, LiftKind::AsyncStackful, true, move |g, _| async move {
+            let p = g.call_async(f_of_y, vec![], 0).await?;
+            g.log(format!("call state {}", p & 0xf));
+            g.task_return(vec![])?;
+            Ok(Ret::Exit)
+        });
+        s.invoke(main, vec![]).unwrap();
+        if early {
+            assert_eq!(s.run(), Err(Trap::CannotEnter));
+            log_is(&s, &[]);
+        } else {
+            assert_eq!(s.run(), Ok(()));
+            log_is(&s, &["call state 1", "x.g entered"]);
+            assert_eq!(s.store().live_tasks(), 0);
+        }
+    }
+}
+
+/// `Task.request_cancellation` delivers to the callee only when its
+/// instance may be entered from the canceller: `Y` is on the call chain
+/// (`Y.main` called `C.h`), so `C.h`'s `subtask.cancel` of a `Y` task
+/// leaves the cancellation pending and answers BLOCKED; the callee gets it
+/// at its next cancellable wait.
+#[test]
+fn cancel_into_an_instance_on_the_chain_stays_pending() {
+    let mut s = Script::new();
+    let c = s.instance();
+    let y = s.instance();
+    let sub = Rc::new(Cell::new(0u32));
+    let f_index = Rc::new(Cell::new(0u32));
+    let fi = f_index.clone();
+    let f_of_y = s.func(y, LiftKind::AsyncStackful, true, move |g, _| {
+        let fi = fi.clone();
+        async move {
+            fi.set(g.store().thread_index()?);
+            let c = g.suspend(true).await?;
+            g.log(format!("f resumed {c}"));
+            if c == 0 {
+                let c = g.yield_(true).await?;
+                g.log(format!("f yielded {c}"));
+            }
+            g.store().task_cancel()?;
+            g.log("f cancelled");
+            Ok(Ret::Exit)
+        }
+    });
+    let sb = sub.clone();
+    let setup = s.func(c, LiftKind::AsyncStackful, true, move |g, _| {
+        let sb = sb.clone();
+        async move {
+            let p = g.call_async(f_of_y, vec![], 0).await?;
+            assert_eq!(p & 0xf, SubtaskState::Started as u32);
+            sb.set(p >> 4);
+            g.task_return(vec![])?;
+            Ok(Ret::Exit)
+        }
+    });
+    let sb = sub.clone();
+    let h_of_c = s.func(c, LiftKind::AsyncStackful, true, move |g, _| {
+        let sb = sb.clone();
+        async move {
+            let r = g.subtask_cancel(true, sb.get()).await?;
+            g.log(format!("cancel answered {r:#x}"));
+            g.task_return(vec![])?;
+            Ok(Ret::Exit)
+        }
+    });
+    let fi = f_index.clone();
+    let main_of_y = s.func(y, LiftKind::AsyncStackful, true, move |g, _| {
+        let fi = fi.clone();
+        async move {
+            g.call(h_of_c, vec![]).await?;
+            g.log("h returned");
+            g.store().thread_resume_later(fi.get())?;
+            g.task_return(vec![])?;
+            Ok(Ret::Exit)
+        }
+    });
+    let t = s.invoke(setup, vec![]).unwrap();
+    assert_eq!(s.run_to_completion(t), Ok(vec![]));
+    let t = s.invoke(main_of_y, vec![]).unwrap();
+    assert_eq!(s.run_to_completion(t), Ok(vec![]));
+    log_is(
+        &s,
+        &[
+            &format!("cancel answered {BLOCKED:#x}"),
+            "h returned",
+            "f resumed 0",
+            "f yielded 1",
+            "f cancelled",
+        ],
+    );
+    assert_eq!(s.store().live_tasks(), 0);
+}
+
 // ----- `check` and `*-then-promote` -----------------------------------------------
 
 #[derive(Clone, Copy, Debug)]

@@ -4,7 +4,7 @@ use smallvec::SmallVec;
 
 use crate::action::{Action, ResumeValue};
 use crate::chooser::ChoicePoint;
-use crate::ids::{SubtaskId, TaskId, ThreadId, WaitableId};
+use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId, WaitableId};
 use crate::instance::Handle;
 use crate::store::{Control, Frame, Step, Store, BLOCKED};
 use crate::task::TaskState;
@@ -30,7 +30,7 @@ impl Store {
     }
 
     fn subtask_cancel_inner(&mut self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
-        let (t, _, _) = self.leaving_blocking(!async_)?;
+        let (t, _, inst) = self.leaving_blocking(!async_)?;
         let w = self.subtask_at(i)?;
         let s = self.sub(w);
         trap_if(s.resolve_delivered(), Trap::SubtaskResolveDelivered)?;
@@ -50,7 +50,7 @@ impl Store {
         });
         self.current = None;
         match callee {
-            Callee::Task(task) => self.request_cancellation(task),
+            Callee::Task(task) => self.request_cancellation(task, inst),
             Callee::Gone => self.control = Control::Return,
             Callee::Host => {
                 self.control = Control::Emit(
@@ -65,8 +65,11 @@ impl Store {
     }
 
     /// `Task.request_cancellation`: deliver the cancellation to a
-    /// cancellable thread now, or leave it pending.
-    pub(crate) fn request_cancellation(&mut self, task: TaskId) {
+    /// cancellable thread now, or leave it pending (no candidate, or the
+    /// task's instance may not be entered from `caller`: it is on the call
+    /// chain). Delivering enters the instance until the `Cancel` frame on
+    /// top of the stack is popped.
+    pub(crate) fn request_cancellation(&mut self, task: TaskId, caller: InstanceId) {
         let tk = self.task(task);
         if tk.state == TaskState::Initial {
             // A task that has not started still has its implicit thread
@@ -95,11 +98,12 @@ impl Store {
                     && !(skip_implicit && Some(t) == implicit)
             })
             .collect();
-        if cands.is_empty() {
+        if cands.is_empty() || !self.may_enter_from(f.inst, Some(caller)) {
             self.task_mut(task).state = TaskState::PendingCancel;
             self.control = Control::Return;
         } else {
             self.task_mut(task).state = TaskState::CancelDelivered;
+            self.enter_from(f.inst, Some(caller));
             let k = self.choose(ChoicePoint::CancelTarget, cands.len());
             self.control = Control::Resume(cands[k], true);
         }

@@ -291,6 +291,7 @@ impl Store {
         self.task_return_internal(task)?;
         self.unregister_thread(t)?;
         self.frames.pop();
+        self.leave_popped();
         self.control = self.sync_saved.pop().unwrap_or(Control::Tick);
         self.current = prev;
         Ok(())

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use canon_async::script::{Ret, Script};
+use canon_async::script::{HostAnswer, Ret, Script};
 use canon_async::{
     ElemClass, ElemType, EndKind, EventCode, LiftKind, Reading, Store, SubtaskState, Trap, BLOCKED,
 };
@@ -208,6 +208,97 @@ fn a_thread_reusing_the_implicit_threads_slot_is_not_the_implicit_thread() {
     let mut log = s.log();
     log.sort();
     assert_eq!(log, ["again", "first done", "second runs"]);
+    assert_eq!(s.store().live_tasks(), 0);
+}
+
+/// The same stale id, seen by `Task.request_cancellation`: the callee's
+/// only live thread reuses its implicit thread's slot while another task of
+/// the instance holds the exclusive lock. `definitions.py` only discards the
+/// implicit thread itself from the candidates, so the cancellation reaches
+/// that explicit thread at once (it must not be left pending).
+#[test]
+fn cancel_reaches_a_thread_reusing_the_implicit_threads_slot() {
+    let mut s = Script::new();
+    let x = s.instance();
+    let y = s.instance();
+    let pending = Rc::new(Cell::new(None));
+    let p = pending.clone();
+    let hp = s.host_fn(move |_, sub, _| {
+        p.set(Some(sub));
+        HostAnswer::Pending
+    });
+    let implicit = Rc::new(Cell::new(None));
+    let reused = Rc::new(Cell::new(None));
+    let r = reused.clone();
+    let second = s.table_fn(move |g, _| {
+        let r = r.clone();
+        async move {
+            r.set(Some(g.thread()));
+            let c = g.suspend(true).await?;
+            g.log(format!("second resumed {c}"));
+            g.store().task_cancel()?;
+            Ok(Ret::Exit)
+        }
+    });
+    let first = s.table_fn(move |g, _| async move {
+        let th = g.store().thread_new_indirect(second, 0)?;
+        g.store().thread_resume_later(th)?;
+        Ok(Ret::Exit)
+    });
+    let im = implicit.clone();
+    let t = s.callback_func(
+        y,
+        move |g, _| {
+            let im = im.clone();
+            async move {
+                im.set(Some(g.thread()));
+                let th = g.store().thread_new_indirect(first, 0)?;
+                g.store().thread_resume_later(th)?;
+                // EXIT without resolving: `first` lives on.
+                Ok(Ret::Code(0))
+            }
+        },
+        |_g, _e| async move { Ok(Ret::Code(0)) },
+    );
+    // Holds the instance's lock while blocked in a synchronous host call.
+    let z = s.callback_func(
+        y,
+        move |g, _| async move {
+            g.call_host(hp, vec![]).await?;
+            g.task_return(vec![])?;
+            Ok(Ret::Code(0))
+        },
+        |_g, _e| async move { Ok(Ret::Code(0)) },
+    );
+    let main = s.func(x, LiftKind::AsyncStackful, true, move |g, _| async move {
+        let p = g.call_async(t, vec![], 0).await?;
+        assert_eq!(p & 0xf, SubtaskState::Started as u32);
+        // `first` runs, and `second` suspends, before anything else takes
+        // the freed slot.
+        assert_eq!(g.yield_(false).await?, 0);
+        assert_eq!(g.yield_(false).await?, 0);
+        let q = g.call_async(z, vec![], 0).await?;
+        assert_eq!(q & 0xf, SubtaskState::Started as u32);
+        let r = g.subtask_cancel(true, p >> 4).await?;
+        g.log(format!("cancel answered {r:#x}"));
+        g.task_return(vec![])?;
+        Ok(Ret::Exit)
+    });
+    let task = s.invoke(main, vec![]).unwrap();
+    assert_eq!(s.run_to_completion(task), Ok(vec![]));
+    assert_eq!(implicit.get(), reused.get());
+    log_is(
+        &s,
+        &[
+            "second resumed 1",
+            &format!(
+                "cancel answered {:#x}",
+                SubtaskState::CancelledBeforeReturned as u32
+            ),
+        ],
+    );
+    s.complete_host(pending.get().unwrap(), vec![]).unwrap();
+    assert_eq!(s.run(), Ok(()));
     assert_eq!(s.store().live_tasks(), 0);
 }
 

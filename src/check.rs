@@ -32,6 +32,8 @@
 //! - `sync-waiter`: a waitable with a synchronous waiter is in no set and a
 //!   thread waits for it (or was just taken by a `*-then-promote` from
 //!   waiting for it);
+//! - `may-enter`: an instance is non-enterable iff it is in the entering
+//!   set of an entry not yet left, and every entry's frame is on the stack;
 //! - `quiescent-leak`: when every task has exited and no frame is on the
 //!   stack, no thread is left, every waitable (subtask or end) is reached by
 //!   a handle, and every stream or future state has an end a handle reaches
@@ -481,6 +483,32 @@ impl Store {
                     h.buffer
                 );
             }
+        }
+
+        // ----- may-enter -----
+        let mut depth = 0;
+        for e in &self.entered {
+            ensure!(
+                e.depth > depth && e.depth <= self.frames.len(),
+                "may-enter",
+                "entry {e:?} is not on the stack of {} frames",
+                self.frames.len()
+            );
+            depth = e.depth;
+        }
+        for (ik, inst) in self.instances.iter() {
+            let on_chain = self.entered.iter().any(|e| {
+                self.entering_set(e.callee, e.caller)
+                    .iter()
+                    .any(|i| i.key() == ik)
+            });
+            ensure!(
+                inst.may_enter != on_chain,
+                "may-enter",
+                "instance {ik} has may_enter {} but is {}on the call chain",
+                inst.may_enter,
+                if on_chain { "" } else { "not " }
+            );
         }
 
         // ----- quiescent-leak -----

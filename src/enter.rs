@@ -21,7 +21,7 @@ pub(crate) struct Entered {
 impl Store {
     /// `ComponentInstance.entering_set`: `inst` and its ancestors, minus
     /// `caller` and its ancestors.
-    fn entering_set(
+    pub(crate) fn entering_set(
         &self,
         inst: InstanceId,
         caller: Option<InstanceId>,

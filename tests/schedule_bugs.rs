@@ -72,7 +72,9 @@ fn sync_loop_with_a_queued_task(read: bool) -> (Script, Result<(), Trap>) {
             g.store().backpressure_dec()?;
             g.log("T lowered backpressure");
             if read {
-                let n = g.copy(EndKind::Stream, true, U8, true, r.get(), 64, 1).await?;
+                let n = g
+                    .copy(EndKind::Stream, true, U8, true, r.get(), 64, 1)
+                    .await?;
                 assert_eq!(n, ONE_COMPLETED);
                 g.log("T read");
             }
@@ -472,7 +474,9 @@ fn promote_a_blocked_thread(blocked: BlockedIn, suspend: bool) {
     let b = s.table_fn(move |g, a| {
         let r = r.clone();
         async move {
-            let n = g.copy(EndKind::Stream, true, U8, true, r.get(), 64, 1).await?;
+            let n = g
+                .copy(EndKind::Stream, true, U8, true, r.get(), 64, 1)
+                .await?;
             assert_eq!(n, ONE_COMPLETED);
             g.log("B read");
             let c = if suspend {

@@ -17,7 +17,8 @@
 //!   members and each member's set agree, and a set's pending count equals
 //!   its members with a pending event;
 //! - `set-waiters`: a set's waiter count equals the threads blocked on it
-//!   (in instances that are not poisoned);
+//!   (in instances that are not poisoned; a thread just taken by a
+//!   `*-then-promote` still counts until it resumes);
 //! - `thread-state`: a thread waits iff it is in the waiting list (once);
 //!   a running thread is the current one or a caller parked in a frame;
 //! - `exclusive`: at most one exclusive holder per instance, a live thread
@@ -29,7 +30,10 @@
 //!   table and every handle names an object that exists; same for threads
 //!   and the thread tables; a task's threads name it;
 //! - `sync-waiter`: a waitable with a synchronous waiter is in no set and a
-//!   thread waits for it;
+//!   thread waits for it (or was just taken by a `*-then-promote` from
+//!   waiting for it);
+//! - `may-enter`: an instance is non-enterable iff it is in the entering
+//!   set of an entry not yet left, and every entry's frame is on the stack;
 //! - `quiescent-leak`: when every task has exited and no frame is on the
 //!   stack, no thread is left, every waitable (subtask or end) is reached by
 //!   a handle, and every stream or future state has an end a handle reaches
@@ -187,6 +191,22 @@ impl Store {
             );
         }
 
+        // A thread taken by `thread.suspend-then-promote` / `yield-then-promote`
+        // (`stop_waiting_internal`) is no longer waiting but is still blocked
+        // in its built-in until the switch that is now pending resumes it:
+        // it is still the waiter of its set or waitable.
+        let promoted = match self.control {
+            Control::Resume(t, _) => self
+                .threads
+                .get(t.key())
+                .filter(|th| th.state == ThreadState::Suspended)
+                .map(|_| t),
+            _ => None,
+        };
+        let blocked_in = |k: usize, state: ThreadState| {
+            matches!(state, ThreadState::Waiting(_)) || promoted.is_some_and(|p| p.key() == k)
+        };
+
         // ----- set-waiters -----
         for (ik, inst) in self.instances.iter() {
             if inst.poisoned {
@@ -197,9 +217,9 @@ impl Store {
                 let blocked = self
                     .threads
                     .iter()
-                    .filter(|(_, t)| match t.resume {
+                    .filter(|(k, t)| match t.resume {
                         Resume::Wasm(Blocked::Wait { set, .. }) | Resume::CallbackWait(set) => {
-                            set == *s && matches!(t.state, ThreadState::Waiting(_))
+                            set == *s && blocked_in(*k, t.state)
                         }
                         _ => false,
                     })
@@ -386,8 +406,10 @@ impl Store {
                     "sync-waiter",
                     "waitable {wk} has a sync waiter and is in a set"
                 );
-                let waiter = self.threads.iter().any(|(_, t)| {
+                let waiter = self.threads.iter().any(|(k, t)| {
                     matches!(t.state, ThreadState::Waiting(crate::thread::WaitCond::PendingEvent(x)) if x.key() == wk)
+                        || (promoted.is_some_and(|p| p.key() == k)
+                            && matches!(t.resume, Resume::Wasm(Blocked::SyncEvent { waitable }) if waitable.key() == wk))
                 });
                 ensure!(
                     waiter || self.inst(w.inst).poisoned,
@@ -461,6 +483,32 @@ impl Store {
                     h.buffer
                 );
             }
+        }
+
+        // ----- may-enter -----
+        let mut depth = 0;
+        for e in &self.entered {
+            ensure!(
+                e.depth > depth && e.depth <= self.frames.len(),
+                "may-enter",
+                "entry {e:?} is not on the stack of {} frames",
+                self.frames.len()
+            );
+            depth = e.depth;
+        }
+        for (ik, inst) in self.instances.iter() {
+            let on_chain = self.entered.iter().any(|e| {
+                self.entering_set(e.callee, e.caller)
+                    .iter()
+                    .any(|i| i.key() == ik)
+            });
+            ensure!(
+                inst.may_enter != on_chain,
+                "may-enter",
+                "instance {ik} has may_enter {} but is {}on the call chain",
+                inst.may_enter,
+                if on_chain { "" } else { "not " }
+            );
         }
 
         // ----- quiescent-leak -----

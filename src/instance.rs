@@ -30,6 +30,8 @@ pub(crate) struct ResourceHandle {
 pub(crate) struct ComponentInstance {
     pub handles: Table<Handle>,
     pub threads: Table<ThreadId>,
+    /// Off while the instance is on the current call chain (see `enter`).
+    pub may_enter: bool,
     pub may_leave: bool,
     pub backpressure: u32,
     pub num_waiting_to_enter: u32,
@@ -46,6 +48,7 @@ pub(crate) struct ComponentInstance {
 impl ComponentInstance {
     pub fn new() -> Self {
         ComponentInstance {
+            may_enter: true,
             may_leave: true,
             ..Default::default()
         }

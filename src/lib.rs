@@ -114,6 +114,7 @@ pub mod canon;
 mod check;
 pub mod chooser;
 pub mod copy;
+mod enter;
 pub mod explore;
 mod ids;
 mod instance;

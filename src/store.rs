@@ -184,6 +184,8 @@ pub struct Store {
     /// The members of each set with a pending event, in join order.
     set_events: SetEvents,
     pub(crate) frames: Vec<Frame>,
+    /// The `enter_from`s not yet left, innermost last.
+    pub(crate) entered: Vec<crate::enter::Entered>,
     pub(crate) control: Control,
     pub(crate) current: Option<ThreadId>,
     /// The `control` of each open [`Frame::SyncCall`], restored when it ends.
@@ -245,6 +247,7 @@ impl Store {
             waiting: WaitQueue::default(),
             set_events: SetEvents::default(),
             frames: Vec::new(),
+            entered: Vec::new(),
             control: Control::Tick,
             current: None,
             sync_saved: Vec::new(),
@@ -778,6 +781,9 @@ impl Store {
             last && tk.state != TaskState::Resolved,
             Trap::TaskNotResolved,
         )?;
+        if tk.implicit_thread == Some(t) {
+            tk.implicit_thread = None;
+        }
         if last {
             tk.threads.clear();
         } else if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
@@ -808,7 +814,7 @@ impl Store {
             caller,
             state: TaskState::Initial,
             num_borrows: 0,
-            implicit_thread: thread,
+            implicit_thread: Some(thread),
             threads: SmallVec::new(),
             exited: false,
         }));
@@ -938,6 +944,10 @@ impl Store {
         trap_if(self.is_poisoned(func.inst), Trap::CannotEnter)?;
         let (task, thread) = self.new_task(func, Caller::Host);
         self.frames.push(Frame::Host);
+        // `Store.lift`'s `enter_from(None)` (the stack is empty: every
+        // instance may be entered).
+        debug_assert!(self.may_enter_from(func.inst, None));
+        self.enter_from(func.inst, None);
         self.push_lift(task, thread);
         Ok(task)
     }
@@ -986,6 +996,9 @@ impl Store {
                 Control::Tick => match self.tick() {
                     Some(t) => {
                         self.frames.push(Frame::Host);
+                        // `Store.tick`: `thread.task.inst.enter_from(None)`.
+                        let inst = self.thread(t).inst;
+                        self.enter_from(inst, None);
                         self.control = Control::Resume(t, false);
                         continue;
                     }
@@ -1204,7 +1217,9 @@ impl Store {
     fn pop_frame(&mut self) -> R<Option<Action>> {
         debug_assert!(self.current.is_none());
         loop {
-            return match self.frames.pop() {
+            let frame = self.frames.pop();
+            self.leave_popped();
+            return match frame {
                 None | Some(Frame::Host) => {
                     self.control = Control::Tick;
                     Ok(None)
@@ -1231,7 +1246,11 @@ impl Store {
     /// The loop of a synchronous-typed `canon_lift` while its task has not
     /// resolved: resume a ready thread of the task's instance (never the
     /// holder of the exclusive lock), keeping `frame` on the stack; trap
-    /// when there is none. Candidates come in waiting order, as for the
+    /// when there is none. The candidates are the instance's *registered*
+    /// threads (`definitions.py`, `canon_lift`: `{ t for t in inst.threads
+    /// if t.ready() and t is not inst.exclusive_thread }`): the implicit
+    /// thread of a task still waiting at the backpressure gate is not one.
+    /// Candidates come in waiting order, as for the
     /// tick, so the deterministic chooser goes round-robin (table order
     /// would let the first of two yielding threads starve the second).
     fn sync_resume_ready(&mut self, task: TaskId, frame: Frame) -> R<Option<Action>> {
@@ -1240,7 +1259,10 @@ impl Store {
         let cands: SmallVec<[ThreadId; 8]> = self
             .waiting
             .active()
-            .filter(|&t| self.thread(t).inst == inst && Some(t) != excl && self.thread_ready(t))
+            .filter(|&t| {
+                let th = self.thread(t);
+                th.inst == inst && th.index != 0 && Some(t) != excl && self.thread_ready(t)
+            })
             .collect();
         // Back on the stack either way: a trap poisons the frame's instance
         // even when the task's implicit thread is already gone.
@@ -1324,6 +1346,7 @@ impl Store {
             }
         }
         self.frames.clear();
+        self.leave_popped();
         self.sync_saved.clear();
         self.current = None;
         self.control = Control::Tick;
@@ -1454,7 +1477,7 @@ impl Store {
     fn exit_thread_inner(&mut self) -> R<()> {
         let (t, task, inst) = self.running()?;
         let tk = self.task(task);
-        let (f, implicit) = (tk.func, tk.implicit_thread == t);
+        let (f, implicit) = (tk.func, tk.implicit_thread == Some(t));
         self.unregister_thread(t)?;
         if implicit && f.async_type && f.needs_exclusive() {
             let i = self.inst_mut(inst);

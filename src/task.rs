@@ -71,7 +71,10 @@ pub(crate) struct Task {
     pub caller: Caller,
     pub state: TaskState,
     pub num_borrows: u32,
-    pub implicit_thread: ThreadId,
+    /// The implicit thread while it lives: cleared when it exits, so an
+    /// explicit thread that reuses its slot is never taken for it
+    /// (`definitions.py` compares thread objects).
+    pub implicit_thread: Option<ThreadId>,
     pub threads: SmallVec<[ThreadId; 2]>,
     /// The live-count idempotence flag: set exactly once, when the task exits.
     pub exited: bool,

@@ -29,7 +29,8 @@ impl Store {
     ///
     /// Traps with [`Trap::CannotEnter`] when the callee's instance is
     /// poisoned, or is the caller's instance, an ancestor or a descendant
-    /// of it (the reference suite's reentrance rule).
+    /// of it (the reference suite's reentrance rule), or is on the current
+    /// call chain (`Store.lift`'s `may_enter_from`: X -> Y -> X).
     ///
     /// The caller always suspends (park its continuation and call
     /// [`Store::next_action`]): the callee runs as a thread of its own (or
@@ -56,6 +57,9 @@ impl Store {
                 self.is_ancestor_or_self(f.inst, inst) || self.is_ancestor_or_self(inst, f.inst),
                 Trap::CannotEnter,
             )?;
+            // `Store.lift`: `trap_if(not inst.may_enter_from(caller))`: no
+            // instance on the call chain may be entered again (X -> Y -> X).
+            trap_if(!self.may_enter_from(f.inst, Some(inst)), Trap::CannotEnter)?;
         }
         let w = WaitableId::from_key(self.waitables.insert(Waitable::new(
             inst,
@@ -76,6 +80,9 @@ impl Store {
         self.current = None;
         match callee {
             LowerCallee::Guest(f) => {
+                // `Store.lift`'s `enter_from(caller)`, left when the lower's
+                // frame is popped (`canon_lift` returned).
+                self.enter_from(f.inst, Some(inst));
                 let (task, thread) = self.new_task(f, Caller::Guest(SubtaskId(w)));
                 self.sub_mut(w).callee = Callee::Task(task);
                 self.push_lift(task, thread);

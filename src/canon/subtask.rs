@@ -4,7 +4,7 @@ use smallvec::SmallVec;
 
 use crate::action::{Action, ResumeValue};
 use crate::chooser::ChoicePoint;
-use crate::ids::{SubtaskId, TaskId, ThreadId, WaitableId};
+use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId, WaitableId};
 use crate::instance::Handle;
 use crate::store::{Control, Frame, Step, Store, BLOCKED};
 use crate::task::TaskState;
@@ -30,7 +30,7 @@ impl Store {
     }
 
     fn subtask_cancel_inner(&mut self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
-        let (t, _, _) = self.leaving_blocking(!async_)?;
+        let (t, _, inst) = self.leaving_blocking(!async_)?;
         let w = self.subtask_at(i)?;
         let s = self.sub(w);
         trap_if(s.resolve_delivered(), Trap::SubtaskResolveDelivered)?;
@@ -50,7 +50,7 @@ impl Store {
         });
         self.current = None;
         match callee {
-            Callee::Task(task) => self.request_cancellation(task),
+            Callee::Task(task) => self.request_cancellation(task, inst),
             Callee::Gone => self.control = Control::Return,
             Callee::Host => {
                 self.control = Control::Emit(
@@ -65,21 +65,28 @@ impl Store {
     }
 
     /// `Task.request_cancellation`: deliver the cancellation to a
-    /// cancellable thread now, or leave it pending.
-    pub(crate) fn request_cancellation(&mut self, task: TaskId) {
+    /// cancellable thread now, or leave it pending (no candidate, or the
+    /// task's instance may not be entered from `caller`: it is on the call
+    /// chain). Delivering enters the instance until the `Cancel` frame on
+    /// top of the stack is popped.
+    pub(crate) fn request_cancellation(&mut self, task: TaskId, caller: InstanceId) {
         let tk = self.task(task);
         if tk.state == TaskState::Initial {
-            let t = tk.implicit_thread;
-            self.task_mut(task).state = TaskState::CancelDelivered;
-            self.control = Control::Resume(t, true);
-            return;
+            // A task that has not started still has its implicit thread
+            // (waiting at the backpressure gate).
+            debug_assert!(tk.implicit_thread.is_some());
+            if let Some(t) = tk.implicit_thread {
+                self.task_mut(task).state = TaskState::CancelDelivered;
+                self.control = Control::Resume(t, true);
+                return;
+            }
         }
         debug_assert_eq!(tk.state, TaskState::Started);
         let implicit = tk.implicit_thread;
         let f = tk.func;
         let excl = self.inst(f.inst).exclusive_thread;
         let skip_implicit =
-            f.async_type && f.needs_exclusive() && excl.is_some() && excl != Some(implicit);
+            f.async_type && f.needs_exclusive() && excl.is_some() && excl != implicit;
         let cands: SmallVec<[ThreadId; 4]> = tk
             .threads
             .iter()
@@ -88,14 +95,15 @@ impl Store {
                 let th = self.thread(t);
                 th.cancellable
                     && th.state != ThreadState::Running
-                    && !(skip_implicit && t == implicit)
+                    && !(skip_implicit && Some(t) == implicit)
             })
             .collect();
-        if cands.is_empty() {
+        if cands.is_empty() || !self.may_enter_from(f.inst, Some(caller)) {
             self.task_mut(task).state = TaskState::PendingCancel;
             self.control = Control::Return;
         } else {
             self.task_mut(task).state = TaskState::CancelDelivered;
+            self.enter_from(f.inst, Some(caller));
             let k = self.choose(ChoicePoint::CancelTarget, cands.len());
             self.control = Control::Resume(cands[k], true);
         }

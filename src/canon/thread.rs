@@ -278,7 +278,7 @@ impl Store {
         let (t, task, _) = self.running()?;
         let prev = match self.frames.last() {
             Some(&Frame::SyncCall { task: k, prev, .. })
-                if k == task && self.task(task).implicit_thread == t =>
+                if k == task && self.task(task).implicit_thread == Some(t) =>
             {
                 prev
             }
@@ -291,6 +291,7 @@ impl Store {
         self.task_return_internal(task)?;
         self.unregister_thread(t)?;
         self.frames.pop();
+        self.leave_popped();
         self.control = self.sync_saved.pop().unwrap_or(Control::Tick);
         self.current = prev;
         Ok(())

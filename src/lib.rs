@@ -28,6 +28,11 @@
 //!    then [`Store::exit_thread`] (synchronous lift), [`Store::callback_returned`]
 //!    (callback lift), [`Store::exit_thread`] (stackful lift, explicit thread).
 //!
+//! A host that wants a call back as soon as its result is delivered, with
+//! what the callee left behind still running in later ticks, asks
+//! [`Store::next_action_in_tick`] instead of [`Store::next_action`] once it
+//! has the result: it finishes the current tick and stops at its boundary.
+//!
 //! Values never pass through the core: the embedder lifts and lowers them
 //! (it knows the memories and the types), calling the transfer functions
 //! ([`Store::lift_own`], [`Store::lower_borrow`], [`Store::lift_end`], ...)

@@ -973,16 +973,38 @@ impl Store {
     /// after [`Store::invoke`], after a built-in answered [`Step::Suspend`],
     /// after reporting that a core function returned, and to tick.
     pub fn next_action(&mut self) -> Action {
-        let a = self.next_action_inner();
+        let a = self.next_action_inner(true).unwrap_or(Action::Idle);
         #[cfg(feature = "check")]
         self.check_invariants();
         a
     }
 
-    fn next_action_inner(&mut self) -> Action {
+    /// Like [`Store::next_action`], but never starts a new tick: `None`
+    /// once the store is at a tick boundary — no thread runs and no resumer
+    /// is left on the stack (the host's `Store.invoke` or `Store.tick` of
+    /// `definitions.py` has returned) — where `next_action` would pick the
+    /// next ready thread.
+    ///
+    /// A host that wants its call back as soon as the result is delivered
+    /// (`on_resolve`, [`ResultDelivery::Host`]) switches to this method once
+    /// it has the result and does what it returns until `None`: the tick in
+    /// which the result came finishes, and work the callee left behind (a
+    /// thread that keeps yielding, a callback that keeps returning YIELD)
+    /// stays in the store for later ticks. At the boundary [`Store::invoke`]
+    /// may be called again.
+    pub fn next_action_in_tick(&mut self) -> Option<Action> {
+        let a = self.next_action_inner(false);
+        #[cfg(feature = "check")]
+        self.check_invariants();
+        a
+    }
+
+    /// The driving loop; with `new_tick` false it stops (`None`) where it
+    /// would start a new tick, otherwise it never returns `None`.
+    fn next_action_inner(&mut self, new_tick: bool) -> Option<Action> {
         if self.current.is_some() {
             debug_assert!(false, "next_action while a thread runs");
-            return Action::Idle;
+            return Some(Action::Idle);
         }
         loop {
             let r = match mem::replace(&mut self.control, Control::Tick) {
@@ -991,8 +1013,10 @@ impl Store {
                         self.control = Control::Return;
                     }
                     self.current = a.thread();
-                    return a;
+                    return Some(a);
                 }
+                // `self.control` stays `Tick`: the boundary.
+                Control::Tick if !new_tick => return None,
                 Control::Tick => match self.tick() {
                     Some(t) => {
                         self.frames.push(Frame::Host);
@@ -1002,7 +1026,7 @@ impl Store {
                         self.control = Control::Resume(t, false);
                         continue;
                     }
-                    None => return Action::Idle,
+                    None => return Some(Action::Idle),
                 },
                 Control::Resume(t, c) => self.resume_thread(t, c),
                 Control::Return => self.pop_frame(),
@@ -1010,13 +1034,13 @@ impl Store {
             match r {
                 Ok(Some(a)) => {
                     self.current = a.thread();
-                    return a;
+                    return Some(a);
                 }
                 Ok(None) => {}
                 Err(trap) => {
                     let inst = self.current_inst();
                     self.abort(inst);
-                    return Action::Trap(trap);
+                    return Some(Action::Trap(trap));
                 }
             }
         }

@@ -120,7 +120,8 @@ pub enum Trap {
 }
 
 impl Trap {
-    /// The message, as the reference suite matches it (substring).
+    /// The message, as the reference suite matches it (substring), without
+    /// a "wasm trap: " prefix: an embedder that prints one adds it itself.
     pub fn message(&self) -> String {
         use alloc::format;
         match self {
@@ -141,7 +142,7 @@ impl Trap {
             Trap::TaskAlreadyResolved => "task.return called more than once, or after cancellation".into(),
             Trap::TaskCancelNotDelivered => "task.cancel called before cancellation was delivered".into(),
             Trap::BorrowsRemain => "borrow handles still remain at the end of the call".into(),
-            Trap::TaskNotResolved => "wasm trap: cannot exit a task before it returned or was cancelled".into(),
+            Trap::TaskNotResolved => "cannot exit a task before it returned or was cancelled".into(),
             Trap::SetNotEmpty => "cannot drop waitable set with members".into(),
             Trap::SetHasWaiters => "cannot drop waitable set with waiters".into(),
             Trap::SyncInWaitableSet => {
@@ -186,7 +187,7 @@ impl Trap {
             Trap::OutOfBounds => "pointer out of bounds of memory".into(),
             Trap::ThreadNotSuspended => "cannot resume a thread that is not suspended".into(),
             Trap::BadFunctionReference => "invalid function reference for thread.new-indirect".into(),
-            Trap::Deadlock => "wasm trap: deadlock detected: event loop cannot make further progress".into(),
+            Trap::Deadlock => "deadlock detected: event loop cannot make further progress".into(),
             Trap::Wasm(m) => m.clone(),
         }
     }

@@ -80,8 +80,13 @@ fn fail(store: &mut wasmi::Store<Rt>, t: Trap) -> Trap {
 }
 
 impl Driver {
-    /// Calls a lifted function from the host and runs the core until it is
-    /// idle; returns the results, or the trap.
+    /// Calls a lifted function from the host (`Store.invoke` of
+    /// `definitions.py`) and returns its results as soon as they are
+    /// delivered (`on_resolve`) and the tick they came in has finished,
+    /// or the trap. Work the callee left behind (a thread that keeps
+    /// yielding, a callback that keeps returning YIELD) stays parked in the
+    /// driver and goes on in the ticks of later calls. Idle before the
+    /// results came is a deadlock.
     pub fn invoke(
         &mut self,
         store: &mut wasmi::Store<Rt>,
@@ -103,7 +108,7 @@ impl Driver {
                 results: None,
             },
         );
-        let r = self.run_until_idle(store);
+        let r = self.run_until_resolved(store, task);
         let call = store.data_mut().host_calls.remove(&task);
         if let Err(t) = r {
             self.forget_dead(store);
@@ -112,7 +117,8 @@ impl Driver {
         match call.and_then(|c| c.results) {
             Some(v) => Ok(v),
             None => Err(Trap::new(format!(
-                "deadlock detected: event loop cannot make further progress\n{}",
+                "{}\n{}",
+                canon_async::Trap::Deadlock.message(),
                 store.data().core.describe_blocked()
             ))),
         }
@@ -169,9 +175,33 @@ impl Driver {
         self.parked.retain(|t, _| core.thread_alive(*t));
     }
 
-    fn run_until_idle(&mut self, store: &mut wasmi::Store<Rt>) -> Result<(), Trap> {
+    /// Drives the core until the results of the host call `task` are
+    /// delivered and the store is at a tick boundary
+    /// ([`canon_async::Store::next_action_in_tick`]), or until it is idle
+    /// without them (a deadlock). Ticks before that are the core's own:
+    /// its chooser picks among every ready thread, the ones earlier calls
+    /// left behind included, so a yield loop neither starves this call nor
+    /// is starved by it.
+    fn run_until_resolved(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        task: TaskId,
+    ) -> Result<(), Trap> {
         loop {
-            let a = store.data_mut().core.next_action();
+            let resolved = store
+                .data()
+                .host_calls
+                .get(&task)
+                .is_some_and(|h| h.results.is_some());
+            let core = &mut store.data_mut().core;
+            let a = if resolved {
+                match core.next_action_in_tick() {
+                    Some(a) => a,
+                    None => return Ok(()),
+                }
+            } else {
+                core.next_action()
+            };
             if trace() {
                 eprintln!("[canon-async-spec] action {a:?}");
             }

@@ -10,16 +10,25 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trap(pub String);
 
+/// What [`Trap`]'s `Display` puts before the message.
+pub const TRAP_PREFIX: &str = "wasm trap: ";
+
 impl Trap {
-    /// A trap with the given message.
+    /// A trap with the given message. A message that already starts with
+    /// [`TRAP_PREFIX`] (a trap's text passed on) loses it, so that the
+    /// printed trap carries the prefix once.
     pub fn new(msg: impl Into<String>) -> Self {
-        Trap(msg.into())
+        let msg = msg.into();
+        match msg.strip_prefix(TRAP_PREFIX) {
+            Some(rest) => Trap(rest.to_string()),
+            None => Trap(msg),
+        }
     }
 }
 
 impl fmt::Display for Trap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wasm trap: {}", self.0)
+        write!(f, "{TRAP_PREFIX}{}", self.0)
     }
 }
 

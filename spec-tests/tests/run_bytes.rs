@@ -59,3 +59,33 @@ fn invalid_bytes_and_fuel() {
         "{r:?}"
     );
 }
+
+/// An export that resolves and leaves its thread yielding forever: each
+/// invoke returns its value, the left-behind loop does not eat the fuel of
+/// later invokes, and the run ends (nothing runs it after the last invoke).
+#[test]
+fn left_behind_yield_loop() {
+    let bytes = encode(
+        r#"(component
+            (canon thread.yield (core func $yield))
+            (canon task.return (result u32) (core func $task.return))
+            (core module $M
+              (import "" "yield" (func $yield (result i32)))
+              (import "" "task.return" (func $task.return (param i32)))
+              (func (export "start")
+                (call $task.return (i32.const 42))
+                (loop $l (drop (call $yield)) (br $l)))
+              (func (export "answer") (result i32) (i32.const 9)))
+            (core instance $m (instantiate $M (with "" (instance
+              (export "yield" (func $yield))
+              (export "task.return" (func $task.return))))))
+            (func (export "start") async (result u32)
+              (canon lift (core func $m "start") async))
+            (func (export "answer") (result u32) (canon lift (core func $m "answer"))))"#,
+    );
+    let r = run_component_bytes(&bytes, &["start", "answer", "start", "answer"], 10_000).unwrap();
+    assert!(matches!(r[0].as_deref(), Ok([Val::U32(42)])), "{r:?}");
+    assert!(matches!(r[1].as_deref(), Ok([Val::U32(9)])), "{r:?}");
+    assert!(matches!(r[2].as_deref(), Ok([Val::U32(42)])), "{r:?}");
+    assert!(matches!(r[3].as_deref(), Ok([Val::U32(9)])), "{r:?}");
+}

@@ -199,12 +199,35 @@ fn invalid(e: impl std::fmt::Display) -> Error {
     Error::Invalid(e.to_string())
 }
 
+/// The validation rule on the size of defined value types (see
+/// [`super::types::check_value_size`]), for the last `count` types of the
+/// component being validated: those its type section just defined.
+fn check_value_sizes(
+    validator: &Validator,
+    count: u32,
+    memo: &mut super::types::LayoutMemo,
+) -> Result<(), Error> {
+    let Some(types) = validator.types(0) else {
+        return Ok(());
+    };
+    let n = types.component_type_count();
+    for i in n.saturating_sub(count)..n {
+        if let wasmparser::component_types::ComponentAnyTypeId::Defined(id) =
+            types.component_any_type_at(i)
+        {
+            super::types::check_value_size(types, id, memo)?;
+        }
+    }
+    Ok(())
+}
+
 /// Validates `bytes` as a component and builds its definition, compiling
 /// every core module with `engine`.
 pub fn parse_component(bytes: &[u8], engine: &wasmi::Engine) -> Result<Arc<ComponentDef>, Error> {
     let mut validator = Validator::new_with_features(WasmFeatures::all());
     let mut stack: Vec<Frame> = Vec::new();
     let mut done: Option<Arc<ComponentDef>> = None;
+    let mut layouts = super::types::LayoutMemo::new();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(invalid)?;
         let valid = validator.payload(&payload).map_err(invalid)?;
@@ -341,6 +364,7 @@ pub fn parse_component(bytes: &[u8], engine: &wasmi::Engine) -> Result<Arc<Compo
             }
             Payload::ComponentTypeSection(s) => {
                 let items = items.ok_or_else(|| invalid("section outside a component"))?;
+                check_value_sizes(&validator, s.count(), &mut layouts)?;
                 for t in s {
                     let t = t.map_err(invalid)?;
                     items.push(Item::Type(match t {

@@ -555,10 +555,15 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
                 memory: dst_mem,
                 ..Opts::default()
             };
+            // One budget for the whole copy, not one per element.
+            let mut budget = crate::abi::lift::LiftBudget::new(ctx.data().max_lift_bytes);
             for k in 0..u64::from(t.count) {
                 let v = {
                     let mut cx = Cx::new(ctx, &src_opts, src_inst, false);
-                    load(&mut cx, u64::from(src_ptr) + k * size, &ety)?
+                    cx.budget = budget;
+                    let v = load(&mut cx, u64::from(src_ptr) + k * size, &ety)?;
+                    budget = cx.budget;
+                    v
                 };
                 let mut cx = Cx::new(ctx, &dst_opts, dst_inst, false);
                 store(&mut cx, &v, &ety, u64::from(dst_ptr) + k * size)?;

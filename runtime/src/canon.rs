@@ -8,7 +8,7 @@ use std::sync::Arc;
 use canon_async::{LiftKind, LowerCallee, SubtaskId, TaskId};
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
-use crate::abi::lift::{lift_flat_values, AbiCx, FlatIter};
+use crate::abi::lift::{lift_flat_values, AbiCx, FlatIter, LiftBudget};
 use crate::abi::lower::lower_flat_values;
 use crate::abi::types::{
     flatten_functype, flatten_types, CoreTy, FuncTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
@@ -153,6 +153,9 @@ pub struct Cx<'a, 'c> {
     pub subtask: Option<SubtaskId>,
     /// The callee's task, the scope of borrows lowered into it.
     pub task: Option<TaskId>,
+    /// What lifting in this context may still materialise (a fresh
+    /// [`Rt::max_lift_bytes`] per context).
+    pub budget: LiftBudget,
 }
 
 impl<'a, 'c> Cx<'a, 'c> {
@@ -163,6 +166,7 @@ impl<'a, 'c> Cx<'a, 'c> {
         inst: InstId,
         host_peer: bool,
     ) -> Self {
+        let budget = LiftBudget::new(ctx.data().max_lift_bytes);
         Cx {
             ctx,
             opts,
@@ -170,6 +174,7 @@ impl<'a, 'c> Cx<'a, 'c> {
             host_peer,
             subtask: None,
             task: None,
+            budget,
         }
     }
 
@@ -273,6 +278,10 @@ impl AbiCx for Cx<'_, '_> {
             .core
             .lower_borrow(task, core_rt, h.rep)
             .map_err(core_trap)
+    }
+
+    fn lift_budget(&mut self) -> &mut LiftBudget {
+        &mut self.budget
     }
 
     fn lift_async_handle(&mut self, idx: u32, t: &Ty) -> Result<Val, Trap> {

@@ -16,6 +16,9 @@ pub type InstId = InstanceId;
 /// Fuel given to each directive, so that a runaway loop becomes a trap.
 pub const FUEL_PER_DIRECTIVE: u64 = 10_000_000;
 
+/// The default of [`Rt::max_lift_bytes`]: 128 MiB.
+pub const DEFAULT_MAX_LIFT_BYTES: u64 = 128 << 20;
+
 /// A runtime resource type.
 #[derive(Debug, Clone)]
 pub struct ResourceType {
@@ -84,6 +87,13 @@ pub struct Rt {
     pub nested: u32,
     /// Host calls in flight, timers and host stream/future ends.
     pub(crate) host: crate::host::HostState,
+    /// The budget of one lift, in bytes of host memory: call arguments,
+    /// results, a `task.return` or one stream or future copy that would
+    /// materialise more traps instead (see
+    /// [`LiftBudget`](crate::abi::lift::LiftBudget)).
+    /// [`DEFAULT_MAX_LIFT_BYTES`] unless set with
+    /// [`Rt::set_max_lift_bytes`].
+    pub max_lift_bytes: u64,
 }
 
 impl Rt {
@@ -102,7 +112,13 @@ impl Rt {
             suspend: None,
             nested: 0,
             host: crate::host::HostState::new(crate::clock::ClockKind::Real),
+            max_lift_bytes: DEFAULT_MAX_LIFT_BYTES,
         }
+    }
+
+    /// Sets the budget of each lift, in bytes (see [`Rt::max_lift_bytes`]).
+    pub fn set_max_lift_bytes(&mut self, bytes: u64) {
+        self.max_lift_bytes = bytes;
     }
 
     /// Registers a new resource type.

@@ -10,6 +10,64 @@ use crate::error::{trap_if, Trap};
 /// Largest string or list byte length the ABI allows.
 pub const MAX_BYTE_LENGTH: u64 = (1 << 28) - 1;
 
+/// What one lift may still materialise, in bytes of host memory.
+///
+/// The Canonical ABI bounds each list and string by `MAX_LIST_BYTE_LENGTH`
+/// and by the memory it lies in (`load_list_from_range`,
+/// `load_string_from_range`), but not a value as a whole: nested lists may
+/// all point at the same bytes, so a few bytes of guest memory can describe
+/// a value of 2^56 bytes. Every lift (call arguments, results,
+/// `task.return`, one stream or future copy) therefore gets a budget, and
+/// lifting traps once the lists, strings and other composite values it has
+/// materialised exceed it. A list costs `size_of::<Val>()` per element (its
+/// elements' slots, whatever the element type), a record, tuple or fixed
+/// list the same per field, a string the bytes of its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiftBudget {
+    limit: u64,
+    left: u64,
+}
+
+impl LiftBudget {
+    /// A fresh budget of `limit` bytes.
+    pub fn new(limit: u64) -> Self {
+        LiftBudget { limit, left: limit }
+    }
+
+    /// How many bytes are left.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// Takes `bytes` from the budget, or traps if fewer are left (the
+    /// budget is then spent).
+    pub fn charge(&mut self, bytes: u64) -> Result<(), Trap> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => {
+                self.left = 0;
+                Err(Trap::new(format!(
+                    "{LIFT_BUDGET_EXHAUSTED}: the lifted value needs more than \
+                     the runtime's limit of {} bytes",
+                    self.limit
+                )))
+            }
+        }
+    }
+}
+
+/// The start of the trap message of an exhausted [`LiftBudget`].
+pub const LIFT_BUDGET_EXHAUSTED: &str = "value too large to lift";
+
+/// The host bytes a lifted value of `n` slots (list elements, record
+/// fields) takes.
+fn val_slots(n: u64) -> u64 {
+    n.saturating_mul(std::mem::size_of::<Val>() as u64)
+}
+
 /// What lifting and lowering need from their surroundings: the memory, the
 /// realloc function, the string encoding and the handle table.
 pub trait AbiCx {
@@ -31,6 +89,8 @@ pub trait AbiCx {
     fn lower_own(&mut self, h: super::val::Handle) -> Result<u32, Trap>;
     /// `lower_borrow`: adds a borrowed handle (or passes the rep through).
     fn lower_borrow(&mut self, h: super::val::Handle) -> Result<u32, Trap>;
+    /// The budget of the lift in progress (see [`LiftBudget`]).
+    fn lift_budget(&mut self) -> &mut LiftBudget;
     /// Lifts a stream, future or error-context handle.
     fn lift_async_handle(&mut self, idx: u32, t: &Ty) -> Result<Val, Trap>;
     /// Lowers a stream, future or error-context value.
@@ -144,6 +204,7 @@ pub fn lift_flat(cx: &mut dyn AbiCx, vi: &mut dyn FlatSource, t: &Ty) -> Result<
             Val::List(load_list_from_range(cx, ptr, len, e)?)
         }
         Ty::FixedList(e, n) => {
+            cx.lift_budget().charge(val_slots(u64::from(*n)))?;
             let mut out = Vec::new();
             for _ in 0..*n {
                 out.push(lift_flat(cx, vi, e)?);
@@ -151,8 +212,10 @@ pub fn lift_flat(cx: &mut dyn AbiCx, vi: &mut dyn FlatSource, t: &Ty) -> Result<
             Val::List(out)
         }
         Ty::Record(_) | Ty::Tuple(_) => {
+            let fields = field_types(t);
+            cx.lift_budget().charge(val_slots(fields.len() as u64))?;
             let mut out = Vec::new();
-            for f in field_types(t) {
+            for f in fields {
                 out.push(lift_flat(cx, vi, &f)?);
             }
             Val::Record(out)
@@ -168,7 +231,10 @@ pub fn lift_flat(cx: &mut dyn AbiCx, vi: &mut dyn FlatSource, t: &Ty) -> Result<
             };
             let v = match &cases[idx as usize] {
                 None => None,
-                Some(ct) => Some(Box::new(lift_flat(cx, &mut co, ct)?)),
+                Some(ct) => {
+                    cx.lift_budget().charge(val_slots(1))?;
+                    Some(Box::new(lift_flat(cx, &mut co, ct)?))
+                }
             };
             let rest: Vec<CoreTy> = co.have.collect();
             for have in rest {
@@ -248,6 +314,7 @@ pub fn load(cx: &mut dyn AbiCx, ptr: u64, t: &Ty) -> Result<Val, Trap> {
             Val::List(load_list_from_range(cx, p, n, e)?)
         }
         Ty::FixedList(e, n) => {
+            cx.lift_budget().charge(val_slots(u64::from(*n)))?;
             let size = elem_size(e);
             let mut out = Vec::new();
             for i in 0..u64::from(*n) {
@@ -256,9 +323,11 @@ pub fn load(cx: &mut dyn AbiCx, ptr: u64, t: &Ty) -> Result<Val, Trap> {
             Val::List(out)
         }
         Ty::Record(_) | Ty::Tuple(_) => {
+            let fields = field_types(t);
+            cx.lift_budget().charge(val_slots(fields.len() as u64))?;
             let mut out = Vec::new();
             let mut p = ptr;
-            for f in field_types(t) {
+            for f in fields {
                 p = super::types::align_to(p, alignment(&f));
                 out.push(load(cx, p, &f)?);
                 p += elem_size(&f);
@@ -273,7 +342,10 @@ pub fn load(cx: &mut dyn AbiCx, ptr: u64, t: &Ty) -> Result<Val, Trap> {
             let off = variant_payload_offset(&cases);
             let v = match &cases[idx as usize] {
                 None => None,
-                Some(ct) => Some(Box::new(load(cx, ptr + off, ct)?)),
+                Some(ct) => {
+                    cx.lift_budget().charge(val_slots(1))?;
+                    Some(Box::new(load(cx, ptr + off, ct)?))
+                }
             };
             Val::Variant(idx as u32, v)
         }
@@ -329,6 +401,15 @@ pub fn load_string_from_range(cx: &mut dyn AbiCx, ptr: u32, tagged: u32) -> Resu
     trap_if(byte_len > MAX_BYTE_LENGTH, oob)?;
     trap_if(u64::from(ptr) % align != 0, "unaligned pointer")?;
     trap_if(u64::from(ptr) + byte_len > cx.mem().len() as u64, oob)?;
+    // What decoding materialises at most: the UTF-8 text (a Latin-1 byte
+    // takes up to 2 bytes there; a UTF-16 code unit up to 3, after the
+    // units themselves).
+    let cost = match (enc, utf16) {
+        (StrEnc::Utf8, _) => byte_len,
+        (_, false) => 2 * byte_len,
+        (_, true) => byte_len + byte_len / 2 * 3,
+    };
+    cx.lift_budget().charge(cost)?;
     let bytes = read_bytes(cx, u64::from(ptr), byte_len)?;
     let text = if utf16 {
         let units: Vec<u16> = bytes
@@ -374,6 +455,7 @@ pub fn load_list_from_range(
         "unaligned pointer",
     )?;
     trap_if(u64::from(ptr) + total > cx.mem().len() as u64, oob)?;
+    cx.lift_budget().charge(val_slots(u64::from(len)))?;
     let mut out = Vec::with_capacity(len.min(4096) as usize);
     for i in 0..u64::from(len) {
         out.push(load(cx, u64::from(ptr) + i * size, e)?);

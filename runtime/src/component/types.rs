@@ -147,3 +147,143 @@ pub fn func_ty_of(
         is_async: f.async_,
     })
 }
+
+/// `elem_size(t, 'i64')` and `alignment(t, 'i64')` of defined value types,
+/// by the validator's id, as far as computed.
+pub type LayoutMemo = HashMap<wasmparser::component_types::ComponentDefinedTypeId, (u64, u64)>;
+
+/// The largest `elem_size(t, 'i64')` a defined value type may have:
+/// validation requires it to be less than 2^28 (`MAX_LIST_BYTE_LENGTH`).
+pub const MAX_VALUE_SIZE: u64 = (1 << 28) - 1;
+
+/// Checks the validation rule on defined value types: `elem_size(t, 'i64')`
+/// (the spec's `elem_size` in `definitions.py`, with 64-bit pointers) must
+/// be less than 2^28. Sizes saturate, so no length or product overflows.
+pub fn check_value_size(
+    types: wasmparser::types::TypesRef<'_>,
+    id: wasmparser::component_types::ComponentDefinedTypeId,
+    memo: &mut LayoutMemo,
+) -> Result<(), Error> {
+    let (size, _) = layout64(types, &ComponentValType::Type(id), memo)?;
+    if size > MAX_VALUE_SIZE {
+        return Err(Error::Invalid(format!(
+            "value type of {size} bytes in linear memory exceeds maximum byte size \
+             of {MAX_VALUE_SIZE}"
+        )));
+    }
+    Ok(())
+}
+
+/// `(elem_size(t, 'i64'), alignment(t, 'i64'))`, saturating.
+fn layout64(
+    types: wasmparser::types::TypesRef<'_>,
+    t: &ComponentValType,
+    memo: &mut LayoutMemo,
+) -> Result<(u64, u64), Error> {
+    let id = match t {
+        ComponentValType::Primitive(p) => return Ok(prim_layout64(*p)),
+        ComponentValType::Type(id) => *id,
+    };
+    if let Some(l) = memo.get(&id) {
+        return Ok(*l);
+    }
+    let d = types
+        .get(id)
+        .ok_or_else(|| Error::Runtime("unknown type id".into()))?;
+    let l = match d {
+        ComponentDefinedType::Primitive(p) => prim_layout64(*p),
+        ComponentDefinedType::Record(r) => record_layout64(types, r.fields.values(), memo)?,
+        ComponentDefinedType::Tuple(t) => record_layout64(types, t.types.iter(), memo)?,
+        ComponentDefinedType::List { .. } | ComponentDefinedType::Map { .. } => (16, 8),
+        ComponentDefinedType::FixedLengthList {
+            element, length, ..
+        } => {
+            let (s, a) = layout64(types, element, memo)?;
+            (s.saturating_mul(u64::from(*length)), a)
+        }
+        ComponentDefinedType::Flags(f) => match f.len() {
+            0..=8 => (1, 1),
+            9..=16 => (2, 2),
+            n => (4 * (n as u64).div_ceil(32), 4),
+        },
+        ComponentDefinedType::Enum(e) => variant_layout64(e.len(), [(0, 1)]),
+        ComponentDefinedType::Variant(v) => {
+            let cases = v
+                .cases
+                .values()
+                .filter_map(|c| c.ty.as_ref())
+                .map(|t| layout64(types, t, memo))
+                .collect::<Result<Vec<_>, Error>>()?;
+            variant_layout64(v.cases.len(), cases)
+        }
+        ComponentDefinedType::Option { ty, .. } => {
+            variant_layout64(2, [layout64(types, ty, memo)?])
+        }
+        ComponentDefinedType::Result { ok, err, .. } => {
+            let cases = [ok, err]
+                .into_iter()
+                .flatten()
+                .map(|t| layout64(types, t, memo))
+                .collect::<Result<Vec<_>, Error>>()?;
+            variant_layout64(2, cases)
+        }
+        ComponentDefinedType::Own(_)
+        | ComponentDefinedType::Borrow(_)
+        | ComponentDefinedType::Future { .. }
+        | ComponentDefinedType::Stream { .. } => (4, 4),
+    };
+    memo.insert(id, l);
+    Ok(l)
+}
+
+/// `elem_size_record`: the fields in order, each at its alignment.
+fn record_layout64<'t>(
+    types: wasmparser::types::TypesRef<'_>,
+    fields: impl Iterator<Item = &'t ComponentValType>,
+    memo: &mut LayoutMemo,
+) -> Result<(u64, u64), Error> {
+    let (mut s, mut a) = (0u64, 1u64);
+    for f in fields {
+        let (fs, fa) = layout64(types, f, memo)?;
+        s = align_up(s, fa).saturating_add(fs);
+        a = a.max(fa);
+    }
+    Ok((align_up(s, a), a))
+}
+
+/// `elem_size_variant` of `n` cases with the given payload layouts.
+fn variant_layout64(n: usize, payloads: impl IntoIterator<Item = (u64, u64)>) -> (u64, u64) {
+    let d = if n <= 0x100 {
+        1
+    } else if n <= 0x1_0000 {
+        2
+    } else {
+        4
+    };
+    let (mut max_s, mut max_a) = (0u64, 1u64);
+    for (s, a) in payloads {
+        max_s = max_s.max(s);
+        max_a = max_a.max(a);
+    }
+    let a = max_a.max(d);
+    let s = align_up(d, max_a).saturating_add(max_s);
+    (align_up(s, a), a)
+}
+
+fn align_up(p: u64, a: u64) -> u64 {
+    p.div_ceil(a).saturating_mul(a)
+}
+
+fn prim_layout64(p: PrimitiveValType) -> (u64, u64) {
+    match p {
+        PrimitiveValType::Bool | PrimitiveValType::S8 | PrimitiveValType::U8 => (1, 1),
+        PrimitiveValType::S16 | PrimitiveValType::U16 => (2, 2),
+        PrimitiveValType::S32
+        | PrimitiveValType::U32
+        | PrimitiveValType::F32
+        | PrimitiveValType::Char
+        | PrimitiveValType::ErrorContext => (4, 4),
+        PrimitiveValType::S64 | PrimitiveValType::U64 | PrimitiveValType::F64 => (8, 8),
+        PrimitiveValType::String => (16, 8),
+    }
+}

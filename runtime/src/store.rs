@@ -357,6 +357,15 @@ impl Store {
     pub fn finish(&mut self, call: Call) -> Result<Vec<Val>, Error> {
         loop {
             if let Some(r) = self.outcome(&call) {
+                // Finish the tick in which the result came; what the callee
+                // left behind stays for later.
+                while let Some(a) = self.wasm.data_mut().core.next_action_in_tick() {
+                    self.driver.act(&mut self.wasm, a).map_err(|t| {
+                        self.driver.forget_dead(&self.wasm);
+                        Error::Trap(t)
+                    })?;
+                    host::turn(&mut self.wasm, false).map_err(Error::Trap)?;
+                }
                 return r;
             }
             match self.step() {

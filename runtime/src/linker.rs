@@ -113,9 +113,7 @@ impl Linker {
             return Some(i);
         }
         let want = compat_key(iface);
-        if want.1.is_none() {
-            return None;
-        }
+        want.1.as_ref()?;
         self.interfaces
             .iter()
             .filter(|(k, _)| compat_key(k) == want)
@@ -161,7 +159,7 @@ fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
         s.split_once('@')
             .map(|(_, v)| v)
             .unwrap_or("")
-            .split(|c: char| c == '.' || c == '-')
+            .split(['.', '-'])
             .map(|p| p.parse().unwrap_or(0))
             .collect()
     };

@@ -1,0 +1,371 @@
+//! Host functions linked to a hand-written component: synchronous and
+//! asynchronous host functions (completing at once, later, cancelled),
+//! host calls that fail, and link errors.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use canon_async_wasmi::{
+    ClockKind, Component, Config, Engine, Error, FuncTy, Instance, Linker, Store, Ty, Val,
+};
+
+const API: &str = "test:host/api@0.1.0";
+
+/// A component over `test:host/api`: `double` (sync) and `wait` (async,
+/// returns its argument) lowered synchronously and asynchronously.
+const COMPONENT: &str = r#"
+(component
+  (import "test:host/api@0.1.0" (instance $h
+    (export "double" (func (param "x" u32) (result u32)))
+    (export "wait" (func async (param "ms" u32) (result u32)))
+  ))
+  (core module $libc (memory (export "mem") 1))
+  (core instance $libc (instantiate $libc))
+  (alias export $h "double" (func $double))
+  (alias export $h "wait" (func $wait))
+  (core func $double (canon lower (func $double)))
+  (core func $wait-sync (canon lower (func $wait)))
+  (core func $wait-async (canon lower (func $wait) async (memory $libc "mem")))
+  (core func $cancel (canon subtask.cancel))
+  (core func $drop (canon subtask.drop))
+  (core func $ret (canon task.return (result u32)))
+  (core module $m
+    (import "" "double" (func $double (param i32) (result i32)))
+    (import "" "wait" (func $wait (param i32) (result i32)))
+    (import "" "wait-async" (func $wait-async (param i32 i32) (result i32)))
+    (import "" "cancel" (func $cancel (param i32) (result i32)))
+    (import "" "drop" (func $drop (param i32)))
+    (import "" "ret" (func $ret (param i32)))
+    (import "" "mem" (memory 1))
+    (func (export "run-double") (param i32) (result i32)
+      (call $double (local.get 0)))
+    (func (export "run-wait") (param i32)
+      (call $ret (call $wait (local.get 0))))
+    ;; Starts `wait` asynchronously, cancels it, returns the subtask's
+    ;; final state (2: returned, 4: cancelled before it returned).
+    (func (export "run-cancel") (param i32)
+      (local $st i32) (local $sub i32)
+      (local.set $st (call $wait-async (local.get 0) (i32.const 0)))
+      (if (i32.ne (i32.and (local.get $st) (i32.const 0xf)) (i32.const 1))
+        (then unreachable))
+      (local.set $sub (i32.shr_u (local.get $st) (i32.const 4)))
+      (local.set $st (call $cancel (local.get $sub)))
+      (call $drop (local.get $sub))
+      (call $ret (local.get $st)))
+    ;; Starts `wait` asynchronously and traps while it is pending.
+    (func (export "run-trap") (param i32)
+      (drop (call $wait-async (local.get 0) (i32.const 0)))
+      unreachable)
+  )
+  (core instance $i (instantiate $m (with "" (instance
+    (export "double" (func $double))
+    (export "wait" (func $wait-sync))
+    (export "wait-async" (func $wait-async))
+    (export "cancel" (func $cancel))
+    (export "drop" (func $drop))
+    (export "ret" (func $ret))
+    (export "mem" (memory $libc "mem"))))))
+  (func (export "run-double") (param "x" u32) (result u32)
+    (canon lift (core func $i "run-double")))
+  (func (export "run-wait") async (param "ms" u32) (result u32)
+    (canon lift (core func $i "run-wait") async))
+  (func (export "run-cancel") async (param "ms" u32) (result u32)
+    (canon lift (core func $i "run-cancel") async))
+  (func (export "run-trap") async (param "ms" u32) (result u32)
+    (canon lift (core func $i "run-trap") async))
+)
+"#;
+
+fn wat(text: &str) -> Vec<u8> {
+    let buf = wast::parser::ParseBuffer::new(text).unwrap();
+    let mut w: wast::Wat = wast::parser::parse(&buf).unwrap();
+    w.encode().unwrap()
+}
+
+fn ty(params: &[Ty], result: Option<Ty>, is_async: bool) -> FuncTy {
+    FuncTy {
+        params: params
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("p{i}"), t.clone()))
+            .collect(),
+        result,
+        is_async,
+    }
+}
+
+fn engine() -> Engine {
+    Engine::new(&Config {
+        clock: ClockKind::Virtual,
+        ..Config::default()
+    })
+}
+
+/// `double` doubles; `wait(ms)` completes with `ms` after `ms` virtual
+/// milliseconds (at once for 0); when `answer_cancel`, a cancel request
+/// is answered with "cancelled".
+fn linker(answer_cancel: bool) -> Linker {
+    let mut l = Linker::new();
+    l.func(
+        &format!("{API}#double"),
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        |_, args| match args {
+            [Val::U32(x)] => Ok(vec![Val::U32(x * 2)]),
+            _ => unreachable!("{args:?}"),
+        },
+    )
+    .unwrap();
+    l.func_async(
+        &format!("{API}#wait"),
+        ty(&[Ty::U32], Some(Ty::U32), true),
+        move |cx, args, call| {
+            let [Val::U32(ms)] = args[..] else {
+                unreachable!("{args:?}")
+            };
+            if ms == 0 {
+                cx.complete(call, vec![Val::U32(0)]).unwrap();
+                return Ok(());
+            }
+            if answer_cancel {
+                cx.on_cancel(call, move |cx| assert!(cx.cancelled(call)));
+            }
+            cx.after(Duration::from_millis(ms.into()), move |cx| {
+                cx.complete(call, vec![Val::U32(ms)]).unwrap();
+            });
+            Ok(())
+        },
+    )
+    .unwrap();
+    l
+}
+
+fn instance(l: &Linker) -> (Store, Instance) {
+    let e = engine();
+    let c = Component::new(&e, &wat(COMPONENT)).unwrap();
+    let mut store = Store::new(&e);
+    let inst = l.instantiate(&mut store, &c).unwrap();
+    (store, inst)
+}
+
+fn call(store: &mut Store, inst: &Instance, f: &str, x: u32) -> Result<Vec<Val>, Error> {
+    store.call(&inst.func(f).unwrap(), &[Val::U32(x)])
+}
+
+#[test]
+fn sync_host_function() {
+    let (mut s, i) = instance(&linker(false));
+    assert_eq!(call(&mut s, &i, "run-double", 21).unwrap(), [Val::U32(42)]);
+}
+
+#[test]
+fn async_host_function_completing_at_once() {
+    let (mut s, i) = instance(&linker(false));
+    assert_eq!(call(&mut s, &i, "run-wait", 0).unwrap(), [Val::U32(0)]);
+    assert_eq!(s.now(), Duration::ZERO);
+}
+
+#[test]
+fn async_host_function_completing_later() {
+    let (mut s, i) = instance(&linker(false));
+    assert_eq!(call(&mut s, &i, "run-wait", 25).unwrap(), [Val::U32(25)]);
+    assert_eq!(s.now(), Duration::from_millis(25));
+    assert_eq!(s.live_tasks(&i), 0);
+}
+
+#[test]
+fn host_call_cancelled_by_the_guest_and_answered_by_the_host() {
+    let (mut s, i) = instance(&linker(true));
+    // CANCELLED_BEFORE_RETURNED, and no time passed.
+    assert_eq!(call(&mut s, &i, "run-cancel", 50).unwrap(), [Val::U32(4)]);
+    assert_eq!(s.now(), Duration::ZERO);
+    // The host's timer fires later; completing the resolved call is a no-op.
+    s.run_until_idle().unwrap();
+    assert_eq!(s.now(), Duration::from_millis(50));
+}
+
+#[test]
+fn host_call_cancel_ignored_by_the_host_returns_normally() {
+    let (mut s, i) = instance(&linker(false));
+    // The host did not watch for cancellation: the call returns at 50 ms.
+    assert_eq!(call(&mut s, &i, "run-cancel", 50).unwrap(), [Val::U32(2)]);
+    assert_eq!(s.now(), Duration::from_millis(50));
+}
+
+#[test]
+fn guest_trap_while_a_host_call_is_pending() {
+    let completed = Arc::new(Mutex::new(None));
+    let mut l = Linker::new();
+    l.func(
+        &format!("{API}#double"),
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        |_, _| Ok(vec![Val::U32(0)]),
+    )
+    .unwrap();
+    let c = completed.clone();
+    l.func_async(
+        &format!("{API}#wait"),
+        ty(&[Ty::U32], Some(Ty::U32), true),
+        move |cx, _, call| {
+            let c = c.clone();
+            cx.after(Duration::from_millis(10), move |cx| {
+                *c.lock().unwrap() = Some(cx.complete(call, vec![Val::U32(1)]));
+            });
+            Ok(())
+        },
+    )
+    .unwrap();
+    let (mut s, i) = instance(&l);
+    let e = call(&mut s, &i, "run-trap", 10).unwrap_err();
+    assert!(e.to_string().contains("unreachable"), "{e}");
+    // The timer still fires; its completion is a no-op, not a panic.
+    s.run_until_idle().unwrap();
+    assert_eq!(*completed.lock().unwrap(), Some(Ok(false)));
+}
+
+#[test]
+fn host_function_returning_the_wrong_values_traps_the_caller() {
+    let mut bad = Linker::new();
+    bad.func(
+        &format!("{API}#double"),
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        |_, _| {
+            Ok(vec![Val::String(
+                canon_async_wasmi::abi::val::Str::from_host("no"),
+            )])
+        },
+    )
+    .unwrap();
+    bad.func_async(
+        &format!("{API}#wait"),
+        ty(&[Ty::U32], Some(Ty::U32), true),
+        |_, _, _| Ok(()),
+    )
+    .unwrap();
+    let (mut s, i) = instance(&bad);
+    let e = call(&mut s, &i, "run-double", 1).unwrap_err().to_string();
+    assert!(
+        e.contains("host function `test:host/api@0.1.0#double` returned"),
+        "{e}"
+    );
+    // The instance trapped: later calls cannot enter it.
+    assert!(call(&mut s, &i, "run-double", 1).is_err());
+}
+
+#[test]
+fn host_function_error_and_panic_are_reported() {
+    let panicked = Arc::new(AtomicBool::new(false));
+    let p = panicked.clone();
+    let mut l = Linker::new();
+    l.func(
+        &format!("{API}#double"),
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        move |_, args| match args {
+            [Val::U32(0)] => Err(canon_async_wasmi::HostError::new("zero is not allowed")),
+            _ => {
+                p.store(true, Ordering::SeqCst);
+                panic!("host bug")
+            }
+        },
+    )
+    .unwrap();
+    l.func_async(
+        &format!("{API}#wait"),
+        ty(&[Ty::U32], Some(Ty::U32), true),
+        |_, _, _| Ok(()),
+    )
+    .unwrap();
+    let (mut s, i) = instance(&l);
+    let e = call(&mut s, &i, "run-double", 0).unwrap_err().to_string();
+    assert!(e.contains("failed: zero is not allowed"), "{e}");
+    let (mut s, i) = instance(&l);
+    let e = call(&mut s, &i, "run-double", 1).unwrap_err().to_string();
+    assert!(e.contains("panicked: host bug"), "{e}");
+    assert!(panicked.load(Ordering::SeqCst));
+}
+
+#[test]
+fn missing_import_is_a_link_error_naming_it() {
+    let mut l = Linker::new();
+    l.func(
+        &format!("{API}#double"),
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        |_, _| Ok(vec![Val::U32(0)]),
+    )
+    .unwrap();
+    let e = engine();
+    let c = Component::new(&e, &wat(COMPONENT)).unwrap();
+    let err = l.instantiate(&mut Store::new(&e), &c).err().unwrap();
+    assert!(matches!(&err, Error::Link(_)), "{err}");
+    let m = err.to_string();
+    assert!(
+        m.contains("missing import `test:host/api@0.1.0#wait`"),
+        "{m}"
+    );
+
+    let err = Linker::new()
+        .instantiate(&mut Store::new(&e), &c)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("missing import `test:host/api@0.1.0`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn type_mismatch_is_a_link_error_with_both_types() {
+    let mut wrong = Linker::new();
+    wrong
+        .func(
+            &format!("{API}#double"),
+            ty(&[Ty::U64], Some(Ty::U64), false),
+            |_, _| Ok(vec![Val::U64(0)]),
+        )
+        .unwrap();
+    wrong
+        .func_async(
+            &format!("{API}#wait"),
+            ty(&[Ty::U32], Some(Ty::U32), true),
+            |_, _, _| Ok(()),
+        )
+        .unwrap();
+    let e = engine();
+    let c = Component::new(&e, &wat(COMPONENT)).unwrap();
+    let err = wrong.instantiate(&mut Store::new(&e), &c).err().unwrap();
+    let m = err.to_string();
+    assert!(matches!(&err, Error::Link(_)), "{m}");
+    assert!(m.contains("`test:host/api@0.1.0#double`"), "{m}");
+    assert!(m.contains("func(x: U32) -> U32"), "{m}");
+    assert!(m.contains("func(p0: U64) -> U64"), "{m}");
+}
+
+#[test]
+fn a_compatible_patch_version_links() {
+    // The component imports @0.1.0; the host implements @0.1.7.
+    let mut l = Linker::new();
+    let n = Arc::new(AtomicU32::new(0));
+    let n2 = n.clone();
+    l.func(
+        "test:host/api@0.1.7#double",
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        move |_, args| {
+            n2.fetch_add(1, Ordering::SeqCst);
+            match args {
+                [Val::U32(x)] => Ok(vec![Val::U32(x * 2)]),
+                _ => unreachable!(),
+            }
+        },
+    )
+    .unwrap();
+    l.func_async(
+        "test:host/api@0.1.7#wait",
+        ty(&[Ty::U32], Some(Ty::U32), true),
+        |_, _, _| Ok(()),
+    )
+    .unwrap();
+    let (mut s, i) = instance(&l);
+    assert_eq!(call(&mut s, &i, "run-double", 4).unwrap(), [Val::U32(8)]);
+    assert_eq!(n.load(Ordering::SeqCst), 1);
+}

@@ -213,17 +213,16 @@ fn call_inner(
                 .and_then(|t| rt.core.thread_task(t))
                 .and_then(|k| rt.core.task_func(k))
                 .and_then(|f| rt.lifted.get(f.func as usize))
-                .map(|l| (l.ty.result.clone(), l.opts.encoding));
-            if let Some((want, enc)) = expected {
-                if want != *result
-                    || enc.unwrap_or(StrEnc::Utf8) != opts.encoding.unwrap_or(StrEnc::Utf8)
-                {
-                    rt.core.wasm_trapped();
+                .cloned();
+            if let Some(l) = expected {
+                if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts) {
+                    ctx.data_mut().core.wasm_trapped();
                     return Err(Trap::new(
                         "invalid `task.return` signature and/or options for current task",
                     ));
                 }
             }
+            let rt = ctx.data_mut();
             let delivery = rt.core.task_return().map_err(core_trap)?;
             let inst = current_inst(rt)?;
             let tys: Vec<Ty> = result.iter().cloned().collect();
@@ -498,6 +497,29 @@ fn call_inner(
         }
         Builtin::Unsupported(name) => Err(Trap::new(format!("not yet supported: canon {name}"))),
     }
+}
+
+/// `LiftOptions.equal`: the same string encoding and the same memory
+/// instance (or no memory on both sides), as `canon_task_return` requires
+/// of its options and the task's.
+fn lift_options_equal(ctx: &StoreContextMut<'_, Rt>, lhs: &Opts, rhs: &Opts) -> bool {
+    lhs.encoding.unwrap_or(StrEnc::Utf8) == rhs.encoding.unwrap_or(StrEnc::Utf8)
+        && match (lhs.memory, rhs.memory) {
+            (None, None) => true,
+            (Some(a), Some(b)) => same_memory(ctx, a, b),
+            _ => false,
+        }
+}
+
+/// Whether two memory handles name the same memory instance (`is`).
+/// wasmi's handles have no `PartialEq`: two live memories with bytes never
+/// share a data pointer; for empty ones the handles' `Debug` text, which
+/// shows the store and the memory's key in it, tells them apart.
+fn same_memory(ctx: &StoreContextMut<'_, Rt>, a: wasmi::Memory, b: wasmi::Memory) -> bool {
+    if a.data_ptr(&*ctx) != b.data_ptr(&*ctx) {
+        return false;
+    }
+    a.data_size(&*ctx) != 0 || format!("{a:?}") == format!("{b:?}")
 }
 
 /// The instance of the running thread.

@@ -516,10 +516,10 @@ fn lift_options_equal(ctx: &StoreContextMut<'_, Rt>, lhs: &Opts, rhs: &Opts) -> 
 /// share a data pointer; for empty ones the handles' `Debug` text, which
 /// shows the store and the memory's key in it, tells them apart.
 fn same_memory(ctx: &StoreContextMut<'_, Rt>, a: wasmi::Memory, b: wasmi::Memory) -> bool {
-    if a.data_ptr(&*ctx) != b.data_ptr(&*ctx) {
+    if a.data_ptr(ctx) != b.data_ptr(ctx) {
         return false;
     }
-    a.data_size(&*ctx) != 0 || format!("{a:?}") == format!("{b:?}")
+    a.data_size(ctx) != 0 || format!("{a:?}") == format!("{b:?}")
 }
 
 /// The instance of the running thread.

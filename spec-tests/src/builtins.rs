@@ -295,10 +295,8 @@ fn call_inner(
             } else {
                 1
             };
-            let (mem, mem_size) = match (opts.memory, opts.mem_id) {
-                (Some(m), Some(id)) => (id, m.data(&*ctx).len() as u64),
-                _ => (u32::MAX, 0),
-            };
+            let mem = opts.copy_opts_id.unwrap_or(u32::MAX);
+            let mem_size = opts.memory.map_or(0, |m| m.data(&*ctx).len() as u64);
             let buf = GuestBuf {
                 mem,
                 ptr,
@@ -530,17 +528,23 @@ pub fn current_inst(rt: &Rt) -> Result<InstId, Trap> {
         .ok_or_else(|| Trap::new("internal: no running thread"))
 }
 
-/// Moves elements of a completed stream or future rendezvous.
+/// Moves elements of a completed stream or future rendezvous: `dst.write(
+/// src.read(n))` of `SharedStreamImpl` / `SharedFutureImpl`, where
+/// `ReadableBufferGuestImpl.read` loads with the writer's options and
+/// `WritableBufferGuestImpl.write` stores with the reader's (its memory,
+/// and the `realloc` and string encoding of `store_list_into_valid_range`).
+/// Each side's options are found by the id its buffer carries as memory id.
 fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap> {
+    let rt = ctx.data();
     let side = |e: &TransferEnd| match *e {
-        TransferEnd::Guest { inst, mem, ptr } => Ok((inst, mem, ptr)),
+        TransferEnd::Guest { inst, mem, ptr } => {
+            let opts = rt.copy_opts.get(mem as usize).cloned().unwrap_or_default();
+            Ok((inst, opts, ptr))
+        }
         TransferEnd::Host { .. } => Err(Trap::new("not yet supported: host stream ends")),
     };
-    let (src_inst, src_mem, src_ptr) = side(&t.src)?;
-    let (dst_inst, dst_mem, dst_ptr) = side(&t.dst)?;
-    let rt = ctx.data();
-    let src_mem = rt.memories.get(src_mem as usize).copied();
-    let dst_mem = rt.memories.get(dst_mem as usize).copied();
+    let (src_inst, src_opts, src_ptr) = side(&t.src)?;
+    let (dst_inst, dst_opts, dst_ptr) = side(&t.dst)?;
     let elem_ty = rt.elem_types.get(t.elem.id as usize).cloned().flatten();
     if t.count == 0 {
         return Ok(());
@@ -548,7 +552,7 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
     match t.elem.class {
         ElemClass::None => Ok(()),
         ElemClass::Number | ElemClass::Plain => {
-            let (Some(sm), Some(dm)) = (src_mem, dst_mem) else {
+            let (Some(sm), Some(dm)) = (src_opts.memory, dst_opts.memory) else {
                 return Err(Trap::new("internal: copy without memory"));
             };
             let n = t.count as usize * t.elem.size as usize;
@@ -566,14 +570,6 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
         ElemClass::Lifted => {
             let ety = elem_ty.ok_or_else(|| Trap::new("internal: unknown element type"))?;
             let size = u64::from(t.elem.size);
-            let src_opts = Opts {
-                memory: src_mem,
-                ..Opts::default()
-            };
-            let dst_opts = Opts {
-                memory: dst_mem,
-                ..Opts::default()
-            };
             for k in 0..u64::from(t.count) {
                 let v = {
                     let mut cx = Cx::new(ctx, &src_opts, src_inst, false);

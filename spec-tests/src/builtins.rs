@@ -215,7 +215,8 @@ fn call_inner(
                 .and_then(|f| rt.lifted.get(f.func as usize))
                 .cloned();
             if let Some(l) = expected {
-                if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts) {
+                let has_result = result.is_some();
+                if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts, has_result) {
                     ctx.data_mut().core.wasm_trapped();
                     return Err(Trap::new(
                         "invalid `task.return` signature and/or options for current task",
@@ -497,15 +498,24 @@ fn call_inner(
     }
 }
 
-/// `LiftOptions.equal`: the same string encoding and the same memory
-/// instance (or no memory on both sides), as `canon_task_return` requires
-/// of its options and the task's.
-fn lift_options_equal(ctx: &StoreContextMut<'_, Rt>, lhs: &Opts, rhs: &Opts) -> bool {
+/// `LiftOptions.equal(opts, task.opts)` of `canon_task_return`, for the
+/// options `lhs` of `task.return` and `rhs` of the task's lift: the same
+/// string encoding and the same memory instance (or no memory on both
+/// sides). As the reference suite reads it (`spec-tests/DIFFERENCES.md`,
+/// section 7), a `task.return` without a result and without a `memory`
+/// also matches a lift that has one.
+fn lift_options_equal(
+    ctx: &StoreContextMut<'_, Rt>,
+    lhs: &Opts,
+    rhs: &Opts,
+    has_result: bool,
+) -> bool {
     lhs.encoding.unwrap_or(StrEnc::Utf8) == rhs.encoding.unwrap_or(StrEnc::Utf8)
         && match (lhs.memory, rhs.memory) {
             (None, None) => true,
             (Some(a), Some(b)) => same_memory(ctx, a, b),
-            _ => false,
+            (None, Some(_)) => !has_result,
+            (Some(_), None) => false,
         }
 }
 

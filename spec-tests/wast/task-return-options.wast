@@ -129,3 +129,37 @@
     (canon lift (core func $m "run") async (memory $mem "mem")))
 )
 (assert_return (invoke "run") (u32.const 42))
+
+;; Result-less: a `task.return` without a result or options from a lift
+;; with a memory returns, as the reference suite expects
+;; (spec-tests/DIFFERENCES.md, section 7) ...
+(component
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (core module $M
+    (import "" "task.return" (func $task.return))
+    (func (export "run") (call $task.return))
+  )
+  (canon task.return (core func $task.return))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "task.return" (func $task.return))
+  ))))
+  (func (export "run") async (canon lift (core func $m "run") async (memory $mem "mem")))
+)
+(assert_return (invoke "run"))
+
+;; ... but one that names a memory the lift does not traps.
+(component
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (core module $M
+    (import "" "task.return" (func $task.return))
+    (func (export "run") (call $task.return))
+  )
+  (canon task.return (memory $mem "mem") (core func $task.return))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "task.return" (func $task.return))
+  ))))
+  (func (export "run") async (canon lift (core func $m "run") async))
+)
+(assert_trap (invoke "run") "invalid `task.return` signature and/or options for current task")

@@ -213,17 +213,17 @@ fn call_inner(
                 .and_then(|t| rt.core.thread_task(t))
                 .and_then(|k| rt.core.task_func(k))
                 .and_then(|f| rt.lifted.get(f.func as usize))
-                .map(|l| (l.ty.result.clone(), l.opts.encoding));
-            if let Some((want, enc)) = expected {
-                if want != *result
-                    || enc.unwrap_or(StrEnc::Utf8) != opts.encoding.unwrap_or(StrEnc::Utf8)
-                {
-                    rt.core.wasm_trapped();
+                .cloned();
+            if let Some(l) = expected {
+                let has_result = result.is_some();
+                if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts, has_result) {
+                    ctx.data_mut().core.wasm_trapped();
                     return Err(Trap::new(
                         "invalid `task.return` signature and/or options for current task",
                     ));
                 }
             }
+            let rt = ctx.data_mut();
             let delivery = rt.core.task_return().map_err(core_trap)?;
             let inst = current_inst(rt)?;
             let tys: Vec<Ty> = result.iter().cloned().collect();
@@ -296,10 +296,8 @@ fn call_inner(
             } else {
                 1
             };
-            let (mem, mem_size) = match (opts.memory, opts.mem_id) {
-                (Some(m), Some(id)) => (id, m.data(&*ctx).len() as u64),
-                _ => (u32::MAX, 0),
-            };
+            let mem = opts.copy_opts_id.unwrap_or(u32::MAX);
+            let mem_size = opts.memory.map_or(0, |m| m.data(&*ctx).len() as u64);
             let buf = GuestBuf {
                 mem,
                 ptr,
@@ -500,6 +498,38 @@ fn call_inner(
     }
 }
 
+/// `LiftOptions.equal(opts, task.opts)` of `canon_task_return`, for the
+/// options `lhs` of `task.return` and `rhs` of the task's lift: the same
+/// string encoding and the same memory instance (or no memory on both
+/// sides). As the reference suite reads it (`spec-tests/DIFFERENCES.md`,
+/// section 7), a `task.return` without a result and without a `memory`
+/// also matches a lift that has one.
+fn lift_options_equal(
+    ctx: &StoreContextMut<'_, Rt>,
+    lhs: &Opts,
+    rhs: &Opts,
+    has_result: bool,
+) -> bool {
+    lhs.encoding.unwrap_or(StrEnc::Utf8) == rhs.encoding.unwrap_or(StrEnc::Utf8)
+        && match (lhs.memory, rhs.memory) {
+            (None, None) => true,
+            (Some(a), Some(b)) => same_memory(ctx, a, b),
+            (None, Some(_)) => !has_result,
+            (Some(_), None) => false,
+        }
+}
+
+/// Whether two memory handles name the same memory instance (`is`).
+/// wasmi's handles have no `PartialEq`: two live memories with bytes never
+/// share a data pointer; for empty ones the handles' `Debug` text, which
+/// shows the store and the memory's key in it, tells them apart.
+fn same_memory(ctx: &StoreContextMut<'_, Rt>, a: wasmi::Memory, b: wasmi::Memory) -> bool {
+    if a.data_ptr(ctx) != b.data_ptr(ctx) {
+        return false;
+    }
+    a.data_size(ctx) != 0 || format!("{a:?}") == format!("{b:?}")
+}
+
 /// The instance of the running thread.
 pub fn current_inst(rt: &Rt) -> Result<InstId, Trap> {
     rt.core
@@ -508,20 +538,26 @@ pub fn current_inst(rt: &Rt) -> Result<InstId, Trap> {
         .ok_or_else(|| Trap::new("internal: no running thread"))
 }
 
-/// Moves elements of a completed stream or future rendezvous.
+/// Moves elements of a completed stream or future rendezvous: `dst.write(
+/// src.read(n))` of `SharedStreamImpl` / `SharedFutureImpl`, where
+/// `ReadableBufferGuestImpl.read` loads with the writer's options and
+/// `WritableBufferGuestImpl.write` stores with the reader's (its memory,
+/// and the `realloc` and string encoding of `store_list_into_valid_range`).
+/// Each side's options are found by the id its buffer carries as memory id.
 fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap> {
     if matches!(t.src, TransferEnd::Host { .. }) || matches!(t.dst, TransferEnd::Host { .. }) {
         return crate::host::host_transfer(ctx, t);
     }
+    let rt = ctx.data();
     let side = |e: &TransferEnd| match *e {
-        TransferEnd::Guest { inst, mem, ptr } => Ok((inst, mem, ptr)),
+        TransferEnd::Guest { inst, mem, ptr } => {
+            let opts = rt.copy_opts.get(mem as usize).cloned().unwrap_or_default();
+            Ok((inst, opts, ptr))
+        }
         TransferEnd::Host { .. } => Err(Trap::new("not yet supported: host stream ends")),
     };
-    let (src_inst, src_mem, src_ptr) = side(&t.src)?;
-    let (dst_inst, dst_mem, dst_ptr) = side(&t.dst)?;
-    let rt = ctx.data();
-    let src_mem = rt.memories.get(src_mem as usize).copied();
-    let dst_mem = rt.memories.get(dst_mem as usize).copied();
+    let (src_inst, src_opts, src_ptr) = side(&t.src)?;
+    let (dst_inst, dst_opts, dst_ptr) = side(&t.dst)?;
     let elem_ty = rt.elem_types.get(t.elem.id as usize).cloned().flatten();
     if t.count == 0 {
         return Ok(());
@@ -529,7 +565,7 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
     match t.elem.class {
         ElemClass::None => Ok(()),
         ElemClass::Number | ElemClass::Plain => {
-            let (Some(sm), Some(dm)) = (src_mem, dst_mem) else {
+            let (Some(sm), Some(dm)) = (src_opts.memory, dst_opts.memory) else {
                 return Err(Trap::new("internal: copy without memory"));
             };
             let n = t.count as usize * t.elem.size as usize;
@@ -547,14 +583,6 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
         ElemClass::Lifted => {
             let ety = elem_ty.ok_or_else(|| Trap::new("internal: unknown element type"))?;
             let size = u64::from(t.elem.size);
-            let src_opts = Opts {
-                memory: src_mem,
-                ..Opts::default()
-            };
-            let dst_opts = Opts {
-                memory: dst_mem,
-                ..Opts::default()
-            };
             // One budget for the whole copy, not one per element.
             let mut budget = crate::abi::lift::LiftBudget::new(ctx.data().max_lift_bytes);
             for k in 0..u64::from(t.count) {

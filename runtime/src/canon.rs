@@ -27,8 +27,13 @@ pub struct Opts {
     pub callback: Option<wasmi::Func>,
     pub encoding: Option<StrEnc>,
     pub is_async: bool,
-    /// The id of `memory` for stream and future buffers (built-ins only).
-    pub mem_id: Option<u32>,
+    /// The id of these options in [`Rt::copy_opts`], which a stream or
+    /// future built-in passes to the core as its buffer's memory id
+    /// (`GuestBuf::mem`), so that a copy finds each side's options again.
+    ///
+    /// [`Rt::copy_opts`]: crate::engine::Rt::copy_opts
+    /// [`GuestBuf::mem`]: canon_async::GuestBuf::mem
+    pub copy_opts_id: Option<u32>,
 }
 
 /// A lifted function: a core function of an instance with a component type.

@@ -8,7 +8,7 @@ use canon_async::{InstanceId, ResourceTypeId, SubtaskId, TaskId};
 
 use crate::abi::types::{ResId, Ty};
 use crate::abi::val::Val;
-use crate::canon::{Lifted, LowerDef};
+use crate::canon::{Lifted, LowerDef, Opts};
 
 /// A component instance id: the core's instance id.
 pub type InstId = InstanceId;
@@ -67,8 +67,9 @@ pub struct Rt {
     pub lifted: Vec<Arc<Lifted>>,
     /// Functions started by `thread.new-indirect`, by id.
     pub thread_funcs: Vec<wasmi::Func>,
-    /// Memories named by stream and future buffers, by id.
-    pub memories: Vec<wasmi::Memory>,
+    /// The canonical options of the stream and future read and write
+    /// built-ins, by the id their buffers carry as memory id.
+    pub copy_opts: Vec<Opts>,
     /// Element types of streams and futures, by the core's `ElemType::id`.
     pub elem_types: Vec<Option<Ty>>,
     /// Debug messages of error-contexts, by id.
@@ -103,7 +104,7 @@ impl Rt {
             resources: Vec::new(),
             lifted: Vec::new(),
             thread_funcs: Vec::new(),
-            memories: Vec::new(),
+            copy_opts: Vec::new(),
             elem_types: Vec::new(),
             error_messages: Vec::new(),
             calls: HashMap::new(),
@@ -132,10 +133,10 @@ impl Rt {
         self.resources.len() - 1
     }
 
-    /// The id of a memory for stream and future buffers.
-    pub fn memory_id(&mut self, m: wasmi::Memory) -> u32 {
-        self.memories.push(m);
-        (self.memories.len() - 1) as u32
+    /// The id of a stream or future built-in's options, for its buffers.
+    pub fn copy_opts_id(&mut self, opts: &Opts) -> u32 {
+        self.copy_opts.push(opts.clone());
+        (self.copy_opts.len() - 1) as u32
     }
 
     /// The id of a stream or future element type.

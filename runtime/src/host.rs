@@ -25,7 +25,7 @@ use crate::abi::lift::load;
 use crate::abi::lower::store;
 use crate::abi::types::{elem_size, FuncTy, Ty};
 use crate::abi::val::Val;
-use crate::canon::{deliver_to_guest, Cx, Opts};
+use crate::canon::{deliver_to_guest, Cx};
 use crate::clock::{Clock, ClockKind, Timers};
 use crate::engine::Rt;
 use crate::error::Trap;
@@ -466,13 +466,12 @@ pub(crate) fn host_transfer(
 ) -> Result<(), Trap> {
     let rt = ctx.data();
     let ety = rt.elem_types.get(t.elem.id as usize).cloned().flatten();
+    // The guest side's own canonical options: its memory, `realloc` and
+    // string encoding.
     let guest_opts = |rt: &Rt, e: &TransferEnd| match *e {
         TransferEnd::Guest { inst, mem, ptr } => Some((
             inst,
-            Opts {
-                memory: rt.memories.get(mem as usize).copied(),
-                ..Opts::default()
-            },
+            rt.copy_opts.get(mem as usize).cloned().unwrap_or_default(),
             ptr,
         )),
         TransferEnd::Host { .. } => None,

@@ -19,7 +19,11 @@ use crate::waitable::{Event, EventCode, Pending, Waitable, WaitableKind};
 /// `future.read/write`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuestBuf {
-    /// The embedder's id for the memory (the `memory` canonical option).
+    /// The embedder's id for the memory (the `memory` canonical option),
+    /// handed back as [`TransferEnd::Guest::mem`]. The core only carries
+    /// it: an embedder may make it the id of the built-in's whole canonical
+    /// options, which storing a lifted element into a reader needs
+    /// (its `realloc` and string encoding).
     pub mem: u32,
     /// The guest pointer.
     pub ptr: u32,
@@ -36,7 +40,7 @@ pub enum TransferEnd {
     Guest {
         /// The instance whose memory it is.
         inst: InstanceId,
-        /// The embedder's memory id.
+        /// The embedder's memory id ([`GuestBuf::mem`] of this side's copy).
         mem: u32,
         /// The address of the first element.
         ptr: u32,

@@ -57,7 +57,7 @@ pub enum ElemClass {
 /// A guest buffer of a pending copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuestBuffer {
-    /// The embedder's memory id of the instance's memory.
+    /// The embedder's memory id ([`GuestBuf::mem`](crate::GuestBuf::mem)).
     pub mem: u32,
     /// The next element's address.
     pub ptr: u32,

@@ -691,9 +691,7 @@ impl Frame<'_> {
                 let sig = self.next_core_func_type()?;
                 let mut b = self.builtin(other)?;
                 if let Builtin::Copy { opts, .. } = &mut b {
-                    if let Some(m) = opts.memory {
-                        opts.mem_id = Some(store.data_mut().memory_id(m));
-                    }
+                    opts.copy_opts_id = Some(store.data_mut().copy_opts_id(opts));
                 }
                 let b = Arc::new(b);
                 let f = wasmi::Func::new(&mut *store, sig, move |caller, params, results| {

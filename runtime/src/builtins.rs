@@ -215,8 +215,8 @@ fn call_inner(
                 .and_then(|f| rt.lifted.get(f.func as usize))
                 .cloned();
             if let Some(l) = expected {
-                let has_result = result.is_some();
-                if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts, has_result) {
+                let needs_memory = result.as_ref().is_some_and(lift_reads_memory);
+                if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts, needs_memory) {
                     ctx.data_mut().core.wasm_trapped();
                     return Err(Trap::new(
                         "invalid `task.return` signature and/or options for current task",
@@ -501,22 +501,44 @@ fn call_inner(
 /// `LiftOptions.equal(opts, task.opts)` of `canon_task_return`, for the
 /// options `lhs` of `task.return` and `rhs` of the task's lift: the same
 /// string encoding and the same memory instance (or no memory on both
-/// sides). As the reference suite reads it (`spec-tests/DIFFERENCES.md`,
-/// section 7), a `task.return` without a result and without a `memory`
-/// also matches a lift that has one.
+/// sides). As the reference suite and componentize-py's output need it
+/// (`spec-tests/DIFFERENCES.md`, section 7), a `task.return` without a
+/// `memory` also matches a lift that has one when lifting the result never
+/// reads memory (`needs_memory` false: no result, or one of scalars).
 fn lift_options_equal(
     ctx: &StoreContextMut<'_, Rt>,
     lhs: &Opts,
     rhs: &Opts,
-    has_result: bool,
+    needs_memory: bool,
 ) -> bool {
     lhs.encoding.unwrap_or(StrEnc::Utf8) == rhs.encoding.unwrap_or(StrEnc::Utf8)
         && match (lhs.memory, rhs.memory) {
             (None, None) => true,
             (Some(a), Some(b)) => same_memory(ctx, a, b),
-            (None, Some(_)) => !has_result,
+            (None, Some(_)) => !needs_memory,
             (Some(_), None) => false,
         }
+}
+
+/// Whether lifting a `task.return` result of type `t` reads memory: it
+/// holds a string or a list, or it flattens to more than
+/// `MAX_FLAT_PARAMS` values (passed by pointer).
+fn lift_reads_memory(t: &Ty) -> bool {
+    fn holds_buffer(t: &Ty) -> bool {
+        match t {
+            Ty::String | Ty::List(_) => true,
+            Ty::FixedList(e, _) | Ty::Option(e) => holds_buffer(e),
+            Ty::Record(fs) => fs.iter().any(|(_, t)| holds_buffer(t)),
+            Ty::Tuple(ts) => ts.iter().any(holds_buffer),
+            Ty::Variant(cs) => cs.iter().any(|(_, t)| t.as_ref().is_some_and(holds_buffer)),
+            Ty::Result(a, b) => [a, b]
+                .iter()
+                .any(|t| t.as_ref().is_some_and(|t| holds_buffer(t))),
+            _ => false,
+        }
+    }
+    holds_buffer(t)
+        || crate::abi::types::flatten_types(std::slice::from_ref(t)).len() > MAX_FLAT_PARAMS
 }
 
 /// Whether two memory handles name the same memory instance (`is`).

@@ -41,7 +41,10 @@
 )
 (assert_trap (invoke "run") "invalid `task.return` signature and/or options for current task")
 
-;; The lift names a memory, `task.return` none.
+;; The lift names a memory, `task.return` none, and the result is a u32
+;; whose lift never reads memory: it returns, as componentize-py's output
+;; needs (its `-> bool` and `-> u64` exports do this; DIFFERENCES.md,
+;; section 7).
 (component
   (core module $Mem (memory (export "mem") 1))
   (core instance $mem (instantiate $Mem))
@@ -56,7 +59,26 @@
   (func (export "run") async (result u32)
     (canon lift (core func $m "run") async (memory $mem "mem")))
 )
-(assert_trap (invoke "run") "invalid `task.return` signature and/or options for current task")
+(assert_return (invoke "run") (u32.const 42))
+
+;; ... a string result, whose lift reads the memory, cannot go without
+;; one: validation requires the option.
+(assert_invalid
+  (component
+    (core module $Mem (memory (export "mem") 1))
+    (core instance $mem (instantiate $Mem))
+    (core module $M
+      (import "" "task.return" (func $task.return (param i32 i32)))
+      (func (export "run") (call $task.return (i32.const 0) (i32.const 0)))
+    )
+    (canon task.return (result string) (core func $task.return))
+    (core instance $m (instantiate $M (with "" (instance
+      (export "task.return" (func $task.return))
+    ))))
+    (func (export "run") async (result string)
+      (canon lift (core func $m "run") async (memory $mem "mem")))
+  )
+  "canonical option `memory` is required")
 
 ;; Both name a memory, of two core instances of the same module.
 (component

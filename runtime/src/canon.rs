@@ -523,6 +523,10 @@ pub fn resource_drop(
     let Some(d) = s.core.resource_drop(c, i).map_err(core_trap)? else {
         return Ok(());
     };
+    if let Some(host_dtor) = s.resources.get(rt).and_then(|r| r.host_dtor.clone()) {
+        host_dtor(&mut crate::host::HostCx::new(ctx.as_context_mut()), d.rep);
+        return Ok(());
+    }
     let Some(dtor) = s.resources.get(rt).and_then(|r| r.dtor) else {
         return Ok(());
     };

@@ -20,7 +20,7 @@ pub const FUEL_PER_DIRECTIVE: u64 = 10_000_000;
 pub const DEFAULT_MAX_LIFT_BYTES: u64 = 128 << 20;
 
 /// A runtime resource type.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ResourceType {
     /// The core's id for it.
     pub core: ResourceTypeId,
@@ -28,6 +28,8 @@ pub struct ResourceType {
     pub impl_inst: InstId,
     /// Its destructor, if any.
     pub dtor: Option<wasmi::Func>,
+    /// The destructor of a resource type the host defines.
+    pub host_dtor: Option<crate::host::HostDtor>,
 }
 
 /// A guest-to-guest call in flight, keyed by the core's subtask id.
@@ -129,6 +131,7 @@ impl Rt {
             core,
             impl_inst,
             dtor,
+            host_dtor: None,
         });
         self.resources.len() - 1
     }

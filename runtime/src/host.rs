@@ -23,7 +23,7 @@ use wasmi::AsContextMut;
 
 use crate::abi::lift::load;
 use crate::abi::lower::store;
-use crate::abi::types::{elem_size, FuncTy, Ty};
+use crate::abi::types::{elem_size, FuncTy, ResId, Ty};
 use crate::abi::val::Val;
 use crate::canon::{deliver_to_guest, Cx};
 use crate::clock::{Clock, ClockKind, Timers};
@@ -57,6 +57,110 @@ pub type SyncHostFn =
 /// later.
 pub type AsyncHostFn =
     dyn Fn(&mut HostCx<'_>, Vec<Val>, HostCall) -> Result<(), HostError> + Send + Sync + 'static;
+
+/// The destructor of a host resource type: runs with the resource's
+/// representation when a guest drops its last own handle.
+pub type HostDtor = Arc<dyn Fn(&mut HostCx<'_>, u32) + Send + Sync + 'static>;
+
+/// The first id of host resource types in the types a host gives its
+/// functions ([`HostResource::own`]); the store's own ids are small.
+const HOST_RESOURCE_BASE: usize = 1 << 40;
+
+static NEXT_HOST_RESOURCE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A resource type the host defines (`Linker::resource`): its values are
+/// representations (`u32`) the host chooses; guests hold handles to them.
+#[derive(Clone)]
+pub struct HostResource(pub(crate) Arc<HostResourceDef>);
+
+pub(crate) struct HostResourceDef {
+    pub(crate) key: usize,
+    pub(crate) name: String,
+    pub(crate) dtor: Option<HostDtor>,
+}
+
+impl HostResource {
+    pub(crate) fn new(name: &str, dtor: Option<HostDtor>) -> Self {
+        let key = NEXT_HOST_RESOURCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HostResource(Arc::new(HostResourceDef {
+            key,
+            name: name.to_string(),
+            dtor,
+        }))
+    }
+
+    /// `own<R>`, for the host's function types.
+    pub fn own(&self) -> Ty {
+        Ty::Own(HOST_RESOURCE_BASE + self.0.key)
+    }
+
+    /// `borrow<R>`, for the host's function types.
+    pub fn borrow(&self) -> Ty {
+        Ty::Borrow(HOST_RESOURCE_BASE + self.0.key)
+    }
+
+    /// Its full name (`"interface#resource"`).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+impl fmt::Debug for HostResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostResource({})", self.0.name)
+    }
+}
+
+/// The store's resource type for the host's `r`, made on first use.
+pub(crate) fn store_resource(rt: &mut Rt, r: &HostResource) -> ResId {
+    if let Some(id) = rt.host.resources.get(&r.0.key) {
+        return *id;
+    }
+    let inst = match rt.host.instance {
+        Some(i) => i,
+        None => {
+            let i = rt.core.new_instance();
+            rt.host.instance = Some(i);
+            i
+        }
+    };
+    let id = rt.new_resource(inst, None);
+    rt.resources[id].host_dtor = r.0.dtor.clone();
+    rt.host.resources.insert(r.0.key, id);
+    id
+}
+
+/// `t` with the host's resource ids replaced by the store's.
+pub(crate) fn map_host_resources(rt: &Rt, t: &Ty) -> Ty {
+    let m = |r: ResId| {
+        r.checked_sub(HOST_RESOURCE_BASE)
+            .and_then(|k| rt.host.resources.get(&k).copied())
+            .unwrap_or(r)
+    };
+    let a = |t: &Arc<Ty>| Arc::new(map_host_resources(rt, t));
+    match t {
+        Ty::Own(r) => Ty::Own(m(*r)),
+        Ty::Borrow(r) => Ty::Borrow(m(*r)),
+        Ty::List(e) => Ty::List(a(e)),
+        Ty::FixedList(e, n) => Ty::FixedList(a(e), *n),
+        Ty::Option(e) => Ty::Option(a(e)),
+        Ty::Result(x, y) => Ty::Result(x.as_ref().map(a), y.as_ref().map(a)),
+        Ty::Record(fs) => Ty::Record(
+            fs.iter()
+                .map(|(n, t)| (n.clone(), map_host_resources(rt, t)))
+                .collect(),
+        ),
+        Ty::Tuple(ts) => Ty::Tuple(ts.iter().map(|t| map_host_resources(rt, t)).collect()),
+        Ty::Variant(cs) => Ty::Variant(
+            cs.iter()
+                .map(|(n, t)| (n.clone(), t.as_ref().map(|t| map_host_resources(rt, t))))
+                .collect(),
+        ),
+        Ty::Stream(e) => Ty::Stream(e.as_ref().map(a)),
+        Ty::Future(e) => Ty::Future(e.as_ref().map(a)),
+        t => t.clone(),
+    }
+}
 
 /// A closure the event loop runs later, with the store.
 pub type HostTask = Box<dyn FnOnce(&mut HostCx<'_>) + Send + 'static>;
@@ -132,6 +236,10 @@ pub(crate) struct HostState {
     ops: HashMap<SharedId, HostOp>,
     /// Host ends whose copy may have finished (a guest built-in met it).
     dirty: Vec<SharedId>,
+    /// The store's resource types for the host's, by host resource key.
+    resources: HashMap<usize, ResId>,
+    /// The core instance that host resource types belong to.
+    instance: Option<canon_async::InstanceId>,
 }
 
 impl HostState {
@@ -144,17 +252,19 @@ impl HostState {
             ready: VecDeque::new(),
             ops: HashMap::new(),
             dirty: Vec::new(),
+            resources: HashMap::new(),
+            instance: None,
         }
     }
 }
 
 /// The store, as host code sees it while it runs.
 pub struct HostCx<'a> {
-    pub(crate) store: &'a mut wasmi::Store<Rt>,
+    pub(crate) store: wasmi::StoreContextMut<'a, Rt>,
 }
 
 impl<'a> HostCx<'a> {
-    pub(crate) fn new(store: &'a mut wasmi::Store<Rt>) -> Self {
+    pub(crate) fn new(store: wasmi::StoreContextMut<'a, Rt>) -> Self {
         HostCx { store }
     }
 
@@ -248,6 +358,24 @@ impl<'a> HostCx<'a> {
         let h = self.host();
         match h.pending.get(&call.subtask) {
             Some(p) if p.generation == call.generation => h.pending.remove(&call.subtask),
+            _ => None,
+        }
+    }
+
+    /// A new own handle of the host resource type `r` with representation
+    /// `rep`, to pass to a guest (it calls `r`'s destructor with `rep` when
+    /// it drops the handle).
+    pub fn resource_new(&mut self, r: &HostResource, rep: u32) -> Val {
+        let rt = store_resource(self.store.data_mut(), r);
+        Val::Own(crate::abi::val::Handle { rep, rt })
+    }
+
+    /// The representation of an own or borrow handle of the host resource
+    /// type `r` a guest passed (`None` for another value).
+    pub fn resource_rep(&mut self, r: &HostResource, v: &Val) -> Option<u32> {
+        let rt = store_resource(self.store.data_mut(), r);
+        match v {
+            Val::Own(h) | Val::Borrow(h) if h.rt == rt => Some(h.rep),
             _ => None,
         }
     }
@@ -554,7 +682,7 @@ pub(crate) fn run_host_call(
             on_cancel: None,
         },
     );
-    let mut cx = HostCx::new(store);
+    let mut cx = HostCx::new(store.as_context_mut());
     let name = &func.name;
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &func.kind {
         HostFuncKind::Sync(f) => f(&mut cx, &args).map(Some),
@@ -589,7 +717,7 @@ pub(crate) fn run_host_cancel(store: &mut wasmi::Store<Rt>, subtask: SubtaskId) 
         .get_mut(&subtask)
         .and_then(|p| p.on_cancel.take());
     if let Some(f) = f {
-        f(&mut HostCx::new(store));
+        f(&mut HostCx::new(store.as_context_mut()));
     }
 }
 
@@ -601,14 +729,14 @@ pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Tra
     let mut ran = poll_dirty(store);
     loop {
         while let Some(f) = store.data_mut().host.ready.pop_front() {
-            f(&mut HostCx::new(store));
+            f(&mut HostCx::new(store.as_context_mut()));
             ran = true;
         }
         let now = store.data().host.clock.now();
         let Some(f) = store.data_mut().host.timers.pop_due(now) else {
             break;
         };
-        f(&mut HostCx::new(store));
+        f(&mut HostCx::new(store.as_context_mut()));
         ran = true;
     }
     if ran || !wait {
@@ -629,7 +757,7 @@ pub(crate) fn poll_dirty(store: &mut wasmi::Store<Rt>) -> bool {
     for s in dirty {
         let d = store.data_mut().core.host_poll(s);
         if let Ok(Some(d)) = d {
-            HostCx::new(store).finish(s, d.into());
+            HostCx::new(store.as_context_mut()).finish(s, d.into());
             any = true;
         }
     }

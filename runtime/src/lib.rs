@@ -22,6 +22,6 @@ pub use abi::types::{FuncTy, Ty};
 pub use abi::val::Val;
 pub use clock::ClockKind;
 pub use error::{Error, Trap};
-pub use host::{CopyDone, HostCall, HostCx, HostError};
+pub use host::{CopyDone, HostCall, HostCx, HostError, HostResource};
 pub use linker::Linker;
 pub use store::{Call, Component, Config, Engine, Func, Instance, Schedule, Store};

@@ -18,14 +18,20 @@ use crate::abi::val::Val;
 use crate::canon::CFunc;
 use crate::component::parse::Item;
 use crate::component::{InstanceVal, ItemVal};
+use crate::engine::Rt;
 use crate::error::Error;
-use crate::host::{HostCall, HostCx, HostError, HostFunc, HostFuncKind};
+use crate::host::{
+    map_host_resources, store_resource, HostCall, HostCx, HostError, HostFunc, HostFuncKind,
+    HostResource,
+};
 
 /// Host definitions to link components against.
 #[derive(Default, Clone)]
 pub struct Linker {
     /// Interface name (exact, with version) → function name → definition.
     interfaces: BTreeMap<String, BTreeMap<String, Arc<HostFunc>>>,
+    /// Interface name → resource name → resource type.
+    resources: BTreeMap<String, BTreeMap<String, HostResource>>,
     /// Functions imported by the world directly.
     funcs: BTreeMap<String, Arc<HostFunc>>,
 }
@@ -106,16 +112,41 @@ impl Linker {
         self.define(name, ty, HostFuncKind::Async(Arc::new(f)))
     }
 
-    /// The definitions for the imported interface `iface`: an exact match,
-    /// else the newest compatible version.
-    fn interface(&self, iface: &str) -> Option<&BTreeMap<String, Arc<HostFunc>>> {
-        if let Some(i) = self.interfaces.get(iface) {
+    /// Defines the resource type `name` (`"interface#resource"`); `dtor`
+    /// runs with a resource's representation when a guest drops its last
+    /// own handle. Use the returned type's [`HostResource::own`] and
+    /// [`HostResource::borrow`] in the types of the host's functions.
+    pub fn resource(
+        &mut self,
+        name: &str,
+        dtor: impl Fn(&mut HostCx<'_>, u32) + Send + Sync + 'static,
+    ) -> Result<HostResource, Error> {
+        let Some((iface, res)) = name
+            .split_once('#')
+            .filter(|(i, r)| !i.is_empty() && !r.is_empty())
+        else {
+            return Err(Error::Link(format!(
+                "a host resource is named `interface#resource`, not `{name}`"
+            )));
+        };
+        let slot = self.resources.entry(iface.to_string()).or_default();
+        if slot.contains_key(res) {
+            return Err(Error::Link(format!("host resource `{name}` defined twice")));
+        }
+        let r = HostResource::new(name, Some(Arc::new(dtor)));
+        slot.insert(res.to_string(), r.clone());
+        Ok(r)
+    }
+
+    /// The key under which `iface`'s definitions are kept in `map`: an
+    /// exact match, else the newest compatible version.
+    fn lookup<'m, V>(map: &'m BTreeMap<String, V>, iface: &str) -> Option<&'m V> {
+        if let Some(i) = map.get(iface) {
             return Some(i);
         }
         let want = compat_key(iface);
         want.1.as_ref()?;
-        self.interfaces
-            .iter()
+        map.iter()
             .filter(|(k, _)| compat_key(k) == want)
             .max_by(|a, b| version_order(a.0, b.0))
             .map(|(_, v)| v)
@@ -124,7 +155,9 @@ impl Linker {
     /// The values for the imports of a component: one instance per
     /// imported interface the linker knows (type-checked when the
     /// component is instantiated), one function per imported function.
-    pub(crate) fn import_args(&self, items: &[Item]) -> HashMap<String, ItemVal> {
+    /// The store's resource types for the host's are made here, and the
+    /// host functions' types refer to them.
+    pub(crate) fn import_args(&self, items: &[Item], rt: &mut Rt) -> HashMap<String, ItemVal> {
         let mut args = HashMap::new();
         for item in items {
             let Item::Import { name, ty } = item else {
@@ -132,18 +165,25 @@ impl Linker {
             };
             match ty {
                 ComponentTypeRef::Instance(_) => {
-                    if let Some(funcs) = self.interface(name) {
-                        let exports = funcs
-                            .iter()
-                            .map(|(n, f)| (n.clone(), ItemVal::Func(CFunc::Host(f.clone()))))
-                            .collect();
-                        let iv = InstanceVal { exports, id: None };
-                        args.insert(name.clone(), ItemVal::Instance(Arc::new(iv)));
+                    let funcs = Self::lookup(&self.interfaces, name);
+                    let resources = Self::lookup(&self.resources, name);
+                    if funcs.is_none() && resources.is_none() {
+                        continue;
                     }
+                    let mut exports = std::collections::BTreeMap::new();
+                    for (n, r) in resources.into_iter().flatten() {
+                        let id = store_resource(rt, r);
+                        exports.insert(n.clone(), ItemVal::Type(Some(id)));
+                    }
+                    for (n, f) in funcs.into_iter().flatten() {
+                        exports.insert(n.clone(), ItemVal::Func(CFunc::Host(in_store(rt, f))));
+                    }
+                    let iv = InstanceVal { exports, id: None };
+                    args.insert(name.clone(), ItemVal::Instance(Arc::new(iv)));
                 }
                 ComponentTypeRef::Func(_) => {
                     if let Some(f) = self.funcs.get(name) {
-                        args.insert(name.clone(), ItemVal::Func(CFunc::Host(f.clone())));
+                        args.insert(name.clone(), ItemVal::Func(CFunc::Host(in_store(rt, f))));
                     }
                 }
                 _ => {}
@@ -151,6 +191,28 @@ impl Linker {
         }
         args
     }
+}
+
+/// `f` with its type's host resources replaced by the store's types.
+fn in_store(rt: &Rt, f: &Arc<HostFunc>) -> Arc<HostFunc> {
+    let ty = FuncTy {
+        params: f
+            .ty
+            .params
+            .iter()
+            .map(|(n, t)| (n.clone(), map_host_resources(rt, t)))
+            .collect(),
+        result: f.ty.result.as_ref().map(|t| map_host_resources(rt, t)),
+        is_async: f.ty.is_async,
+    };
+    if ty == f.ty {
+        return f.clone();
+    }
+    Arc::new(HostFunc {
+        name: f.name.clone(),
+        ty,
+        kind: f.kind.clone(),
+    })
 }
 
 /// Orders two interface names by their versions, numerically.

@@ -226,7 +226,9 @@ impl Store {
     /// Runs `f` with the host's view of the store: to read a stream a call
     /// returned, to write one, to set a timer.
     pub fn with_host<R>(&mut self, f: impl FnOnce(&mut HostCx<'_>) -> R) -> R {
-        f(&mut HostCx::new(&mut self.wasm))
+        f(&mut HostCx::new(wasmi::AsContextMut::as_context_mut(
+            &mut self.wasm,
+        )))
     }
 
     /// Tasks created and not yet exited in `inst`: the instance is
@@ -246,7 +248,7 @@ impl Store {
         linker: &Linker,
         component: &Component,
     ) -> Result<Instance, Error> {
-        let args = linker.import_args(&component.def.items);
+        let args = linker.import_args(&component.def.items, self.wasm.data_mut());
         let comp = crate::component::instantiate::ComponentVal {
             def: component.def.clone(),
             env: None,

@@ -369,3 +369,88 @@ fn a_compatible_patch_version_links() {
     assert_eq!(call(&mut s, &i, "run-double", 4).unwrap(), [Val::U32(8)]);
     assert_eq!(n.load(Ordering::SeqCst), 1);
 }
+
+/// A component using a resource type the host defines: it constructs a
+/// counter, bumps it twice through a borrow, and drops it.
+const RESOURCE_COMPONENT: &str = r#"
+(component
+  (import "test:host/res@0.1.0" (instance $r
+    (export "counter" (type $c (sub resource)))
+    (export "[constructor]counter" (func (param "start" u32) (result (own $c))))
+    (export "[method]counter.bump" (func (param "self" (borrow $c)) (result u32)))
+  ))
+  (alias export $r "counter" (type $c))
+  (alias export $r "[constructor]counter" (func $new))
+  (alias export $r "[method]counter.bump" (func $bump))
+  (core func $new (canon lower (func $new)))
+  (core func $bump (canon lower (func $bump)))
+  (core func $drop (canon resource.drop $c))
+  (core module $m
+    (import "" "new" (func $new (param i32) (result i32)))
+    (import "" "bump" (func $bump (param i32) (result i32)))
+    (import "" "drop" (func $drop (param i32)))
+    (func (export "run") (param i32) (result i32)
+      (local $h i32) (local $v i32)
+      (local.set $h (call $new (local.get 0)))
+      (drop (call $bump (local.get $h)))
+      (local.set $v (call $bump (local.get $h)))
+      (call $drop (local.get $h))
+      (local.get $v)))
+  (core instance $i (instantiate $m (with "" (instance
+    (export "new" (func $new))
+    (export "bump" (func $bump))
+    (export "drop" (func $drop))))))
+  (func (export "run") (param "start" u32) (result u32)
+    (canon lift (core func $i "run")))
+)
+"#;
+
+#[test]
+fn host_resource_own_borrow_and_destructor() {
+    type Counters = Arc<Mutex<std::collections::HashMap<u32, u32>>>;
+    let counters: Counters = Arc::default();
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let mut l = Linker::new();
+    let (c, d) = (counters.clone(), dropped.clone());
+    let res = l
+        .resource("test:host/res@0.1.0#counter", move |_, rep| {
+            c.lock().unwrap().remove(&rep);
+            d.lock().unwrap().push(rep);
+        })
+        .unwrap();
+    let (c, r) = (counters.clone(), res.clone());
+    l.func(
+        "test:host/res@0.1.0#[constructor]counter",
+        ty(&[Ty::U32], Some(res.own()), false),
+        move |cx, args| {
+            let [Val::U32(start)] = args else {
+                unreachable!()
+            };
+            let mut c = c.lock().unwrap();
+            let rep = 100 + c.len() as u32;
+            c.insert(rep, *start);
+            Ok(vec![cx.resource_new(&r, rep)])
+        },
+    )
+    .unwrap();
+    let (c, r) = (counters.clone(), res.clone());
+    l.func(
+        "test:host/res@0.1.0#[method]counter.bump",
+        ty(&[res.borrow()], Some(Ty::U32), false),
+        move |cx, args| {
+            let rep = cx.resource_rep(&r, &args[0]).expect("a borrowed counter");
+            let mut c = c.lock().unwrap();
+            let v = c.get_mut(&rep).unwrap();
+            *v += 1;
+            Ok(vec![Val::U32(*v)])
+        },
+    )
+    .unwrap();
+    let e = engine();
+    let comp = Component::new(&e, &wat(RESOURCE_COMPONENT)).unwrap();
+    let mut s = Store::new(&e);
+    let i = l.instantiate(&mut s, &comp).unwrap();
+    assert_eq!(call(&mut s, &i, "run", 10).unwrap(), [Val::U32(12)]);
+    assert_eq!(*dropped.lock().unwrap(), vec![100]);
+    assert!(counters.lock().unwrap().is_empty());
+}

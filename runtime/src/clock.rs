@@ -1,6 +1,6 @@
 //! The host's clock and its timers.
 //!
-//! A store measures time with a [`Clock`]: the real monotonic clock, or a
+//! A store measures time with a clock ([`ClockKind`]): the real monotonic clock, or a
 //! virtual one for tests, which stands still while anything can run and
 //! jumps to the next timer's deadline when the store would otherwise be
 //! idle (so a 30 ms sleep takes no real time and every run is the same).

@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use canon_async::{ElemClass, ElemType, EndKind, Event, GuestBuf, Step, Transfer, TransferEnd};
+use canon_async::{ElemClass, EndKind, Event, GuestBuf, Step, Transfer, TransferEnd};
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, load, FlatIter};
 use crate::abi::lower::{store, store_string_into_range};
-use crate::abi::types::{alignment, elem_size, Ty, MAX_FLAT_PARAMS};
+use crate::abi::types::{Ty, MAX_FLAT_PARAMS};
 use crate::abi::val::{Flat, Str, StrEnc};
-use crate::canon::{core_trap, suspend, Cx, Opts};
-use crate::engine::{InstId, Park, Rt};
+use crate::canon::{core_trap, elem_type, suspend, Cx};
 use crate::error::{trap_if, trap_to_wasmi, Trap};
+use crate::state::Opts;
+use crate::state::{InstId, Park, Rt};
 
 /// A built-in with what it needs from its definition.
 #[derive(Debug, Clone)]
@@ -79,61 +80,6 @@ pub enum Builtin {
     Unsupported(String),
 }
 
-/// Whether an element type is a number (same-instance copies allowed).
-fn is_number(t: &Ty) -> bool {
-    matches!(
-        t,
-        Ty::U8
-            | Ty::S8
-            | Ty::U16
-            | Ty::S16
-            | Ty::U32
-            | Ty::S32
-            | Ty::U64
-            | Ty::S64
-            | Ty::F32
-            | Ty::F64
-    )
-}
-
-/// Whether values of a type need lifting (handles, pointers, checks).
-fn needs_lifting(t: &Ty) -> bool {
-    match t {
-        Ty::Bool | Ty::Char | Ty::String | Ty::List(_) | Ty::ErrorContext => true,
-        Ty::Own(_) | Ty::Borrow(_) | Ty::Stream(_) | Ty::Future(_) => true,
-        Ty::Variant(_) | Ty::Enum(_) | Ty::Option(_) | Ty::Result(..) | Ty::Flags(_) => true,
-        Ty::FixedList(e, _) => needs_lifting(e),
-        Ty::Record(fs) => fs.iter().any(|(_, t)| needs_lifting(t)),
-        Ty::Tuple(ts) => ts.iter().any(needs_lifting),
-        _ => false,
-    }
-}
-
-/// The core's element type for a stream or future payload.
-pub fn elem_type(rt: &mut Rt, t: &Option<Ty>) -> ElemType {
-    let id = rt.elem_type_id(t);
-    match t {
-        None => ElemType {
-            id,
-            class: ElemClass::None,
-            size: 0,
-            align: 1,
-        },
-        Some(t) => ElemType {
-            id,
-            class: if is_number(t) {
-                ElemClass::Number
-            } else if needs_lifting(t) {
-                ElemClass::Lifted
-            } else {
-                ElemClass::Plain
-            },
-            size: elem_size(t) as u32,
-            align: alignment(t),
-        },
-    }
-}
-
 fn arg(params: &[wasmi::Val], i: usize) -> Result<u32, Trap> {
     match params.get(i) {
         Some(wasmi::Val::I32(v)) => Ok(*v as u32),
@@ -175,7 +121,7 @@ pub fn call(
 ) -> Result<(), wasmi::Error> {
     let mut ctx = caller.as_context_mut();
     let r = call_inner(&mut ctx, b, params, results);
-    if std::env::var_os("CANON_ASYNC_TRACE").is_some() {
+    if ctx.data().trace {
         let name = format!("{b:?}");
         let name = name.split([' ', '{', '(']).next().unwrap_or("");
         eprintln!("[canon-async-spec] {name}{params:?} -> {r:?} {results:?}");
@@ -240,7 +186,7 @@ fn call_inner(
                     return Err(t);
                 }
             };
-            crate::driver::deliver(ctx, delivery, vals)?;
+            crate::canon::deliver(ctx, delivery, vals)?;
             Ok(None)
         }
         Builtin::TaskCancel => {
@@ -309,7 +255,7 @@ fn call_inner(
                 .core
                 .copy(*kind, *readable, e, opts.is_async, i, buf)
                 .map_err(core_trap)?;
-            if std::env::var_os("CANON_ASYNC_TRACE").is_some() {
+            if ctx.data().trace {
                 eprintln!("[canon-async-spec] copy {kind:?} readable={readable} -> {out:?}");
             }
             if let Some(t) = out.transfer {

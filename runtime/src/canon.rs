@@ -5,122 +5,23 @@
 
 use std::sync::Arc;
 
-use canon_async::{LiftKind, LowerCallee, SubtaskId, TaskId};
+use canon_async::{ElemClass, ElemType, LowerCallee, ResultDelivery, SubtaskId, TaskId};
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, AbiCx, FlatIter, LiftBudget};
 use crate::abi::lower::lower_flat_values;
 use crate::abi::types::{
-    flatten_functype, flatten_types, CoreTy, FuncTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
+    alignment, elem_size, flatten_functype, CoreTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
     MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
 };
 use crate::abi::val::{Flat, Handle, StrEnc, Val};
-use crate::engine::{CallRec, InstId, Park, Rt};
 use crate::error::{trap_from_wasmi, trap_to_wasmi, Trap};
-
-/// Canonical options of a lift, lower or built-in.
-#[derive(Debug, Clone, Default)]
-pub struct Opts {
-    pub memory: Option<wasmi::Memory>,
-    pub realloc: Option<wasmi::Func>,
-    pub post_return: Option<wasmi::Func>,
-    pub callback: Option<wasmi::Func>,
-    pub encoding: Option<StrEnc>,
-    pub is_async: bool,
-    /// The id of these options in [`Rt::copy_opts`], which a stream or
-    /// future built-in passes to the core as its buffer's memory id
-    /// (`GuestBuf::mem`), so that a copy finds each side's options again.
-    ///
-    /// [`Rt::copy_opts`]: crate::engine::Rt::copy_opts
-    /// [`GuestBuf::mem`]: canon_async::GuestBuf::mem
-    pub copy_opts_id: Option<u32>,
-}
-
-/// A lifted function: a core function of an instance with a component type.
-#[derive(Debug)]
-pub struct Lifted {
-    /// The id the core echoes back in `Action::Start`.
-    pub id: u32,
-    pub inst: InstId,
-    pub core: wasmi::Func,
-    pub ty: FuncTy,
-    pub opts: Opts,
-    pub kind: LiftKind,
-}
-
-impl Lifted {
-    /// The core's description of this function.
-    pub fn descriptor(&self) -> canon_async::Lifted {
-        canon_async::Lifted {
-            inst: self.inst,
-            func: self.id,
-            kind: self.kind,
-            async_type: self.ty.is_async,
-        }
-    }
-}
-
-/// A component function value.
-#[derive(Debug, Clone)]
-pub enum CFunc {
-    /// A function lifted from a component instance.
-    Lifted(Arc<Lifted>),
-    /// A function the host implements (linked with a `Linker`).
-    Host(Arc<crate::host::HostFunc>),
-}
-
-impl CFunc {
-    /// The component type the callee was lifted with.
-    pub fn ty(&self) -> &FuncTy {
-        match self {
-            CFunc::Lifted(l) => &l.ty,
-            CFunc::Host(h) => &h.ty,
-        }
-    }
-}
-
-/// What a `canon lower` host function needs.
-#[derive(Debug)]
-pub struct LowerDef {
-    pub callee: CFunc,
-    pub inst: InstId,
-    pub ty: FuncTy,
-    pub opts: Opts,
-}
-
-impl LowerDef {
-    /// How many flat parameters (before any out-pointer) the core function takes.
-    pub fn flat_param_count(&self) -> usize {
-        let n = flatten_types(&self.ty.param_types()).len();
-        let max = if self.opts.is_async {
-            MAX_FLAT_ASYNC_PARAMS
-        } else {
-            MAX_FLAT_PARAMS
-        };
-        if n > max {
-            1
-        } else {
-            n
-        }
-    }
-}
+use crate::state::{CFunc, CallRec, InstId, LowerDef, Opts, Park, Rt, Suspend};
 
 /// Converts a core trap into a runtime trap.
 pub fn core_trap(t: canon_async::Trap) -> Trap {
     Trap::new(t.message())
 }
-
-/// The host error a built-in returns to park its thread.
-#[derive(Debug)]
-pub struct Suspend;
-
-impl std::fmt::Display for Suspend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("thread suspended")
-    }
-}
-
-impl wasmi::errors::HostError for Suspend {}
 
 /// Parks the running thread: records how to resume it and unwinds to the
 /// driver. Inside a nested synchronous helper call this is a trap.
@@ -299,7 +200,7 @@ impl AbiCx for Cx<'_, '_> {
                     canon_async::EndKind::Future
                 };
                 let e = e.as_ref().map(|x| (**x).clone());
-                let elem = crate::builtins::elem_type(self.rt(), &e);
+                let elem = crate::canon::elem_type(self.rt(), &e);
                 let s = self
                     .rt()
                     .core
@@ -524,7 +425,7 @@ pub fn resource_drop(
         return Ok(());
     };
     if let Some(host_dtor) = s.resources.get(rt).and_then(|r| r.host_dtor.clone()) {
-        host_dtor(&mut crate::host::HostCx::new(ctx.as_context_mut()), d.rep);
+        host_dtor(&mut crate::state::HostCx::new(ctx.as_context_mut()), d.rep);
         return Ok(());
     }
     let Some(dtor) = s.resources.get(rt).and_then(|r| r.dtor) else {
@@ -537,4 +438,78 @@ pub fn resource_drop(
         return Err(t);
     }
     ctx.data_mut().core.end_sync_call().map_err(core_trap)
+}
+
+/// Delivers a task's results as the core says.
+pub fn deliver(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    d: ResultDelivery,
+    vals: Vec<Val>,
+) -> Result<(), Trap> {
+    match d {
+        ResultDelivery::Host(task) => {
+            let rt = ctx.data_mut();
+            if let Some(h) = rt.host_calls.get_mut(&task) {
+                h.results = Some(vals);
+                rt.delivered.push(task);
+            }
+            Ok(())
+        }
+        ResultDelivery::Guest(subtask) => deliver_to_guest(ctx, subtask, vals),
+    }
+}
+
+/// Whether an element type is a number (same-instance copies allowed).
+fn is_number(t: &Ty) -> bool {
+    matches!(
+        t,
+        Ty::U8
+            | Ty::S8
+            | Ty::U16
+            | Ty::S16
+            | Ty::U32
+            | Ty::S32
+            | Ty::U64
+            | Ty::S64
+            | Ty::F32
+            | Ty::F64
+    )
+}
+
+/// Whether values of a type need lifting (handles, pointers, checks).
+fn needs_lifting(t: &Ty) -> bool {
+    match t {
+        Ty::Bool | Ty::Char | Ty::String | Ty::List(_) | Ty::ErrorContext => true,
+        Ty::Own(_) | Ty::Borrow(_) | Ty::Stream(_) | Ty::Future(_) => true,
+        Ty::Variant(_) | Ty::Enum(_) | Ty::Option(_) | Ty::Result(..) | Ty::Flags(_) => true,
+        Ty::FixedList(e, _) => needs_lifting(e),
+        Ty::Record(fs) => fs.iter().any(|(_, t)| needs_lifting(t)),
+        Ty::Tuple(ts) => ts.iter().any(needs_lifting),
+        _ => false,
+    }
+}
+
+/// The core's element type for a stream or future payload.
+pub fn elem_type(rt: &mut Rt, t: &Option<Ty>) -> ElemType {
+    let id = rt.elem_type_id(t);
+    match t {
+        None => ElemType {
+            id,
+            class: ElemClass::None,
+            size: 0,
+            align: 1,
+        },
+        Some(t) => ElemType {
+            id,
+            class: if is_number(t) {
+                ElemClass::Number
+            } else if needs_lifting(t) {
+                ElemClass::Lifted
+            } else {
+                ElemClass::Plain
+            },
+            size: elem_size(t) as u32,
+            align: alignment(t),
+        },
+    }
 }

@@ -9,22 +9,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use canon_async::{
-    Action, Caller as CoreCaller, LiftKind, ResultDelivery, ResumeValue, TaskId, ThreadId,
-};
-use wasmi::{AsContextMut, ResumableCall, StoreContextMut};
+use canon_async::{Action, Caller as CoreCaller, LiftKind, ResumeValue, TaskId, ThreadId};
+use wasmi::{AsContextMut, ResumableCall};
 
 use crate::abi::lift::{lift_flat_values, FlatIter};
 use crate::abi::lower::lower_flat_values;
 use crate::abi::types::{flatten_functype, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
 use crate::abi::val::{Flat, Val};
 use crate::builtins::store_event;
-use crate::canon::{
-    core_trap, deliver_to_guest, lift_call_args, nested_call, sync_lower_results, CFunc, Cx,
-    Lifted, Suspend,
-};
-use crate::engine::{HostCall, Park, Rt};
+use crate::canon::{core_trap, deliver, lift_call_args, nested_call, sync_lower_results, Cx};
 use crate::error::{trap_from_wasmi, Trap};
+use crate::state::{CFunc, HostInvoke, Lifted, Park, Rt, Suspend};
 
 /// What a top-level wasmi call runs.
 #[derive(Clone)]
@@ -53,25 +48,6 @@ pub struct Driver {
     parked: HashMap<ThreadId, Parked>,
     /// Set when the core function of a [`Driver::sync_call`] returned.
     sync_done: bool,
-}
-
-/// Delivers a task's results as the core says.
-pub fn deliver(
-    ctx: &mut StoreContextMut<'_, Rt>,
-    d: ResultDelivery,
-    vals: Vec<Val>,
-) -> Result<(), Trap> {
-    match d {
-        ResultDelivery::Host(task) => {
-            let rt = ctx.data_mut();
-            if let Some(h) = rt.host_calls.get_mut(&task) {
-                h.results = Some(vals);
-                rt.delivered.push(task);
-            }
-            Ok(())
-        }
-        ResultDelivery::Guest(subtask) => deliver_to_guest(ctx, subtask, vals),
-    }
 }
 
 fn fail(store: &mut wasmi::Store<Rt>, t: Trap) -> Trap {
@@ -103,7 +79,7 @@ impl Driver {
             .map_err(core_trap)?;
         store.data_mut().host_calls.insert(
             task,
-            HostCall {
+            HostInvoke {
                 args,
                 results: None,
             },
@@ -148,7 +124,7 @@ impl Driver {
             .and_then(|()| {
                 while !self.sync_done {
                     let a = store.data_mut().core.next_action();
-                    if trace() {
+                    if store.data().trace {
                         eprintln!("[canon-async-spec] action {a:?}");
                     }
                     match a {
@@ -202,7 +178,7 @@ impl Driver {
             } else {
                 core.next_action()
             };
-            if trace() {
+            if store.data().trace {
                 eprintln!("[canon-async-spec] action {a:?}");
             }
             match a {
@@ -363,7 +339,7 @@ impl Driver {
             Ok(ResumableCall::Finished) => self.finished(store, run, outs),
             Ok(ResumableCall::HostTrap(h)) => {
                 if h.host_error().downcast_ref::<Suspend>().is_some() {
-                    if trace() {
+                    if store.data().trace {
                         eprintln!(
                             "[canon-async-spec] park {thread:?}: {:?}",
                             store.data().suspend
@@ -448,12 +424,6 @@ impl Driver {
             _ => store.data_mut().core.exit_thread().map_err(core_trap),
         }
     }
-}
-
-/// Whether `CANON_ASYNC_TRACE` asks for a trace of the driving loop.
-fn trace() -> bool {
-    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TRACE.get_or_init(|| std::env::var_os("CANON_ASYNC_TRACE").is_some())
 }
 
 fn lifted(store: &mut wasmi::Store<Rt>, func: u32) -> Result<Arc<Lifted>, Trap> {

@@ -13,103 +13,23 @@
 //! [`HostCx::write`] run one when a copy on a host end finishes. All of
 //! them run on the store's event loop, with the store at hand.
 
-use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use canon_async::{CopyResult, ElemClass, EndKind, SharedId, SubtaskId, Transfer, TransferEnd};
+use canon_async::{ElemClass, EndKind, SharedId, SubtaskId, Transfer, TransferEnd};
 use wasmi::AsContextMut;
 
 use crate::abi::lift::load;
 use crate::abi::lower::store;
-use crate::abi::types::{elem_size, FuncTy, ResId, Ty};
+use crate::abi::types::{elem_size, ResId, Ty};
 use crate::abi::val::Val;
 use crate::canon::{deliver_to_guest, Cx};
-use crate::clock::{Clock, ClockKind, Timers};
-use crate::engine::Rt;
 use crate::error::Trap;
-
-/// An error a host function reports; the guest's call traps with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostError(pub String);
-
-impl HostError {
-    /// An error with the given message.
-    pub fn new(msg: impl Into<String>) -> Self {
-        HostError(msg.into())
-    }
-}
-
-impl fmt::Display for HostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HostError {}
-
-/// The body of a synchronous host function.
-pub type SyncHostFn =
-    dyn Fn(&mut HostCx<'_>, &[Val]) -> Result<Vec<Val>, HostError> + Send + Sync + 'static;
-
-/// The body of an asynchronous host function: it completes `call` now or
-/// later.
-pub type AsyncHostFn =
-    dyn Fn(&mut HostCx<'_>, Vec<Val>, HostCall) -> Result<(), HostError> + Send + Sync + 'static;
-
-/// The destructor of a host resource type: runs with the resource's
-/// representation when a guest drops its last own handle.
-pub type HostDtor = Arc<dyn Fn(&mut HostCx<'_>, u32) + Send + Sync + 'static>;
-
-/// The first id of host resource types in the types a host gives its
-/// functions ([`HostResource::own`]); the store's own ids are small.
-const HOST_RESOURCE_BASE: usize = 1 << 40;
-
-static NEXT_HOST_RESOURCE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// A resource type the host defines (`Linker::resource`): its values are
-/// representations (`u32`) the host chooses; guests hold handles to them.
-#[derive(Clone)]
-pub struct HostResource(pub(crate) Arc<HostResourceDef>);
-
-pub(crate) struct HostResourceDef {
-    pub(crate) key: usize,
-    pub(crate) name: String,
-    pub(crate) dtor: Option<HostDtor>,
-}
-
-impl HostResource {
-    pub(crate) fn new(name: &str, dtor: Option<HostDtor>) -> Self {
-        let key = NEXT_HOST_RESOURCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HostResource(Arc::new(HostResourceDef {
-            key,
-            name: name.to_string(),
-            dtor,
-        }))
-    }
-
-    /// `own<R>`, for the host's function types.
-    pub fn own(&self) -> Ty {
-        Ty::Own(HOST_RESOURCE_BASE + self.0.key)
-    }
-
-    /// `borrow<R>`, for the host's function types.
-    pub fn borrow(&self) -> Ty {
-        Ty::Borrow(HOST_RESOURCE_BASE + self.0.key)
-    }
-
-    /// Its full name (`"interface#resource"`).
-    pub fn name(&self) -> &str {
-        &self.0.name
-    }
-}
-
-impl fmt::Debug for HostResource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HostResource({})", self.0.name)
-    }
-}
+pub use crate::state::{AsyncHostFn, HostDtor, HostError, SyncHostFn};
+use crate::state::{
+    CopyDone, HostCall, HostCx, HostFunc, HostFuncKind, HostOp, HostResource, HostState, HostTask,
+    Pending, Rt, HOST_RESOURCE_BASE,
+};
 
 /// The store's resource type for the host's `r`, made on first use.
 pub(crate) fn store_resource(rt: &mut Rt, r: &HostResource) -> ResId {
@@ -160,107 +80,6 @@ pub(crate) fn map_host_resources(rt: &Rt, t: &Ty) -> Ty {
         Ty::Future(e) => Ty::Future(e.as_ref().map(a)),
         t => t.clone(),
     }
-}
-
-/// A closure the event loop runs later, with the store.
-pub type HostTask = Box<dyn FnOnce(&mut HostCx<'_>) + Send + 'static>;
-
-/// How a host function runs.
-#[derive(Clone)]
-pub enum HostFuncKind {
-    /// Returns its results at once.
-    Sync(Arc<SyncHostFn>),
-    /// Completes a [`HostCall`], now or later.
-    Async(Arc<AsyncHostFn>),
-}
-
-/// A host function with the component type it implements.
-pub struct HostFunc {
-    /// Its full name, for messages (`"ns:pkg/iface@1.0.0#name"`).
-    pub name: String,
-    /// The type the host gave it; imports are checked against it.
-    pub ty: FuncTy,
-    /// Its body.
-    pub kind: HostFuncKind,
-}
-
-impl fmt::Debug for HostFunc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HostFunc")
-            .field("name", &self.name)
-            .field("ty", &self.ty)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A call of an asynchronous host function in flight. Completing it after
-/// the guest that made it is gone (it trapped, or the call resolved) is a
-/// no-op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct HostCall {
-    subtask: SubtaskId,
-    generation: u64,
-}
-
-pub(crate) struct Pending {
-    generation: u64,
-    func: Arc<HostFunc>,
-    on_cancel: Option<HostTask>,
-}
-
-/// What a finished host copy reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CopyDone {
-    /// COMPLETED (possibly partial, for a stream), DROPPED (the guest's end
-    /// is gone) or CANCELLED.
-    pub result: CopyResult,
-    /// How many elements moved.
-    pub progress: u32,
-}
-
-type ReadDone = Box<dyn FnOnce(&mut HostCx<'_>, Vec<Val>, CopyDone) + Send + 'static>;
-type WriteDone = Box<dyn FnOnce(&mut HostCx<'_>, CopyDone) + Send + 'static>;
-
-enum HostOp {
-    Read { buf: Vec<Val>, done: ReadDone },
-    Write { vals: Vec<Val>, done: WriteDone },
-}
-
-/// The host's state in a store: calls in flight, timers, host ends.
-pub(crate) struct HostState {
-    pending: HashMap<SubtaskId, Pending>,
-    generation: u64,
-    pub(crate) clock: Clock,
-    timers: Timers<HostTask>,
-    ready: VecDeque<HostTask>,
-    ops: HashMap<SharedId, HostOp>,
-    /// Host ends whose copy may have finished (a guest built-in met it).
-    dirty: Vec<SharedId>,
-    /// The store's resource types for the host's, by host resource key.
-    resources: HashMap<usize, ResId>,
-    /// The core instance that host resource types belong to.
-    instance: Option<canon_async::InstanceId>,
-}
-
-impl HostState {
-    pub(crate) fn new(clock: ClockKind) -> Self {
-        HostState {
-            pending: HashMap::new(),
-            generation: 0,
-            clock: Clock::new(clock),
-            timers: Timers::default(),
-            ready: VecDeque::new(),
-            ops: HashMap::new(),
-            dirty: Vec::new(),
-            resources: HashMap::new(),
-            instance: None,
-        }
-    }
-}
-
-/// The store, as host code sees it while it runs.
-pub struct HostCx<'a> {
-    pub(crate) store: wasmi::StoreContextMut<'a, Rt>,
 }
 
 impl<'a> HostCx<'a> {
@@ -395,7 +214,7 @@ impl<'a> HostCx<'a> {
 
     fn end_new(&mut self, kind: EndKind, elem: Option<Ty>) -> SharedId {
         let rt = self.store.data_mut();
-        let e = crate::builtins::elem_type(rt, &elem);
+        let e = crate::canon::elem_type(rt, &elem);
         rt.core.host_copy_new(kind, e)
     }
 
@@ -508,15 +327,6 @@ impl<'a> HostCx<'a> {
             HostOp::Write { done, .. } => Box::new(move |cx| done(cx, d)),
         };
         self.host().ready.push_back(task);
-    }
-}
-
-impl From<canon_async::HostCopyDone> for CopyDone {
-    fn from(d: canon_async::HostCopyDone) -> Self {
-        CopyDone {
-            result: d.result,
-            progress: d.progress,
-        }
     }
 }
 

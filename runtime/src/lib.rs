@@ -12,16 +12,16 @@ pub mod canon;
 pub mod clock;
 pub mod component;
 pub mod driver;
-pub mod engine;
 pub mod error;
 pub mod host;
 pub mod linker;
+pub mod state;
 pub mod store;
 
 pub use abi::types::{FuncTy, Ty};
 pub use abi::val::Val;
 pub use clock::ClockKind;
 pub use error::{Error, Trap};
-pub use host::{CopyDone, HostCall, HostCx, HostError, HostResource};
 pub use linker::Linker;
+pub use state::{CopyDone, HostCall, HostCx, HostError, HostResource};
 pub use store::{Call, Component, Config, Engine, Func, Instance, Schedule, Store};

@@ -15,15 +15,12 @@ use wasmparser::ComponentTypeRef;
 
 use crate::abi::types::FuncTy;
 use crate::abi::val::Val;
-use crate::canon::CFunc;
 use crate::component::parse::Item;
 use crate::component::{InstanceVal, ItemVal};
-use crate::engine::Rt;
 use crate::error::Error;
-use crate::host::{
-    map_host_resources, store_resource, HostCall, HostCx, HostError, HostFunc, HostFuncKind,
-    HostResource,
-};
+use crate::host::{map_host_resources, store_resource};
+use crate::state::Rt;
+use crate::state::{CFunc, HostCall, HostCx, HostError, HostFunc, HostFuncKind, HostResource};
 
 /// Host definitions to link components against.
 #[derive(Default, Clone)]

@@ -18,14 +18,15 @@ use canon_async::{Action, InstanceId, TaskId};
 
 use crate::abi::types::FuncTy;
 use crate::abi::val::Val;
-use crate::canon::{core_trap, CFunc, Lifted};
+use crate::canon::core_trap;
 use crate::clock::ClockKind;
 use crate::component::{instantiate, parse_component, ComponentDef, InstanceVal, ItemVal};
 use crate::driver::Driver;
-use crate::engine::{HostCall as HostInvoke, Rt};
 use crate::error::{Error, Trap};
-use crate::host::{self, HostCx, HostState};
+use crate::host;
 use crate::linker::Linker;
+use crate::state::{CFunc, HostCx, HostState, Lifted};
+use crate::state::{HostInvoke, Rt};
 
 /// How the core makes its scheduling choices.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -185,7 +186,7 @@ pub struct Store {
 impl Store {
     /// A new store for `engine`'s components.
     pub fn new(engine: &Engine) -> Self {
-        let mut wasm = crate::engine::new_store(&engine.wasmi);
+        let mut wasm = crate::state::new_store(&engine.wasmi);
         let cfg = &engine.config;
         let rt = wasm.data_mut();
         rt.host = HostState::new(cfg.clock);

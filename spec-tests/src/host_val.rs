@@ -3,8 +3,8 @@
 
 use wast::component::WastVal;
 
-use crate::abi::types::{field_types, variant_cases, Ty};
-use crate::abi::val::{Str, Val};
+use canon_async_wasmi::abi::types::{field_types, variant_cases, Ty};
+use canon_async_wasmi::abi::val::{Str, Val};
 
 /// Converts a host value to a runtime value of type `t`.
 pub fn to_val(w: &WastVal<'_>, t: &Ty) -> Result<Val, String> {

@@ -9,14 +9,33 @@ use wast::component::WastVal;
 use wast::parser::{self, ParseBuffer};
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 
-use crate::abi::types::Ty;
-use crate::canon::CFunc;
-use crate::component::instantiate::ComponentVal;
-use crate::component::{instantiate, parse_component, ComponentDef, InstanceVal, ItemVal};
-use crate::driver::Driver;
-use crate::engine::{new_engine, new_store, Rt, FUEL_PER_DIRECTIVE};
-use crate::error::{Error, Trap};
+use canon_async_wasmi::abi::types::Ty;
+use canon_async_wasmi::component::instantiate::ComponentVal;
+use canon_async_wasmi::component::{
+    instantiate, parse_component, ComponentDef, InstanceVal, ItemVal,
+};
+use canon_async_wasmi::driver::Driver;
+use canon_async_wasmi::error::{Error, Trap};
+use canon_async_wasmi::state::{new_store, CFunc, Rt};
+
 use crate::host_val;
+
+/// Fuel given to each directive, so that a runaway loop becomes a trap.
+pub const FUEL_PER_DIRECTIVE: u64 = 10_000_000;
+
+/// Creates the engine used for one `.wast` file: wasmi with fuel on.
+pub fn new_engine() -> wasmi::Engine {
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(true);
+    wasmi::Engine::new(&config)
+}
+
+/// A store for one `.wast` file, tracing when `CANON_ASYNC_TRACE` is set.
+fn new_wast_store(engine: &wasmi::Engine) -> wasmi::Store<Rt> {
+    let mut store = new_store(engine);
+    store.data_mut().trace = std::env::var_os("CANON_ASYNC_TRACE").is_some();
+    store
+}
 
 /// The first failing directive of a file.
 #[derive(Debug, Clone)]
@@ -135,7 +154,7 @@ fn show_err(e: &Error) -> String {
 impl Runner {
     fn new() -> Self {
         let engine = new_engine();
-        let store = new_store(&engine);
+        let store = new_wast_store(&engine);
         Runner {
             engine,
             store,
@@ -291,7 +310,7 @@ impl Runner {
     fn invoke(
         &mut self,
         inv: &WastInvoke<'_>,
-    ) -> Result<(Vec<crate::abi::Val>, Option<Ty>), Error> {
+    ) -> Result<(Vec<canon_async_wasmi::Val>, Option<Ty>), Error> {
         let inst = match inv.module {
             Some(id) => self.named.get(id.name()).cloned(),
             None => self.current.clone(),

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
-use canon_async_spec::abi::Val;
-use canon_async_spec::component::{self, instantiate::ComponentVal, ItemVal};
-use canon_async_spec::driver::Driver;
-use canon_async_spec::engine::{new_engine, new_store, DEFAULT_MAX_LIFT_BYTES};
+use canon_async_spec::wast_runner::new_engine;
+use canon_async_wasmi::abi::Val;
+use canon_async_wasmi::component::{self, instantiate::ComponentVal, ItemVal};
+use canon_async_wasmi::driver::Driver;
+use canon_async_wasmi::state::{new_store, DEFAULT_MAX_LIFT_BYTES};
 
 /// `run` passes a `list<u8>` of 100 bytes to a callee that returns its
 /// length.

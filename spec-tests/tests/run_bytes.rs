@@ -1,6 +1,7 @@
 //! `run_component_bytes`, the entry point of the `component` fuzz target.
 
-use canon_async_spec::{abi::Val, error::Error, run_component_bytes};
+use canon_async_spec::run_component_bytes;
+use canon_async_wasmi::{abi::Val, error::Error};
 
 fn encode(wat: &str) -> Vec<u8> {
     let buf = wast::parser::ParseBuffer::new(wat).unwrap();

@@ -1,7 +1,8 @@
 //! A trap is printed with one "wasm trap: " prefix, whichever part of the
 //! runtime (the core, the driver's deadlock check, wasmi) raised it.
 
-use canon_async_spec::{error::Error, run_component_bytes, wast_runner::run_source};
+use canon_async_spec::{run_component_bytes, wast_runner::run_source};
+use canon_async_wasmi::error::Error;
 
 /// A stackful async export whose core function returns without
 /// `task.return`: the core traps with `Trap::TaskNotResolved`.

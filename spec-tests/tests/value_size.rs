@@ -1,9 +1,9 @@
 //! Validation rejects a defined value type whose `elem_size(t, 'i64')` is
 //! 2^28 bytes or more, with the reference suite's reason.
 
-use canon_async_spec::component::parse_component;
-use canon_async_spec::engine::new_engine;
-use canon_async_spec::error::Error;
+use canon_async_spec::wast_runner::new_engine;
+use canon_async_wasmi::component::parse_component;
+use canon_async_wasmi::error::Error;
 
 fn parse(wat: &str) -> Result<(), Error> {
     let buf = wast::parser::ParseBuffer::new(wat).unwrap();

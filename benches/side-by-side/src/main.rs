@@ -140,14 +140,14 @@ fn canon_side(
     batches: usize,
     target: Duration,
 ) -> Result<(Duration, u64), String> {
-    use canon_async_spec::abi::Val;
-    use canon_async_spec::component::{self, instantiate::ComponentVal, ItemVal};
-    use canon_async_spec::{driver::Driver, engine};
+    use canon_async_wasmi::abi::Val;
+    use canon_async_wasmi::component::{self, instantiate::ComponentVal, ItemVal};
+    use canon_async_wasmi::driver::Driver;
 
     const FUEL: u64 = u64::MAX / 4;
-    let engine = engine::new_engine();
+    let engine = canon_async_spec::wast_runner::new_engine();
     let def = component::parse_component(bytes, &engine).map_err(|e| e.to_string())?;
-    let mut store = engine::new_store(&engine);
+    let mut store = canon_async_wasmi::state::new_store(&engine);
     let mut driver = Driver::default();
     store.set_fuel(FUEL).map_err(|e| e.to_string())?;
     let comp = ComponentVal { def, env: None };

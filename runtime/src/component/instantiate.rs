@@ -18,10 +18,11 @@ use super::types::{func_ty, ResourceMap};
 use crate::abi::types::ResId;
 use crate::abi::val::StrEnc;
 use crate::builtins::Builtin;
-use crate::canon::{self, CFunc, Lifted, LowerDef, Opts};
+use crate::canon;
 use crate::driver::Driver;
-use crate::engine::{InstId, Rt};
 use crate::error::{trap_from_wasmi, trap_to_wasmi, Error, Trap};
+use crate::state::{CFunc, Lifted, LowerDef, Opts};
+use crate::state::{InstId, Rt};
 use canon_async::{EndKind, LiftKind};
 
 /// A component together with the environment its outer aliases see.

@@ -143,305 +143,581 @@ fn step_i32(s: Step<u32>, results: &mut [wasmi::Val], has_result: bool) -> Optio
     }
 }
 
+/// What a built-in's body returns: the park of a thread that suspends,
+/// `None` when the built-in returns at once.
+type R = Result<Option<Park>, Trap>;
+
 fn call_inner(
     ctx: &mut StoreContextMut<'_, Rt>,
     b: &Builtin,
     params: &[wasmi::Val],
     results: &mut [wasmi::Val],
-) -> Result<Option<Park>, Trap> {
-    let rt = ctx.data_mut();
+) -> R {
     match b {
-        Builtin::TaskReturn { result, opts } => {
-            // The core leaves the type and options check to the embedder.
-            let expected = rt
-                .core
-                .current_thread()
-                .and_then(|t| rt.core.thread_task(t))
-                .and_then(|k| rt.core.task_func(k))
-                .and_then(|f| rt.lifted.get(f.func as usize))
-                .cloned();
-            if let Some(l) = expected {
-                let needs_memory = result.as_ref().is_some_and(lift_reads_memory);
-                if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts, needs_memory) {
-                    ctx.data_mut().core.wasm_trapped();
-                    return Err(Trap::new(
-                        "invalid `task.return` signature and/or options for current task",
-                    ));
-                }
-            }
-            let rt = ctx.data_mut();
-            let delivery = rt.core.task_return().map_err(core_trap)?;
-            let inst = current_inst(rt)?;
-            let tys: Vec<Ty> = result.iter().cloned().collect();
-            let flat: Vec<Flat> = params.iter().map(Flat::from_wasmi).collect();
-            let vals = {
-                let mut cx = Cx::new(ctx, opts, inst, false);
-                let mut it = FlatIter::new(&flat);
-                lift_flat_values(&mut cx, MAX_FLAT_PARAMS, &mut it, &tys)
-            };
-            let vals = match vals {
-                Ok(v) => v,
-                Err(t) => {
-                    ctx.data_mut().core.wasm_trapped();
-                    return Err(t);
-                }
-            };
-            crate::canon::deliver(ctx, delivery, vals)?;
-            Ok(None)
-        }
-        Builtin::TaskCancel => {
-            rt.core.task_cancel().map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::ContextGet(i) => {
-            let v = rt.core.context_get(*i).map_err(core_trap)?;
-            set_i32(results, v as u32);
-            Ok(None)
-        }
-        Builtin::ContextSet(i) => {
-            let v = arg(params, 0)?;
-            rt.core.context_set(*i, u64::from(v)).map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::BackpressureInc => rt.core.backpressure_inc().map(|_| None).map_err(core_trap),
-        Builtin::BackpressureDec => rt.core.backpressure_dec().map(|_| None).map_err(core_trap),
-        Builtin::ThreadYield(c) => {
-            let s = rt.core.thread_yield(*c).map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
-        Builtin::SubtaskDrop => {
-            rt.core.subtask_drop(arg(params, 0)?).map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::SubtaskCancel(a) => {
-            let s = rt
-                .core
-                .subtask_cancel(*a, arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
-        Builtin::CopyNew { kind, elem } => {
-            let e = elem_type(rt, elem);
-            let v = rt.core.copy_new(*kind, e).map_err(core_trap)?;
-            if let Some(r) = results.first_mut() {
-                *r = wasmi::Val::I64(v as i64);
-            }
-            Ok(None)
-        }
+        Builtin::TaskReturn { result, opts } => task_return(ctx, params, results, result, opts),
+        Builtin::TaskCancel => task_cancel(ctx, params, results),
+        Builtin::ContextGet(i) => context_get(ctx, params, results, i),
+        Builtin::ContextSet(i) => context_set(ctx, params, results, i),
+        Builtin::BackpressureInc => backpressure_inc(ctx, params, results),
+        Builtin::BackpressureDec => backpressure_dec(ctx, params, results),
+        Builtin::ThreadYield(c) => thread_yield(ctx, params, results, c),
+        Builtin::SubtaskDrop => subtask_drop(ctx, params, results),
+        Builtin::SubtaskCancel(a) => subtask_cancel(ctx, params, results, a),
+        Builtin::CopyNew { kind, elem } => copy_new(ctx, params, results, kind, elem),
         Builtin::Copy {
             kind,
             readable,
             elem,
             opts,
-        } => {
-            let e = elem_type(rt, elem);
-            let i = arg(params, 0)?;
-            let ptr = arg(params, 1)?;
-            let len = if *kind == EndKind::Stream {
-                arg(params, 2)?
-            } else {
-                1
-            };
-            let mem = opts.copy_opts_id.unwrap_or(u32::MAX);
-            let mem_size = opts.memory.map_or(0, |m| m.data(&*ctx).len() as u64);
-            let buf = GuestBuf {
-                mem,
-                ptr,
-                len,
-                mem_size,
-            };
-            let out = ctx
-                .data_mut()
-                .core
-                .copy(*kind, *readable, e, opts.is_async, i, buf)
-                .map_err(core_trap)?;
-            if ctx.data().trace {
-                eprintln!("[canon-async-spec] copy {kind:?} readable={readable} -> {out:?}");
-            }
-            if let Some(t) = out.transfer {
-                if let Err(trap) = transfer(ctx, &t) {
-                    ctx.data_mut().core.wasm_trapped();
-                    return Err(trap);
-                }
-            }
-            Ok(step_i32(out.step, results, true))
-        }
+        } => copy(ctx, params, results, kind, readable, elem, opts),
         Builtin::CancelCopy {
             kind,
             readable,
             elem,
             is_async,
-        } => {
-            let e = elem_type(rt, elem);
-            let s = rt
-                .core
-                .cancel_copy(*kind, *readable, e, *is_async, arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
+        } => cancel_copy(ctx, params, results, kind, readable, elem, is_async),
         Builtin::DropEnd {
             kind,
             readable,
             elem,
-        } => {
-            let e = elem_type(rt, elem);
-            rt.core
-                .drop_end(*kind, *readable, e, arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::ErrorContextNew(opts) => {
-            let inst = current_inst(rt)?;
-            let (ptr, units) = (arg(params, 0)?, arg(params, 1)?);
-            let s = {
-                let mut cx = Cx::new(ctx, opts, inst, false);
-                crate::abi::lift::load_string_from_range(&mut cx, ptr, units)?
-            };
-            let rt = ctx.data_mut();
-            rt.error_messages.push(s.text);
-            let id = (rt.error_messages.len() - 1) as u32;
-            let i = rt.core.error_context_new(id).map_err(core_trap)?;
-            set_i32(results, i);
-            Ok(None)
-        }
+        } => drop_end(ctx, params, results, kind, readable, elem),
+        Builtin::ErrorContextNew(opts) => error_context_new(ctx, params, results, opts),
         Builtin::ErrorContextDebugMessage(opts) => {
-            let inst = current_inst(rt)?;
-            let (i, ptr) = (arg(params, 0)?, arg(params, 1)?);
-            let id = rt.core.error_context_debug_message(i).map_err(core_trap)?;
-            let text = rt
-                .error_messages
-                .get(id as usize)
-                .cloned()
-                .unwrap_or_default();
-            let mut cx = Cx::new(ctx, opts, inst, false);
-            let s = Str::from_host(&text);
-            let (p, n) = store_string_into_range(&mut cx, &s)?;
-            store(
-                &mut cx,
-                &crate::abi::Val::Record(vec![crate::abi::Val::U32(p), crate::abi::Val::U32(n)]),
-                &Ty::Tuple(vec![Ty::U32, Ty::U32].into()),
-                u64::from(ptr),
-            )?;
-            Ok(None)
+            error_context_debug_message(ctx, params, results, opts)
         }
-        Builtin::ErrorContextDrop => {
-            rt.core
-                .error_context_drop(arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::WaitableSetNew => {
-            let i = rt.core.waitable_set_new().map_err(core_trap)?;
-            set_i32(results, i);
-            Ok(None)
-        }
+        Builtin::ErrorContextDrop => error_context_drop(ctx, params, results),
+        Builtin::WaitableSetNew => waitable_set_new(ctx, params, results),
         Builtin::WaitableSetWait {
             cancellable,
             memory,
-        } => {
-            let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
-            match rt
-                .core
-                .waitable_set_wait(*cancellable, si, ptr)
-                .map_err(core_trap)?
-            {
-                Step::Done(e) => {
-                    store_event(ctx, *memory, ptr, &e)?;
-                    set_i32(results, e.code as u32);
-                    Ok(None)
-                }
-                Step::Suspend => Ok(Some(Park::Event { memory: *memory })),
-            }
-        }
+        } => waitable_set_wait(ctx, params, results, cancellable, memory),
         Builtin::WaitableSetPoll {
             cancellable,
             memory,
-        } => {
-            let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
-            let e = rt
-                .core
-                .waitable_set_poll(*cancellable, si)
-                .map_err(core_trap)?;
+        } => waitable_set_poll(ctx, params, results, cancellable, memory),
+        Builtin::WaitableSetDrop => waitable_set_drop(ctx, params, results),
+        Builtin::WaitableJoin => waitable_join(ctx, params, results),
+        Builtin::ThreadIndex => thread_index(ctx, params, results),
+        Builtin::ThreadNewIndirect { table, ft } => {
+            thread_new_indirect(ctx, params, results, table, ft)
+        }
+        Builtin::ThreadResumeLater => thread_resume_later(ctx, params, results),
+        Builtin::ThreadSuspend(c) => thread_suspend(ctx, params, results, c),
+        Builtin::ThreadSuspendThenResume(c) => thread_suspend_then_resume(ctx, params, results, c),
+        Builtin::ThreadYieldThenResume(c) => thread_yield_then_resume(ctx, params, results, c),
+        Builtin::ThreadSuspendThenPromote(c) => {
+            thread_suspend_then_promote(ctx, params, results, c)
+        }
+        Builtin::ThreadYieldThenPromote(c) => thread_yield_then_promote(ctx, params, results, c),
+        Builtin::Unsupported(name) => Err(Trap::new(format!("not yet supported: canon {name}"))),
+    }
+}
+
+/// `canon task.return` (`canon_task_return` in `definitions.py`).
+fn task_return(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+    result: &Option<Ty>,
+    opts: &Opts,
+) -> R {
+    let rt = ctx.data_mut();
+    // The core leaves the type and options check to the embedder.
+    let expected = rt
+        .core
+        .current_thread()
+        .and_then(|t| rt.core.thread_task(t))
+        .and_then(|k| rt.core.task_func(k))
+        .and_then(|f| rt.lifted.get(f.func as usize))
+        .cloned();
+    if let Some(l) = expected {
+        let needs_memory = result.as_ref().is_some_and(lift_reads_memory);
+        if l.ty.result != *result || !lift_options_equal(ctx, opts, &l.opts, needs_memory) {
+            ctx.data_mut().core.wasm_trapped();
+            return Err(Trap::new(
+                "invalid `task.return` signature and/or options for current task",
+            ));
+        }
+    }
+    let rt = ctx.data_mut();
+    let delivery = rt.core.task_return().map_err(core_trap)?;
+    let inst = current_inst(rt)?;
+    let tys: Vec<Ty> = result.iter().cloned().collect();
+    let flat: Vec<Flat> = params.iter().map(Flat::from_wasmi).collect();
+    let vals = {
+        let mut cx = Cx::new(ctx, opts, inst, false);
+        let mut it = FlatIter::new(&flat);
+        lift_flat_values(&mut cx, MAX_FLAT_PARAMS, &mut it, &tys)
+    };
+    let vals = match vals {
+        Ok(v) => v,
+        Err(t) => {
+            ctx.data_mut().core.wasm_trapped();
+            return Err(t);
+        }
+    };
+    crate::canon::deliver(ctx, delivery, vals)?;
+    Ok(None)
+}
+
+/// `canon task.cancel` (`canon_task_cancel` in `definitions.py`).
+fn task_cancel(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core.task_cancel().map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon context.get` (`canon_context_get` in `definitions.py`).
+fn context_get(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    i: &u32,
+) -> R {
+    let rt = ctx.data_mut();
+    let v = rt.core.context_get(*i).map_err(core_trap)?;
+    set_i32(results, v as u32);
+    Ok(None)
+}
+
+/// `canon context.set` (`canon_context_set` in `definitions.py`).
+fn context_set(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+    i: &u32,
+) -> R {
+    let rt = ctx.data_mut();
+    let v = arg(params, 0)?;
+    rt.core.context_set(*i, u64::from(v)).map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon backpressure.inc` (`canon_backpressure_inc` in `definitions.py`).
+fn backpressure_inc(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core.backpressure_inc().map(|_| None).map_err(core_trap)
+}
+
+/// `canon backpressure.dec` (`canon_backpressure_dec` in `definitions.py`).
+fn backpressure_dec(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core.backpressure_dec().map(|_| None).map_err(core_trap)
+}
+
+/// `canon thread.yield` (`canon_thread_yield` in `definitions.py`).
+fn thread_yield(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    c: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let s = rt.core.thread_yield(*c).map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
+}
+
+/// `canon subtask.drop` (`canon_subtask_drop` in `definitions.py`).
+fn subtask_drop(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core.subtask_drop(arg(params, 0)?).map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon subtask.cancel` (`canon_subtask_cancel` in `definitions.py`).
+fn subtask_cancel(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    a: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let s = rt
+        .core
+        .subtask_cancel(*a, arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
+}
+
+/// `canon stream.new / future.new` (`canon_stream_new`, `canon_future_new` in `definitions.py`).
+fn copy_new(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    kind: &EndKind,
+    elem: &Option<Ty>,
+) -> R {
+    let rt = ctx.data_mut();
+    let e = elem_type(rt, elem);
+    let v = rt.core.copy_new(*kind, e).map_err(core_trap)?;
+    if let Some(r) = results.first_mut() {
+        *r = wasmi::Val::I64(v as i64);
+    }
+    Ok(None)
+}
+
+/// `canon stream.read / stream.write / future.read / future.write` (`canon_stream_read`, `canon_stream_write`, `canon_future_read`, `canon_future_write` in `definitions.py`).
+fn copy(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    kind: &EndKind,
+    readable: &bool,
+    elem: &Option<Ty>,
+    opts: &Opts,
+) -> R {
+    let rt = ctx.data_mut();
+    let e = elem_type(rt, elem);
+    let i = arg(params, 0)?;
+    let ptr = arg(params, 1)?;
+    let len = if *kind == EndKind::Stream {
+        arg(params, 2)?
+    } else {
+        1
+    };
+    let mem = opts.copy_opts_id.unwrap_or(u32::MAX);
+    let mem_size = opts.memory.map_or(0, |m| m.data(&*ctx).len() as u64);
+    let buf = GuestBuf {
+        mem,
+        ptr,
+        len,
+        mem_size,
+    };
+    let out = ctx
+        .data_mut()
+        .core
+        .copy(*kind, *readable, e, opts.is_async, i, buf)
+        .map_err(core_trap)?;
+    if ctx.data().trace {
+        eprintln!("[canon-async-spec] copy {kind:?} readable={readable} -> {out:?}");
+    }
+    if let Some(t) = out.transfer {
+        if let Err(trap) = transfer(ctx, &t) {
+            ctx.data_mut().core.wasm_trapped();
+            return Err(trap);
+        }
+    }
+    Ok(step_i32(out.step, results, true))
+}
+
+/// `canon stream.cancel-read / stream.cancel-write / future.cancel-read / future.cancel-write` (`canon_stream_cancel_read`, `canon_stream_cancel_write`, `canon_future_cancel_read`, `canon_future_cancel_write` in `definitions.py`).
+fn cancel_copy(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    kind: &EndKind,
+    readable: &bool,
+    elem: &Option<Ty>,
+    is_async: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let e = elem_type(rt, elem);
+    let s = rt
+        .core
+        .cancel_copy(*kind, *readable, e, *is_async, arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
+}
+
+/// `canon stream.drop-readable / stream.drop-writable / future.drop-readable / future.drop-writable` (`canon_stream_drop_readable`, `canon_stream_drop_writable`, `canon_future_drop_readable`, `canon_future_drop_writable` in `definitions.py`).
+fn drop_end(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+    kind: &EndKind,
+    readable: &bool,
+    elem: &Option<Ty>,
+) -> R {
+    let rt = ctx.data_mut();
+    let e = elem_type(rt, elem);
+    rt.core
+        .drop_end(*kind, *readable, e, arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon error-context.new` (`canon_error_context_new` in `definitions.py`).
+fn error_context_new(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    opts: &Opts,
+) -> R {
+    let rt = ctx.data_mut();
+    let inst = current_inst(rt)?;
+    let (ptr, units) = (arg(params, 0)?, arg(params, 1)?);
+    let s = {
+        let mut cx = Cx::new(ctx, opts, inst, false);
+        crate::abi::lift::load_string_from_range(&mut cx, ptr, units)?
+    };
+    let rt = ctx.data_mut();
+    rt.error_messages.push(s.text);
+    let id = (rt.error_messages.len() - 1) as u32;
+    let i = rt.core.error_context_new(id).map_err(core_trap)?;
+    set_i32(results, i);
+    Ok(None)
+}
+
+/// `canon error-context.debug-message` (`canon_error_context_debug_message` in `definitions.py`).
+fn error_context_debug_message(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+    opts: &Opts,
+) -> R {
+    let rt = ctx.data_mut();
+    let inst = current_inst(rt)?;
+    let (i, ptr) = (arg(params, 0)?, arg(params, 1)?);
+    let id = rt.core.error_context_debug_message(i).map_err(core_trap)?;
+    let text = rt
+        .error_messages
+        .get(id as usize)
+        .cloned()
+        .unwrap_or_default();
+    let mut cx = Cx::new(ctx, opts, inst, false);
+    let s = Str::from_host(&text);
+    let (p, n) = store_string_into_range(&mut cx, &s)?;
+    store(
+        &mut cx,
+        &crate::abi::Val::Record(vec![crate::abi::Val::U32(p), crate::abi::Val::U32(n)]),
+        &Ty::Tuple(vec![Ty::U32, Ty::U32].into()),
+        u64::from(ptr),
+    )?;
+    Ok(None)
+}
+
+/// `canon error-context.drop` (`canon_error_context_drop` in `definitions.py`).
+fn error_context_drop(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core
+        .error_context_drop(arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon waitable-set.new` (`canon_waitable_set_new` in `definitions.py`).
+fn waitable_set_new(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    let i = rt.core.waitable_set_new().map_err(core_trap)?;
+    set_i32(results, i);
+    Ok(None)
+}
+
+/// `canon waitable-set.wait` (`canon_waitable_set_wait` in `definitions.py`).
+fn waitable_set_wait(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    cancellable: &bool,
+    memory: &Option<wasmi::Memory>,
+) -> R {
+    let rt = ctx.data_mut();
+    let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
+    match rt
+        .core
+        .waitable_set_wait(*cancellable, si, ptr)
+        .map_err(core_trap)?
+    {
+        Step::Done(e) => {
             store_event(ctx, *memory, ptr, &e)?;
             set_i32(results, e.code as u32);
             Ok(None)
         }
-        Builtin::WaitableSetDrop => {
-            rt.core
-                .waitable_set_drop(arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::WaitableJoin => {
-            rt.core
-                .waitable_join(arg(params, 0)?, arg(params, 1)?)
-                .map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::ThreadIndex => {
-            let i = rt.core.thread_index().map_err(core_trap)?;
+        Step::Suspend => Ok(Some(Park::Event { memory: *memory })),
+    }
+}
+
+/// `canon waitable-set.poll` (`canon_waitable_set_poll` in `definitions.py`).
+fn waitable_set_poll(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    cancellable: &bool,
+    memory: &Option<wasmi::Memory>,
+) -> R {
+    let rt = ctx.data_mut();
+    let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
+    let e = rt
+        .core
+        .waitable_set_poll(*cancellable, si)
+        .map_err(core_trap)?;
+    store_event(ctx, *memory, ptr, &e)?;
+    set_i32(results, e.code as u32);
+    Ok(None)
+}
+
+/// `canon waitable-set.drop` (`canon_waitable_set_drop` in `definitions.py`).
+fn waitable_set_drop(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core
+        .waitable_set_drop(arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon waitable.join` (`canon_waitable_join` in `definitions.py`).
+fn waitable_join(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core
+        .waitable_join(arg(params, 0)?, arg(params, 1)?)
+        .map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon thread.index` (`canon_thread_index` in `definitions.py`).
+fn thread_index(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    let i = rt.core.thread_index().map_err(core_trap)?;
+    set_i32(results, i);
+    Ok(None)
+}
+
+/// `canon thread.new-indirect` (`canon_thread_new_indirect` in `definitions.py`).
+fn thread_new_indirect(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    table: &wasmi::Table,
+    ft: &wasmi::FuncType,
+) -> R {
+    let (fi, c) = (arg(params, 0)?, arg(params, 1)?);
+    let f = match table.get(&*ctx, u64::from(fi)) {
+        Some(wasmi::Ref::Func(f)) => f.val().copied(),
+        _ => None,
+    };
+    let ok = f.filter(|f| f.ty(&*ctx) == *ft);
+    let rt = ctx.data_mut();
+    match ok {
+        None => Err(core_trap(rt.core.thread_new_indirect_invalid())),
+        Some(f) => {
+            rt.thread_funcs.push(f);
+            let id = (rt.thread_funcs.len() - 1) as u32;
+            let i = rt.core.thread_new_indirect(id, c).map_err(core_trap)?;
             set_i32(results, i);
             Ok(None)
         }
-        Builtin::ThreadNewIndirect { table, ft } => {
-            let (fi, c) = (arg(params, 0)?, arg(params, 1)?);
-            let f = match table.get(&*ctx, u64::from(fi)) {
-                Some(wasmi::Ref::Func(f)) => f.val().copied(),
-                _ => None,
-            };
-            let ok = f.filter(|f| f.ty(&*ctx) == *ft);
-            let rt = ctx.data_mut();
-            match ok {
-                None => Err(core_trap(rt.core.thread_new_indirect_invalid())),
-                Some(f) => {
-                    rt.thread_funcs.push(f);
-                    let id = (rt.thread_funcs.len() - 1) as u32;
-                    let i = rt.core.thread_new_indirect(id, c).map_err(core_trap)?;
-                    set_i32(results, i);
-                    Ok(None)
-                }
-            }
-        }
-        Builtin::ThreadResumeLater => {
-            rt.core
-                .thread_resume_later(arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(None)
-        }
-        Builtin::ThreadSuspend(c) => {
-            let s = rt.core.thread_suspend(*c).map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
-        Builtin::ThreadSuspendThenResume(c) => {
-            let s = rt
-                .core
-                .thread_suspend_then_resume(*c, arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
-        Builtin::ThreadYieldThenResume(c) => {
-            let s = rt
-                .core
-                .thread_yield_then_resume(*c, arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
-        Builtin::ThreadSuspendThenPromote(c) => {
-            let s = rt
-                .core
-                .thread_suspend_then_promote(*c, arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
-        Builtin::ThreadYieldThenPromote(c) => {
-            let s = rt
-                .core
-                .thread_yield_then_promote(*c, arg(params, 0)?)
-                .map_err(core_trap)?;
-            Ok(step_i32(s, results, true))
-        }
-        Builtin::Unsupported(name) => Err(Trap::new(format!("not yet supported: canon {name}"))),
     }
+}
+
+/// `canon thread.resume-later` (`canon_thread_resume_later` in `definitions.py`).
+fn thread_resume_later(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    _results: &mut [wasmi::Val],
+) -> R {
+    let rt = ctx.data_mut();
+    rt.core
+        .thread_resume_later(arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(None)
+}
+
+/// `canon thread.suspend` (`canon_thread_suspend` in `definitions.py`).
+fn thread_suspend(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    _params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    c: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let s = rt.core.thread_suspend(*c).map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
+}
+
+/// `canon thread.suspend-then-resume` (`canon_thread_suspend_then_resume` in `definitions.py`).
+fn thread_suspend_then_resume(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    c: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let s = rt
+        .core
+        .thread_suspend_then_resume(*c, arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
+}
+
+/// `canon thread.yield-then-resume` (`canon_thread_yield_then_resume` in `definitions.py`).
+fn thread_yield_then_resume(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    c: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let s = rt
+        .core
+        .thread_yield_then_resume(*c, arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
+}
+
+/// `canon thread.suspend-then-promote` (`canon_thread_suspend_then_promote` in `definitions.py`).
+fn thread_suspend_then_promote(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    c: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let s = rt
+        .core
+        .thread_suspend_then_promote(*c, arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
+}
+
+/// `canon thread.yield-then-promote` (`canon_thread_yield_then_promote` in `definitions.py`).
+fn thread_yield_then_promote(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
+    c: &bool,
+) -> R {
+    let rt = ctx.data_mut();
+    let s = rt
+        .core
+        .thread_yield_then_promote(*c, arg(params, 0)?)
+        .map_err(core_trap)?;
+    Ok(step_i32(s, results, true))
 }
 
 /// `LiftOptions.equal(opts, task.opts)` of `canon_task_return`, for the

@@ -178,6 +178,8 @@ pub struct Store {
     pub(crate) sets: Slab<WaitableSet>,
     pub(crate) shared: Slab<Shared>,
     pub(crate) error_contexts: Slab<ErrorContext>,
+    /// Message ids of freed error-contexts, for the embedder to free.
+    pub(crate) freed_error_messages: alloc::vec::Vec<u32>,
     pub(crate) resource_types: Vec<InstanceId>,
     /// `Store.waiting`, in the order threads started waiting.
     pub(crate) waiting: WaitQueue,
@@ -243,6 +245,7 @@ impl Store {
             sets: Slab::new(),
             shared: Slab::new(),
             error_contexts: Slab::new(),
+            freed_error_messages: alloc::vec::Vec::new(),
             resource_types: Vec::new(),
             waiting: WaitQueue::default(),
             set_events: SetEvents::default(),

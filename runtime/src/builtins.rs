@@ -467,8 +467,7 @@ fn error_context_new(
         crate::abi::lift::load_string_from_range(&mut cx, ptr, units)?
     };
     let rt = ctx.data_mut();
-    rt.error_messages.push(s.text);
-    let id = (rt.error_messages.len() - 1) as u32;
+    let id = rt.error_messages.insert(s.text) as u32;
     let i = rt.core.error_context_new(id).map_err(core_trap)?;
     set_i32(results, i);
     Ok(None)
@@ -490,6 +489,8 @@ fn error_context_debug_message(
         .get(id as usize)
         .cloned()
         .unwrap_or_default();
+    // (The core keeps the message id while any handle to the context is
+    // alive; freed ids come back from `Store::take_freed_error_message`.)
     let mut cx = Cx::new(ctx, opts, inst, false);
     let s = Str::from_host(&text);
     let (p, n) = store_string_into_range(&mut cx, &s)?;
@@ -512,6 +513,9 @@ fn error_context_drop(
     rt.core
         .error_context_drop(arg(params, 0)?)
         .map_err(core_trap)?;
+    while let Some(id) = rt.core.take_freed_error_message() {
+        rt.error_messages.try_remove(id as usize);
+    }
     Ok(None)
 }
 
@@ -626,8 +630,8 @@ fn thread_new_indirect(
     match ok {
         None => Err(core_trap(rt.core.thread_new_indirect_invalid())),
         Some(f) => {
-            rt.thread_funcs.push(f);
-            let id = (rt.thread_funcs.len() - 1) as u32;
+            // Kept until the thread starts (`Action::StartThread`).
+            let id = rt.thread_funcs.insert(f) as u32;
             let i = rt.core.thread_new_indirect(id, c).map_err(core_trap)?;
             set_i32(results, i);
             Ok(None)

@@ -213,10 +213,9 @@ impl Driver {
                 }
                 Action::StartThread { thread, func, arg } => {
                     let f = store
-                        .data()
+                        .data_mut()
                         .thread_funcs
-                        .get(func as usize)
-                        .copied()
+                        .try_remove(func as usize)
                         .ok_or_else(|| Trap::new("internal: unknown thread function"))?;
                     let r = f.call_resumable(&mut *store, &[wasmi::Val::I32(arg as i32)], &mut []);
                     self.after(store, thread, Run::Thread, r, Vec::new())?;

@@ -24,4 +24,4 @@ pub use clock::ClockKind;
 pub use error::{Error, Trap};
 pub use linker::Linker;
 pub use state::{CopyDone, HostCall, HostCx, HostError, HostResource};
-pub use store::{Call, Component, Config, Engine, Func, Instance, Schedule, Store};
+pub use store::{Call, Component, Config, Engine, Func, Instance, Schedule, Store, StoreStats};

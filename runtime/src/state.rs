@@ -73,14 +73,16 @@ pub struct Rt {
     /// Lifted functions, by the id the core echoes back in actions.
     pub lifted: Vec<Arc<Lifted>>,
     /// Functions started by `thread.new-indirect`, by id.
-    pub thread_funcs: Vec<wasmi::Func>,
+    pub thread_funcs: slab::Slab<wasmi::Func>,
     /// The canonical options of the stream and future read and write
     /// built-ins, by the id their buffers carry as memory id.
     pub copy_opts: Vec<Opts>,
     /// Element types of streams and futures, by the core's `ElemType::id`.
     pub elem_types: Vec<Option<Ty>>,
+    /// The id of each element type in `elem_types`.
+    pub elem_type_ids: HashMap<Option<Ty>, u32>,
     /// Debug messages of error-contexts, by id.
-    pub error_messages: Vec<String>,
+    pub error_messages: slab::Slab<String>,
     /// Guest-to-guest calls in flight.
     pub calls: HashMap<SubtaskId, CallRec>,
     /// Host calls in flight.
@@ -113,10 +115,11 @@ impl Rt {
             core: canon_async::Store::new(),
             resources: Vec::new(),
             lifted: Vec::new(),
-            thread_funcs: Vec::new(),
+            thread_funcs: slab::Slab::new(),
             copy_opts: Vec::new(),
             elem_types: Vec::new(),
-            error_messages: Vec::new(),
+            elem_type_ids: HashMap::new(),
+            error_messages: slab::Slab::new(),
             calls: HashMap::new(),
             host_calls: HashMap::new(),
             delivered: Vec::new(),
@@ -153,11 +156,13 @@ impl Rt {
 
     /// The id of a stream or future element type.
     pub fn elem_type_id(&mut self, t: &Option<Ty>) -> u32 {
-        if let Some(i) = self.elem_types.iter().position(|x| x == t) {
-            return i as u32;
+        if let Some(i) = self.elem_type_ids.get(t) {
+            return *i;
         }
+        let i = self.elem_types.len() as u32;
         self.elem_types.push(t.clone());
-        (self.elem_types.len() - 1) as u32
+        self.elem_type_ids.insert(t.clone(), i);
+        i
     }
 }
 

@@ -171,6 +171,23 @@ enum CallSlot {
     Done(Result<Vec<Val>, Error>),
 }
 
+/// Sizes of a store's per-store lists ([`Store::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Tasks created and not yet exited.
+    pub live_tasks: usize,
+    /// Functions of `thread.new-indirect` threads not started yet.
+    pub thread_funcs: usize,
+    /// Debug messages of live error-contexts.
+    pub error_messages: usize,
+    /// Distinct stream and future element types seen.
+    pub elem_types: usize,
+    /// Guest-to-guest and guest-to-host calls in flight.
+    pub guest_calls: usize,
+    /// Calls from the host in flight.
+    pub host_calls: usize,
+}
+
 /// A store: the core's state, the wasmi store with every instance's
 /// memories and tables, and the host's state.
 pub struct Store {
@@ -242,6 +259,20 @@ impl Store {
     /// waker, woken when the count reaches zero.
     pub fn poll_quiescent(&mut self, inst: &Instance, cx: &mut Context<'_>) -> Poll<()> {
         self.wasm.data_mut().core.poll_quiescent_in(inst.id, cx)
+    }
+
+    /// Sizes of the store's per-store lists, to check that memory stays
+    /// bounded by what is live.
+    pub fn stats(&self) -> StoreStats {
+        let rt = self.wasm.data();
+        StoreStats {
+            live_tasks: rt.core.live_tasks(),
+            thread_funcs: rt.thread_funcs.len(),
+            error_messages: rt.error_messages.len(),
+            elem_types: rt.elem_types.len(),
+            guest_calls: rt.calls.len(),
+            host_calls: rt.host_calls.len(),
+        }
     }
 
     pub(crate) fn instantiate(

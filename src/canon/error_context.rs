@@ -37,8 +37,16 @@ impl Store {
         self.guard(r)
     }
 
+    /// The embedder's message id of an error-context whose last handle was
+    /// dropped, if any: the embedder may free the message. Ids come back
+    /// last freed first.
+    pub fn take_freed_error_message(&mut self) -> Option<u32> {
+        self.freed_error_messages.pop()
+    }
+
     /// `canon error-context.drop`: drops this instance's handle; the value
-    /// lives while any instance holds one.
+    /// lives while any instance holds one (then its message id comes back
+    /// from [`Store::take_freed_error_message`]).
     pub fn error_context_drop(&mut self, i: u32) -> Result<(), Trap> {
         let r = self.leaving().and_then(|(_, _, inst)| {
             let e = self.error_context_at(i)?;
@@ -46,7 +54,8 @@ impl Store {
             let ec = &mut self.error_contexts[e.key()];
             ec.refs -= 1;
             if ec.refs == 0 {
-                self.error_contexts.remove(e.key());
+                let gone = self.error_contexts.remove(e.key());
+                self.freed_error_messages.push(gone.message);
             }
             Ok(())
         });

@@ -7,7 +7,7 @@ use std::sync::Arc;
 pub type ResId = usize;
 
 /// A component value type, with resources resolved to runtime ids.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ty {
     Bool,
     S8,

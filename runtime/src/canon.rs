@@ -51,9 +51,13 @@ pub fn nested_call(
 
 /// The context of one lift or lower.
 pub struct Cx<'a, 'c> {
+    /// The store.
     pub ctx: &'a mut StoreContextMut<'c, Rt>,
+    /// The canonical options of this lift or lower.
     pub opts: &'a Opts,
+    /// The instance whose handle tables are used.
     pub inst: InstId,
+    /// Whether the other side is the host (trap texts differ).
     pub host_peer: bool,
     /// The caller's subtask, the scope of borrows lifted from the caller.
     pub subtask: Option<SubtaskId>,

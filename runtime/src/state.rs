@@ -49,7 +49,9 @@ pub struct CallRec {
 
 /// A host call of a lifted function, keyed by the core's task id.
 pub struct HostInvoke {
+    /// The arguments.
     pub args: Vec<Val>,
+    /// The results, once delivered.
     pub results: Option<Vec<Val>>,
 }
 
@@ -57,11 +59,23 @@ pub struct HostInvoke {
 #[derive(Debug, Clone)]
 pub enum Park {
     /// The built-in returns the resume value as one i32 (or nothing).
-    I32 { has_result: bool },
+    /// The built-in returns the resume value as one `i32` (or nothing).
+    I32 {
+        /// Whether the built-in has an `i32` result.
+        has_result: bool,
+    },
     /// `waitable-set.wait`: store the event at the pointer, return its code.
-    Event { memory: Option<wasmi::Memory> },
+    /// `waitable-set.wait`: store the event at the pointer, return its code.
+    Event {
+        /// The memory of `waitable-set.wait`'s options.
+        memory: Option<wasmi::Memory>,
+    },
     /// A synchronous lower: lower the callee's results into the caller.
-    SyncLower { subtask: SubtaskId },
+    /// A synchronous lower: lower the callee's results into the caller.
+    SyncLower {
+        /// The call's subtask.
+        subtask: SubtaskId,
+    },
 }
 
 /// The data of the wasmi store.
@@ -174,11 +188,17 @@ pub fn new_store(engine: &wasmi::Engine) -> wasmi::Store<Rt> {
 /// Canonical options of a lift, lower or built-in.
 #[derive(Debug, Clone, Default)]
 pub struct Opts {
+    /// `memory`.
     pub memory: Option<wasmi::Memory>,
+    /// `realloc`.
     pub realloc: Option<wasmi::Func>,
+    /// `post-return`.
     pub post_return: Option<wasmi::Func>,
+    /// `callback`.
     pub callback: Option<wasmi::Func>,
+    /// `string-encoding` (UTF-8 when absent).
     pub encoding: Option<StrEnc>,
+    /// `async`.
     pub is_async: bool,
     /// The id of these options in [`Rt::copy_opts`], which a stream or
     /// future built-in passes to the core as its buffer's memory id
@@ -194,10 +214,15 @@ pub struct Opts {
 pub struct Lifted {
     /// The id the core echoes back in `Action::Start`.
     pub id: u32,
+    /// The instance it belongs to.
     pub inst: InstId,
+    /// The core function.
     pub core: wasmi::Func,
+    /// Its component type.
     pub ty: FuncTy,
+    /// Its canonical options.
     pub opts: Opts,
+    /// How it was lifted (sync, async callback, async stackful).
     pub kind: LiftKind,
 }
 
@@ -235,9 +260,13 @@ impl CFunc {
 /// What a `canon lower` host function needs.
 #[derive(Debug)]
 pub struct LowerDef {
+    /// The function called.
     pub callee: CFunc,
+    /// The instance it belongs to.
     pub inst: InstId,
+    /// Its component type.
     pub ty: FuncTy,
+    /// Its canonical options.
     pub opts: Opts,
 }
 

@@ -9,40 +9,70 @@ pub type ResId = usize;
 /// A component value type, with resources resolved to runtime ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ty {
+    /// `bool`.
     Bool,
+    /// `s8`.
     S8,
+    /// `u8`.
     U8,
+    /// `s16`.
     S16,
+    /// `u16`.
     U16,
+    /// `s32`.
     S32,
+    /// `u32`.
     U32,
+    /// `s64`.
     S64,
+    /// `u64`.
     U64,
+    /// `f32` (as bits in a value).
     F32,
+    /// `f64` (as bits in a value).
     F64,
+    /// `char`.
     Char,
+    /// `string`.
     String,
+    /// `error-context`.
     ErrorContext,
+    /// `list<T>`.
     List(Arc<Ty>),
+    /// `list<T, N>`.
     FixedList(Arc<Ty>, u32),
+    /// `record`: field names and types (also in a value: `tuple`).
     Record(Arc<[(String, Ty)]>),
+    /// `tuple`.
     Tuple(Arc<[Ty]>),
+    /// `variant`: case names and payloads (in a value also `enum`, `option`, `result`: case index and payload).
     Variant(Arc<[(String, Option<Ty>)]>),
+    /// `enum`: case names.
     Enum(Arc<[String]>),
+    /// `option<T>`.
     Option(Arc<Ty>),
+    /// `result<T, E>`.
     Result(Option<Arc<Ty>>, Option<Arc<Ty>>),
+    /// `flags`: names (in a value: the set bits, 32 per word).
     Flags(Arc<[String]>),
+    /// `own<R>`.
     Own(ResId),
+    /// `borrow<R>`.
     Borrow(ResId),
+    /// `stream<T>` (in a value: the stream).
     Stream(Option<Arc<Ty>>),
+    /// `future<T>` (in a value: the future).
     Future(Option<Arc<Ty>>),
 }
 
 /// A component function type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FuncTy {
+    /// The parameters, named.
     pub params: Vec<(String, Ty)>,
+    /// The result, if any.
     pub result: Option<Ty>,
+    /// Whether it is an `async func`.
     pub is_async: bool,
 }
 
@@ -88,9 +118,13 @@ impl FuncTy {
 /// A core value type produced by flattening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoreTy {
+    /// `i32`.
     I32,
+    /// `i64`.
     I64,
+    /// `f32` (as bits in a value).
     F32,
+    /// `f64` (as bits in a value).
     F64,
 }
 
@@ -299,7 +333,9 @@ pub const MAX_FLAT_RESULTS: usize = 1;
 /// A core function signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreSig {
+    /// The core parameter types.
     pub params: Vec<CoreTy>,
+    /// The core result types.
     pub results: Vec<CoreTy>,
 }
 

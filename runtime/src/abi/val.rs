@@ -6,8 +6,11 @@ use super::types::{CoreTy, ResId};
 /// A string's source encoding, as the Canonical ABI tracks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrEnc {
+    /// UTF-8.
     Utf8,
+    /// UTF-16.
     Utf16,
+    /// Latin-1 or UTF-16 (`latin1+utf16`).
     Latin1Utf16,
 }
 
@@ -15,8 +18,11 @@ pub enum StrEnc {
 /// (possibly tagged) number of code units it had there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Str {
+    /// The text.
     pub text: String,
+    /// The encoding it was lifted from.
     pub enc: StrEnc,
+    /// Its length in code units there, tagged for `latin1+utf16`.
     pub tagged_code_units: u32,
 }
 
@@ -34,7 +40,9 @@ impl Str {
 /// A resource handle in transit: the resource's representation and type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handle {
+    /// The resource's representation.
     pub rep: u32,
+    /// The runtime resource type.
     pub rt: ResId,
 }
 
@@ -43,36 +51,62 @@ pub struct Handle {
 /// variable lists share `List`. Floats are kept as bits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
+    /// `bool`.
     Bool(bool),
+    /// `s8`.
     S8(i8),
+    /// `u8`.
     U8(u8),
+    /// `s16`.
     S16(i16),
+    /// `u16`.
     U16(u16),
+    /// `s32`.
     S32(i32),
+    /// `u32`.
     U32(u32),
+    /// `s64`.
     S64(i64),
+    /// `u64`.
     U64(u64),
+    /// `f32` (as bits in a value).
     F32(u32),
+    /// `f64` (as bits in a value).
     F64(u64),
+    /// `char`.
     Char(char),
+    /// `string`.
     String(Str),
+    /// `list<T>`.
     List(Vec<Val>),
+    /// `record`: field names and types (also in a value: `tuple`).
     Record(Vec<Val>),
+    /// `variant`: case names and payloads (in a value also `enum`, `option`, `result`: case index and payload).
     Variant(u32, Option<Box<Val>>),
+    /// `flags`: names (in a value: the set bits, 32 per word).
     Flags(Vec<u32>),
+    /// `own<R>`.
     Own(Handle),
+    /// `borrow<R>`.
     Borrow(Handle),
+    /// `stream<T>` (in a value: the stream).
     Stream(canon_async::SharedId),
+    /// `future<T>` (in a value: the future).
     Future(canon_async::SharedId),
+    /// `error-context`.
     ErrorContext(canon_async::ErrorContextId),
 }
 
 /// A flat core value, kept as bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flat {
+    /// `i32`.
     I32(u32),
+    /// `i64`.
     I64(u64),
+    /// `f32` (as bits in a value).
     F32(u32),
+    /// `f64` (as bits in a value).
     F64(u64),
 }
 

@@ -28,7 +28,9 @@ use canon_async::{EndKind, LiftKind};
 /// A component together with the environment its outer aliases see.
 #[derive(Clone)]
 pub struct ComponentVal {
+    /// The parsed component.
     pub def: Arc<ComponentDef>,
+    /// The index spaces of the enclosing components, for outer aliases.
     pub env: Option<Arc<OuterEnv>>,
 }
 
@@ -44,18 +46,24 @@ pub struct OuterEnv {
 /// A value that can be imported or exported.
 #[derive(Clone)]
 pub enum ItemVal {
+    /// A function.
     Func(CFunc),
+    /// A component instance.
     Instance(Arc<InstanceVal>),
+    /// A component, not yet instantiated.
     Component(ComponentVal),
+    /// A core module.
     Module(Arc<ModuleDef>),
     /// A type; `Some` for a resource type.
     Type(Option<ResId>),
+    /// A value (component-level values are not supported).
     Value,
 }
 
 /// A component instance's exports.
 #[derive(Default)]
 pub struct InstanceVal {
+    /// The exports by name.
     pub exports: BTreeMap<String, ItemVal>,
     /// The core's instance, for an instance made by instantiating a
     /// component (`None` for a bag of exports).

@@ -18,9 +18,9 @@ use crate::error::Error;
 /// compiled without it, its start function exported under `start` instead,
 /// and the instantiation calls it as a top-level resumable call.
 pub struct ModuleDef {
-    pub module: wasmi::Module,
+    pub(crate) module: wasmi::Module,
     /// The export name of the removed start function, if the module had one.
-    pub start: Option<String>,
+    pub(crate) start: Option<String>,
 }
 
 /// The export name given to a module's start function (made unique).
@@ -121,7 +121,7 @@ fn without_start(bytes: &[u8]) -> Result<Option<(Vec<u8>, String)>, Error> {
 }
 
 /// A core instance definition.
-pub enum CoreInstanceDef {
+pub(crate) enum CoreInstanceDef {
     Instantiate {
         module: u32,
         args: Vec<(String, u32)>,
@@ -130,7 +130,7 @@ pub enum CoreInstanceDef {
 }
 
 /// A component instance definition.
-pub enum InstanceDef {
+pub(crate) enum InstanceDef {
     Instantiate {
         component: u32,
         args: Vec<(String, ComponentExternalKind, u32)>,
@@ -139,7 +139,7 @@ pub enum InstanceDef {
 }
 
 /// An alias definition.
-pub enum AliasDef {
+pub(crate) enum AliasDef {
     InstanceExport {
         kind: ComponentExternalKind,
         instance: u32,
@@ -158,7 +158,7 @@ pub enum AliasDef {
 }
 
 /// One item of a component, in section order.
-pub enum Item {
+pub(crate) enum Item {
     CoreModule(Arc<ModuleDef>),
     CoreInstance(CoreInstanceDef),
     CoreType,
@@ -171,7 +171,6 @@ pub enum Item {
     Start {
         func: u32,
         args: Vec<u32>,
-        results: u32,
     },
     Import {
         name: String,
@@ -186,8 +185,8 @@ pub enum Item {
 
 /// A validated component definition.
 pub struct ComponentDef {
-    pub items: Vec<Item>,
-    pub types: wasmparser::types::Types,
+    pub(crate) items: Vec<Item>,
+    pub(crate) types: wasmparser::types::Types,
 }
 
 enum Frame {
@@ -400,7 +399,6 @@ pub fn parse_component(bytes: &[u8], engine: &wasmi::Engine) -> Result<Arc<Compo
                 items.push(Item::Start {
                     func: start.func_index,
                     args: start.arguments.to_vec(),
-                    results: start.results,
                 });
             }
             Payload::ComponentImportSection(s) => {

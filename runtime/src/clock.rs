@@ -37,6 +37,10 @@ impl Clock {
         }
     }
 
+    pub(crate) fn kind(&self) -> ClockKind {
+        self.kind
+    }
+
     /// Time since the store was created.
     pub(crate) fn now(&self) -> Duration {
         match self.kind {

@@ -24,11 +24,12 @@ use crate::abi::lower::store;
 use crate::abi::types::{elem_size, ResId, Ty};
 use crate::abi::val::Val;
 use crate::canon::{deliver_to_guest, Cx};
+use crate::clock::ClockKind;
 use crate::error::Trap;
 pub use crate::state::{AsyncHostFn, HostDtor, HostError, SyncHostFn};
 use crate::state::{
     CopyDone, HostCall, HostCx, HostFunc, HostFuncKind, HostOp, HostResource, HostState, HostTask,
-    Pending, Rt, HOST_RESOURCE_BASE,
+    Pending, Remote, Rt, HOST_RESOURCE_BASE,
 };
 
 /// The store's resource type for the host's `r`, made on first use.
@@ -100,6 +101,16 @@ impl<'a> HostCx<'a> {
     pub fn after(&mut self, delay: Duration, f: impl FnOnce(&mut HostCx<'_>) + Send + 'static) {
         let deadline = self.now() + delay;
         self.host().timers.push(deadline, Box::new(f));
+    }
+
+    /// A handle to send host work to this store's event loop from another
+    /// thread or an I/O completion (see [`Remote`]).
+    pub fn remote(&mut self) -> Remote {
+        let h = self.host();
+        Remote {
+            tx: h.remote_tx.clone(),
+            _hold: h.remote_holds.clone(),
+        }
     }
 
     /// Runs `f` on the event loop's next turn.
@@ -537,6 +548,10 @@ pub(crate) fn run_host_cancel(store: &mut wasmi::Store<Rt>, subtask: SubtaskId) 
 /// virtual clock jumps to it) and runs it. Returns whether anything ran.
 pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Trap> {
     let mut ran = poll_dirty(store);
+    while let Ok(f) = store.data().host.remote_rx.try_recv() {
+        f(&mut HostCx::new(store.as_context_mut()));
+        ran = true;
+    }
     loop {
         while let Some(f) = store.data_mut().host.ready.pop_front() {
             f(&mut HostCx::new(store.as_context_mut()));
@@ -553,10 +568,25 @@ pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Tra
         return Ok(ran);
     }
     let h = &mut store.data_mut().host;
-    let Some(deadline) = h.timers.next_deadline() else {
-        return Ok(false);
-    };
-    h.clock.wait_until(deadline);
+    let remotes = Arc::strong_count(&h.remote_holds) > 1;
+    match h.timers.next_deadline() {
+        // A virtual clock jumps to its next timer only when nothing can
+        // come from outside first.
+        Some(deadline) if !remotes || h.clock.kind() == ClockKind::Virtual => {
+            h.clock.wait_until(deadline)
+        }
+        Some(deadline) => {
+            let wait = deadline.saturating_sub(h.clock.now());
+            if let Ok(f) = h.remote_rx.recv_timeout(wait) {
+                f(&mut HostCx::new(store.as_context_mut()));
+            }
+        }
+        None if remotes => match h.remote_rx.recv() {
+            Ok(f) => f(&mut HostCx::new(store.as_context_mut())),
+            Err(_) => return Ok(false),
+        },
+        None => return Ok(false),
+    }
     turn(store, false).map(|_| true)
 }
 

@@ -103,5 +103,5 @@ pub use abi::val::Val;
 pub use clock::ClockKind;
 pub use error::{Error, Trap};
 pub use linker::Linker;
-pub use state::{CopyDone, HostCall, HostCx, HostError, HostResource};
+pub use state::{CopyDone, HostCall, HostCx, HostError, HostResource, Remote};
 pub use store::{Call, Component, Config, Engine, Func, Instance, Schedule, Store, StoreStats};

@@ -459,10 +459,42 @@ pub(crate) struct HostState {
     pub(crate) resources: HashMap<usize, ResId>,
     /// The core instance that host resource types belong to.
     pub(crate) instance: Option<canon_async::InstanceId>,
+    /// Closures sent from other threads ([`Remote`]).
+    pub(crate) remote_tx: std::sync::mpsc::Sender<HostTask>,
+    pub(crate) remote_rx: std::sync::mpsc::Receiver<HostTask>,
+    /// One clone per live [`Remote`]: while any is alive, an idle event
+    /// loop waits for what it sends instead of reporting a deadlock.
+    pub(crate) remote_holds: Arc<()>,
+}
+
+/// A handle to send host work to a store's event loop from anywhere (another
+/// thread, an I/O completion, a channel): [`Remote::run`] queues a closure
+/// that runs on the loop with the store at hand. While a `Remote` is
+/// alive, an idle event loop waits for it instead of reporting a deadlock;
+/// drop it when no more work will come.
+#[derive(Clone)]
+pub struct Remote {
+    pub(crate) tx: std::sync::mpsc::Sender<HostTask>,
+    pub(crate) _hold: Arc<()>,
+}
+
+impl Remote {
+    /// Queues `f` to run on the store's event loop; `false` when the store
+    /// is gone.
+    pub fn run(&self, f: impl FnOnce(&mut HostCx<'_>) + Send + 'static) -> bool {
+        self.tx.send(Box::new(f)).is_ok()
+    }
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Remote")
+    }
 }
 
 impl HostState {
     pub(crate) fn new(clock: ClockKind) -> Self {
+        let (remote_tx, remote_rx) = std::sync::mpsc::channel();
         HostState {
             pending: HashMap::new(),
             generation: 0,
@@ -473,6 +505,9 @@ impl HostState {
             dirty: Vec::new(),
             resources: HashMap::new(),
             instance: None,
+            remote_tx,
+            remote_rx,
+            remote_holds: Arc::new(()),
         }
     }
 }

@@ -454,3 +454,41 @@ fn host_resource_own_borrow_and_destructor() {
     assert_eq!(*dropped.lock().unwrap(), vec![100]);
     assert!(counters.lock().unwrap().is_empty());
 }
+
+#[test]
+fn async_host_call_completed_from_another_thread() {
+    let mut l = Linker::new();
+    l.func(
+        &format!("{API}#double"),
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        |_, _| Ok(vec![Val::U32(0)]),
+    )
+    .unwrap();
+    l.func_async(
+        &format!("{API}#wait"),
+        ty(&[Ty::U32], Some(Ty::U32), true),
+        |cx, args, call| {
+            let [Val::U32(ms)] = args[..] else {
+                unreachable!()
+            };
+            // An "I/O completion": another thread answers through a Remote;
+            // the idle event loop waits for it instead of deadlocking.
+            let remote = cx.remote();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(ms.into()));
+                remote.run(move |cx| {
+                    cx.complete(call, vec![Val::U32(ms + 1)]).unwrap();
+                });
+            });
+            Ok(())
+        },
+    )
+    .unwrap();
+    let e = Engine::new(&Config::default());
+    let c = Component::new(&e, &wat(COMPONENT)).unwrap();
+    let mut s = Store::new(&e);
+    let i = l.instantiate(&mut s, &c).unwrap();
+    assert_eq!(call(&mut s, &i, "run-wait", 5).unwrap(), [Val::U32(6)]);
+    // No Remote is left: an idle store with nothing pending returns.
+    s.run_until_idle().unwrap();
+}

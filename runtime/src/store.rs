@@ -49,6 +49,13 @@ pub struct Config {
     pub clock: ClockKind,
     /// The core's scheduling choices.
     pub schedule: Schedule,
+    /// The budget of each lift (call arguments, results, `task.return`, one
+    /// stream or future copy) in bytes of host memory; a lift that needs
+    /// more traps. 128 MiB by default.
+    pub max_lift_bytes: u64,
+    /// The deepest wasm call nesting before a trap (wasmi's default when
+    /// `None`).
+    pub max_recursion_depth: Option<usize>,
 }
 
 impl Default for Config {
@@ -57,6 +64,8 @@ impl Default for Config {
             consume_fuel: false,
             clock: ClockKind::Real,
             schedule: Schedule::Deterministic,
+            max_lift_bytes: crate::state::DEFAULT_MAX_LIFT_BYTES,
+            max_recursion_depth: None,
         }
     }
 }
@@ -73,6 +82,9 @@ impl Engine {
     pub fn new(config: &Config) -> Self {
         let mut c = wasmi::Config::default();
         c.consume_fuel(config.consume_fuel);
+        if let Some(d) = config.max_recursion_depth {
+            c.set_max_recursion_depth(d);
+        }
         Engine {
             wasmi: wasmi::Engine::new(&c),
             config: Arc::new(config.clone()),
@@ -207,6 +219,7 @@ impl Store {
         let cfg = &engine.config;
         let rt = wasm.data_mut();
         rt.host = HostState::new(cfg.clock);
+        rt.set_max_lift_bytes(cfg.max_lift_bytes);
         match &cfg.schedule {
             Schedule::Deterministic => {}
             Schedule::Seeded(s) => {

@@ -816,17 +816,33 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
             let (Some(sm), Some(dm)) = (src_opts.memory, dst_opts.memory) else {
                 return Err(Trap::new("internal: copy without memory"));
             };
+            let oob = || Trap::new("pointer out of bounds of memory");
             let n = t.count as usize * t.elem.size as usize;
-            let bytes = sm
-                .data(&*ctx)
-                .get(src_ptr as usize..src_ptr as usize + n)
-                .ok_or_else(|| Trap::new("pointer out of bounds of memory"))?
-                .to_vec();
-            dm.data_mut(&mut *ctx)
-                .get_mut(dst_ptr as usize..dst_ptr as usize + n)
-                .ok_or_else(|| Trap::new("pointer out of bounds of memory"))?
-                .copy_from_slice(&bytes);
-            Ok(())
+            let src = src_ptr as usize..(src_ptr as usize).checked_add(n).ok_or_else(oob)?;
+            let dst = dst_ptr as usize..(dst_ptr as usize).checked_add(n).ok_or_else(oob)?;
+            if same_memory(ctx, sm, dm) {
+                // One memory (a stream between two threads of an instance,
+                // or instances sharing a memory): one `copy_within`.
+                let mem = sm.data_mut(&mut *ctx);
+                if src.end > mem.len() || dst.end > mem.len() {
+                    return Err(oob());
+                }
+                mem.copy_within(src, dst.start);
+                return Ok(());
+            }
+            // Two memories of one store cannot be borrowed at once: through
+            // the store's reused scratch buffer (no allocation once warm).
+            let (mem, rt) = sm.data_and_store_mut(&mut *ctx);
+            let mut scratch = std::mem::take(&mut rt.scratch);
+            scratch.clear();
+            scratch.extend_from_slice(mem.get(src).ok_or_else(oob)?);
+            let r = dm
+                .data_mut(&mut *ctx)
+                .get_mut(dst)
+                .ok_or_else(oob)
+                .map(|d| d.copy_from_slice(&scratch));
+            ctx.data_mut().scratch = scratch;
+            r
         }
         ElemClass::Lifted => {
             let ety = elem_ty.ok_or_else(|| Trap::new("internal: unknown element type"))?;

@@ -121,6 +121,8 @@ pub struct Rt {
     /// Whether to print a trace of the driving loop and of every built-in
     /// to stderr (the `.wast` runner sets it from `CANON_ASYNC_TRACE`).
     pub trace: bool,
+    /// A buffer reused by plain-data copies between two memories.
+    pub(crate) scratch: Vec<u8>,
 }
 
 impl Rt {
@@ -142,6 +144,7 @@ impl Rt {
             host: crate::state::HostState::new(crate::clock::ClockKind::Real),
             max_lift_bytes: DEFAULT_MAX_LIFT_BYTES,
             trace: false,
+            scratch: Vec::new(),
         }
     }
 

@@ -14,6 +14,11 @@
 //! instance it happened in and the run's replay string, and exits with
 //! status 134 (as a trapping `wasmtime run` does on Unix); a component
 //! that cannot be read, compiled or linked exits with 1.
+//!
+//! `--clock virtual` runs on a virtual clock: sleeps take no real time,
+//! and with `--schedule` the run is reproducible whatever the machine's
+//! load. `CANON_ASYNC_TIMING=1` prints when each phase ended (read,
+//! parse and compile, instantiate, first output, run) to stderr.
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -21,10 +26,10 @@ use std::time::Instant;
 
 use canon_async::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
 use canon_async_wasi::WasiCtx;
-use canon_async_wasmi::{Component, Config, Engine, Linker, Store, Val};
+use canon_async_wasmi::{ClockKind, Component, Config, Engine, Linker, Store, Val};
 
 const USAGE: &str = "usage: canon-async run [--env K=V]... [--inherit-env] [--fuel N] \
-[--schedule SEED|replay:CHOICES] COMPONENT.wasm [ARGS]...";
+[--schedule SEED|replay:CHOICES] [--clock real|virtual] COMPONENT.wasm [ARGS]...";
 
 /// The exit status of a run that trapped or deadlocked.
 const TRAP_STATUS: u8 = 134;
@@ -44,8 +49,11 @@ struct RunOpts {
     schedule: Schedule,
     component: String,
     args: Vec<String>,
+    clock: ClockKind,
     /// Print the time each phase took to stderr (`CANON_ASYNC_TIMING=1`).
     timing: bool,
+    /// When the process started.
+    start: Instant,
 }
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
@@ -68,7 +76,8 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
     ))
 }
 
-fn parse_run(mut args: impl Iterator<Item = String>) -> Result<RunOpts, String> {
+fn parse_run(mut args: impl Iterator<Item = String>, start: Instant) -> Result<RunOpts, String> {
+    let mut clock = ClockKind::Real;
     let mut env = Vec::new();
     let mut fuel = None;
     let mut schedule = Schedule::Deterministic;
@@ -97,6 +106,13 @@ fn parse_run(mut args: impl Iterator<Item = String>) -> Result<RunOpts, String> 
                 fuel = Some(v.parse().map_err(|_| format!("`--fuel {v}`: not a number"))?);
             }
             "--schedule" => schedule = parse_schedule(&value("--schedule")?)?,
+            "--clock" => {
+                clock = match value("--clock")?.as_str() {
+                    "real" => ClockKind::Real,
+                    "virtual" => ClockKind::Virtual,
+                    c => return Err(format!("`--clock {c}`: `real` or `virtual`")),
+                }
+            }
             "--" => {
                 component = args.next();
                 break;
@@ -115,6 +131,8 @@ fn parse_run(mut args: impl Iterator<Item = String>) -> Result<RunOpts, String> 
         schedule,
         component,
         args: args.collect(),
+        clock,
+        start,
         timing: std::env::var_os("CANON_ASYNC_TIMING").is_some_and(|v| v == "1"),
     })
 }
@@ -146,13 +164,9 @@ fn replay_string(trace: &Mutex<Vec<usize>>) -> String {
 }
 
 fn run(o: RunOpts) -> u8 {
-    let t0 = Instant::now();
-    let timing = o.timing;
-    let phase = |what: &str| {
-        if timing {
-            eprintln!("[timing] {what}: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
-        }
-    };
+    let t0 = o.start;
+    let phases = std::cell::RefCell::new(Vec::new());
+    let phase = |what: &'static str| phases.borrow_mut().push((what, Instant::now()));
     let bytes = match std::fs::read(&o.component) {
         Ok(b) => b,
         Err(e) => {
@@ -163,6 +177,7 @@ fn run(o: RunOpts) -> u8 {
     phase("read");
     let engine = Engine::new(&Config {
         consume_fuel: o.fuel.is_some(),
+        clock: o.clock,
         ..Config::default()
     });
     let component = match Component::new(&engine, &bytes) {
@@ -230,6 +245,20 @@ fn run(o: RunOpts) -> u8 {
     };
     let r = store.call(&func, &[]);
     phase("run");
+    if o.timing {
+        // Each phase's end, from the process's start; the first output
+        // falls inside the run.
+        let ms = |t: Instant| t.saturating_duration_since(t0).as_secs_f64() * 1e3;
+        let mut line: Vec<String> = phases
+            .borrow()
+            .iter()
+            .map(|(w, t)| format!("{w} {:.1}", ms(*t)))
+            .collect();
+        if let Some(t) = ctx.first_output() {
+            line.push(format!("first output {:.1}", ms(t)));
+        }
+        eprintln!("[timing ms from start] {}", line.join(", "));
+    }
     if let Some(code) = ctx.exit_code() {
         return code;
     }
@@ -260,9 +289,10 @@ fn run(o: RunOpts) -> u8 {
 }
 
 fn main() -> ExitCode {
+    let start = Instant::now();
     let mut args = std::env::args().skip(1);
     let code = match args.next().as_deref() {
-        Some("run") => match parse_run(args) {
+        Some("run") => match parse_run(args, start) {
             Ok(o) => {
                 // CPython's recursion runs deep: give the store a large stack.
                 let t = std::thread::Builder::new()

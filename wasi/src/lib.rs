@@ -109,6 +109,8 @@ struct State {
     stdin_left: Vec<u8>,
     /// Standard input has ended.
     stdin_eof: bool,
+    /// When the guest first wrote to its standard output or error.
+    first_output: Option<std::time::Instant>,
 }
 
 /// Standard input as chunks: read on a thread (the process's stdin) or
@@ -182,6 +184,7 @@ impl WasiCtx {
                 stdin: None,
                 stdin_left: Vec::new(),
                 stdin_eof: false,
+                first_output: None,
             }),
         }
     }
@@ -214,6 +217,20 @@ impl WasiCtx {
     /// of `exit` traps, to stop the guest), if it did.
     pub fn exit_code(&self) -> Option<u8> {
         self.state().exit
+    }
+
+    /// When the guest first wrote to its standard output or error (for
+    /// measuring the time to first output).
+    pub fn first_output(&self) -> Option<std::time::Instant> {
+        self.state().first_output
+    }
+
+    /// Writes `bytes` to `o` for the guest.
+    pub(crate) fn write_out(&self, o: &Output, bytes: &[u8]) -> std::io::Result<()> {
+        self.state()
+            .first_output
+            .get_or_insert_with(std::time::Instant::now);
+        o.write(bytes)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

@@ -226,13 +226,14 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
     };
     let write = {
         let out_of = out_of.clone();
+        let ctx = ctx.clone();
         move |cx: &mut HostCx<'_>, args: &[Val]| -> Result<Vec<Val>, HostError> {
             let o = out_of(cx, args.first())?;
             let Some(Val::List(b)) = args.get(1) else {
                 return Err(HostError::new("write: expected a list<u8>"));
             };
             let b = crate::ty::to_bytes(b).ok_or_else(|| HostError::new("not bytes"))?;
-            Ok(vec![match o.write(&b) {
+            Ok(vec![match ctx.write_out(&o, &b) {
                 Ok(()) => ok_unit(),
                 Err(_) => closed(),
             }])
@@ -247,13 +248,14 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
     }
     for m in ["write-zeroes", "blocking-write-zeroes-and-flush"] {
         let out_of = out_of.clone();
+        let ctx = ctx.clone();
         l.func(
             &name("io/streams", &format!("[method]output-stream.{m}")),
             func(&[output.borrow(), Ty::U64], Some(sr(None))),
             move |cx, args| {
                 let o = out_of(cx, args.first())?;
                 let n = arg_u64(args, 1)?.min(1 << 20) as usize;
-                Ok(vec![match o.write(&vec![0; n]) {
+                Ok(vec![match ctx.write_out(&o, &vec![0; n]) {
                     Ok(()) => ok_unit(),
                     Err(_) => closed(),
                 }])

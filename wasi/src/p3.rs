@@ -46,13 +46,13 @@ fn resolve(cx: &mut HostCx<'_>, f: Val, v: Val) {
 /// Copies the guest's stream `data` to `out` until the guest drops its
 /// end, then resolves the future `f` (`ok`, or `err(pipe)` when `out`
 /// fails).
-fn drain(cx: &mut HostCx<'_>, data: Val, f: Val, out: Output) {
+fn drain(cx: &mut HostCx<'_>, ctx: Arc<WasiCtx>, data: Val, f: Val, out: Output) {
     let d = data.clone();
     let f2 = f.clone();
     let r = cx.read(&data, CHUNK, move |cx, vals, done| {
         let f = f2;
         let written = match to_bytes(&vals) {
-            Some(b) => out.write(&b).is_ok(),
+            Some(b) => ctx.write_out(&out, &b).is_ok(),
             None => false,
         };
         if !written {
@@ -62,7 +62,7 @@ fn drain(cx: &mut HostCx<'_>, data: Val, f: Val, out: Output) {
             let _ = cx.drop_end(&d);
             resolve(cx, f, ok_unit());
         } else {
-            drain(cx, d, f, out);
+            drain(cx, ctx, d, f, out);
         }
     });
     if r.is_err() {
@@ -154,6 +154,7 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
         ("cli/stdout", ctx.stdout.clone()),
         ("cli/stderr", ctx.stderr.clone()),
     ] {
+        let c = ctx.clone();
         l.func(
             &name(i, "write-via-stream"),
             func(&[byte_stream()], Some(future(Some(cli_result())))),
@@ -163,7 +164,7 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
                     .cloned()
                     .ok_or_else(|| HostError::new("write-via-stream: no stream"))?;
                 let f = cx.future_new(Some(cli_result()));
-                drain(cx, data, f.clone(), out.clone());
+                drain(cx, c.clone(), data, f.clone(), out.clone());
                 Ok(vec![f])
             },
         )?;

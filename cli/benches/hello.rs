@@ -49,8 +49,13 @@ fn phase(p: &[(String, f64)], name: &str) -> f64 {
 }
 
 fn main() {
-    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/components/hello/hello.wasm");
-    assert!(hello.is_file(), "{} is missing (see ../shared/components/README.md)", hello.display());
+    let hello =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/components/hello/hello.wasm");
+    assert!(
+        hello.is_file(),
+        "{} is missing (see ../shared/components/README.md)",
+        hello.display()
+    );
     let mut results = Vec::new();
     for clock in ["real", "virtual"] {
         let runs: Vec<_> = (0..RUNS).map(|_| once(clock, &hello)).collect();

@@ -83,10 +83,7 @@ fn parse_run(mut args: impl Iterator<Item = String>, start: Instant) -> Result<R
     let mut schedule = Schedule::Deterministic;
     let mut component = None;
     while let Some(a) = args.next() {
-        let mut value = |flag: &str| {
-            args.next()
-                .ok_or_else(|| format!("`{flag}` needs a value"))
-        };
+        let mut value = |flag: &str| args.next().ok_or_else(|| format!("`{flag}` needs a value"));
         match a.as_str() {
             "--env" => {
                 let kv = value("--env")?;
@@ -103,7 +100,10 @@ fn parse_run(mut args: impl Iterator<Item = String>, start: Instant) -> Result<R
             "--inherit-env" => env.extend(std::env::vars()),
             "--fuel" => {
                 let v = value("--fuel")?;
-                fuel = Some(v.parse().map_err(|_| format!("`--fuel {v}`: not a number"))?);
+                fuel = Some(
+                    v.parse()
+                        .map_err(|_| format!("`--fuel {v}`: not a number"))?,
+                );
             }
             "--schedule" => schedule = parse_schedule(&value("--schedule")?)?,
             "--clock" => {
@@ -270,9 +270,9 @@ fn run(o: RunOpts) -> u8 {
         Err(e) => {
             eprintln!("error: {e}");
             eprintln!(
-                "  in the call of `{export}`, exported by `{}` (instance {:?})",
+                "  in the call of `{export}`, exported by `{}` (instance {})",
                 o.component,
-                inst.id()
+                inst.id().as_u32()
             );
             let how = match &o.schedule {
                 Schedule::Deterministic => "the deterministic schedule".to_string(),

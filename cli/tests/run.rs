@@ -75,11 +75,14 @@ fn phase_end(stderr: &str, name: &str) -> f64 {
 #[test]
 fn hello_prints_its_five_lines_and_exits_with_its_code() {
     let h = hello();
-    let o = output(
-        Command::new(BIN)
-            .env("CANON_ASYNC_TIMING", "1")
-            .args(["run", "--env", "GREETING=hi", h.to_str().unwrap(), "3", "x"]),
-    );
+    let o = output(Command::new(BIN).env("CANON_ASYNC_TIMING", "1").args([
+        "run",
+        "--env",
+        "GREETING=hi",
+        h.to_str().unwrap(),
+        "3",
+        "x",
+    ]));
     let e = stderr(&o);
     assert_eq!(stdout(&o), HELLO_3_X, "stderr: {e}");
     assert_eq!(o.status.code(), Some(3), "stderr: {e}");
@@ -127,18 +130,30 @@ fn hello_without_arguments_exits_0_and_sees_no_environment() {
         ]
     );
     // With --inherit-env it does.
-    let o = output(
-        Command::new(BIN)
-            .env("GREETING", "inherited")
-            .args(["run", "--inherit-env", h.to_str().unwrap()]),
+    let o = output(Command::new(BIN).env("GREETING", "inherited").args([
+        "run",
+        "--inherit-env",
+        h.to_str().unwrap(),
+    ]));
+    assert!(
+        stdout(&o).contains("\nGREETING=inherited\n"),
+        "{}",
+        stdout(&o)
     );
-    assert!(stdout(&o).contains("\nGREETING=inherited\n"), "{}", stdout(&o));
 }
 
 #[test]
 fn a_seeded_schedule_gives_the_same_output_twice() {
     let h = hello();
-    let args = ["--schedule", "7", "--env", "GREETING=hi", h.to_str().unwrap(), "3", "x"];
+    let args = [
+        "--schedule",
+        "7",
+        "--env",
+        "GREETING=hi",
+        h.to_str().unwrap(),
+        "3",
+        "x",
+    ];
     let a = run(&args);
     let b = run(&args);
     assert_eq!(stdout(&a), HELLO_3_X, "stderr: {}", stderr(&a));
@@ -162,7 +177,10 @@ fn a_trap_is_printed_with_its_export_and_a_replay_string() {
     let o = run(&[p.to_str().unwrap()]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(134), "{e}");
-    assert!(e.contains("wasm trap: wasm `unreachable` instruction executed"), "{e}");
+    assert!(
+        e.contains("wasm trap: wasm `unreachable` instruction executed"),
+        "{e}"
+    );
     assert!(e.contains("`wasi:cli/run@0.3.0#run`"), "{e}");
     assert!(e.contains("traps.wasm` (instance"), "{e}");
     assert!(e.contains("--schedule replay:"), "{e}");

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use canon_async_wasmi::{Error, HostCx, HostError, HostResource, Linker, Ty, Val};
 
 use crate::ty::{
-    arg_u64, bytes, enum_case, enumeration, err, func, list, ok, ok_unit, option, record,
-    result, string, tuple, variant,
+    arg_u64, bytes, enum_case, enumeration, err, func, list, ok, ok_unit, option, record, result,
+    string, tuple, variant,
 };
 use crate::{StdinPoll, WasiCtx};
 
@@ -370,7 +370,9 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
             &name("clocks/monotonic-clock", "subscribe-duration"),
             func(&[Ty::U64], Some(pollable.own())),
             move |cx, args| {
-                let t = cx.now().saturating_add(Duration::from_nanos(arg_u64(args, 0)?));
+                let t = cx
+                    .now()
+                    .saturating_add(Duration::from_nanos(arg_u64(args, 0)?));
                 Ok(vec![np(cx, Pollable::At(t))])
             },
         )?;
@@ -480,7 +482,10 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
         l.trap_unknown_funcs(&iface(i));
         l.func(
             &name(f, &format!("create-{r}")),
-            func(&[family.clone()], Some(result(Some(sock.own()), Some(code.clone())))),
+            func(
+                std::slice::from_ref(&family),
+                Some(result(Some(sock.own()), Some(code.clone()))),
+            ),
             move |_, _| Ok(vec![denied()]),
         )?;
     }
@@ -501,7 +506,11 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
 }
 
 /// `wasi:cli/environment` (0.2 and 0.3 have the same functions).
-pub(crate) fn add_environment(l: &mut Linker, iface: &str, ctx: &Arc<WasiCtx>) -> Result<(), Error> {
+pub(crate) fn add_environment(
+    l: &mut Linker,
+    iface: &str,
+    ctx: &Arc<WasiCtx>,
+) -> Result<(), Error> {
     let c = ctx.clone();
     l.func(
         &format!("{iface}#get-environment"),

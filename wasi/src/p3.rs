@@ -9,8 +9,8 @@ use canon_async::CopyResult;
 use canon_async_wasmi::{Error, HostCx, HostError, Linker, Ty, Val};
 
 use crate::ty::{
-    arg_u64, async_func, byte_stream, bytes, enumeration, err, func, future, list, ok_unit,
-    option, record, result, string, to_bytes, tuple, variant,
+    arg_u64, async_func, byte_stream, bytes, enumeration, err, func, future, list, ok_unit, option,
+    record, result, string, to_bytes, tuple, variant,
 };
 use crate::{Output, StdinPoll, WasiCtx};
 
@@ -312,7 +312,10 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
     }
 
     // wasi:filesystem: no preopened directory, so no descriptor ever.
-    let descriptor = l.resource(&format!("{}#descriptor", iface("filesystem/types")), |_, _| {})?;
+    let descriptor = l.resource(
+        &format!("{}#descriptor", iface("filesystem/types")),
+        |_, _| {},
+    )?;
     l.trap_unknown_funcs(&iface("filesystem/types"));
     l.func(
         &name("filesystem/preopens", "get-directories"),
@@ -346,7 +349,7 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
         l.func(
             &name("sockets/types", &format!("[static]{r}.create")),
             func(
-                &[family.clone()],
+                std::slice::from_ref(&family),
                 Some(result(Some(sock.own()), Some(code.clone()))),
             ),
             move |_, _| Ok(vec![denied()]),
@@ -367,7 +370,10 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
     ]);
     l.func_async(
         &name("sockets/ip-name-lookup", "resolve-addresses"),
-        async_func(&[Ty::String], Some(result(Some(list(ip)), Some(lookup_code)))),
+        async_func(
+            &[Ty::String],
+            Some(result(Some(list(ip)), Some(lookup_code))),
+        ),
         move |cx, _, call| {
             cx.complete(call, vec![denied()])
                 .map_err(|t| HostError::new(t.to_string()))?;

@@ -52,7 +52,13 @@ pub fn variant(cases: &[(&str, Option<Ty>)]) -> Ty {
 
 /// `enum { label, ... }`.
 pub fn enumeration(labels: &[&str]) -> Ty {
-    Ty::Enum(labels.iter().map(|s| s.to_string()).collect::<Vec<_>>().into())
+    Ty::Enum(
+        labels
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into(),
+    )
 }
 
 /// `stream<u8>`.

@@ -122,7 +122,9 @@ fn no_directory_is_preopened() {
 #[test]
 fn any_patch_version_is_served_and_another_minor_is_unknown() {
     // 0.2.3 and 0.3.7 are served by the 0.2 and 0.3 implementations.
-    let other_patches = COMPONENT.replace("@0.2.9", "@0.2.3").replace("@0.3.0", "@0.3.7");
+    let other_patches = COMPONENT
+        .replace("@0.2.9", "@0.2.3")
+        .replace("@0.3.0", "@0.3.7");
     let (mut s, i) = instantiate(&other_patches).unwrap();
     let f = i.func("tcp").unwrap();
     assert_eq!(s.call(&f, &[]).unwrap(), vec![Val::U32(ERR_ACCESS_DENIED)]);

@@ -364,11 +364,7 @@ impl Frame<'_> {
     /// used from another one, as bound when that one was imported), and,
     /// when `trap_funcs` is set, a trapping host function of the import's
     /// own type for each function it does not define.
-    fn complete_import(
-        &mut self,
-        name: &str,
-        trap_funcs: bool,
-    ) -> Result<Arc<InstanceVal>, Error> {
+    fn complete_import(&mut self, name: &str, trap_funcs: bool) -> Result<Arc<InstanceVal>, Error> {
         let types = types_of(self);
         let Some(last) = self.instances.last().cloned() else {
             return Err(rt_err("internal: no imported instance"));

@@ -313,3 +313,43 @@ fn ten_mib_through_the_stdout_stream_arrive_whole() {
     assert_eq!(o.stdout.len(), BIG);
     assert_eq!(hash(&o.stdout), hash(&want));
 }
+
+/// A command whose `run` waits on an empty waitable set: nothing can wake it.
+const DEADLOCKS: &str = r#"(component
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (core func $new (canon waitable-set.new))
+  (core func $wait (canon waitable-set.wait (memory (core memory $mem "mem"))))
+  (core module $m
+    (import "" "new" (func $new (result i32)))
+    (import "" "wait" (func $wait (param i32 i32) (result i32)))
+    (func (export "run") (result i32)
+      (drop (call $wait (call $new) (i32.const 0)))
+      (i32.const 0)))
+  (core instance $i (instantiate $m (with "" (instance
+    (export "new" (func $new))
+    (export "wait" (func $wait))))))
+  (func $run async (result (result)) (canon lift (core func $i "run")))
+  (instance $r (export "run" (func $run)))
+  (export "wasi:cli/run@0.3.0" (instance $r))
+)"#;
+
+#[test]
+fn a_deadlock_is_reported_with_a_replay_string() {
+    let p = wat_file("deadlocks", DEADLOCKS);
+    let o = run(&["--schedule", "3", p.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(134), "{e}");
+    assert!(e.contains("deadlock detected"), "{e}");
+    assert!(e.contains("schedule (seed 3); replay it with: --schedule replay:"), "{e}");
+}
+
+#[test]
+fn running_out_of_fuel_traps() {
+    let p = wat_file("big-stream-fuel", BIG_STREAM);
+    let o = run(&["--fuel", "100", p.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(134), "{e}");
+    assert!(e.contains("all fuel consumed by WebAssembly"), "{e}");
+    assert_eq!(o.stdout.len(), 0);
+}

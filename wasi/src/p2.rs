@@ -27,6 +27,9 @@ pub(crate) enum Pollable {
     Stdin,
 }
 
+/// What `check-write` permits (the host writes everything at once).
+const CHECK_WRITE: u64 = 1 << 20;
+
 /// The representations of the standard streams' handles.
 const STDIN: u32 = 0;
 const STDOUT: u32 = 1;
@@ -254,7 +257,13 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
             func(&[output.borrow(), Ty::U64], Some(sr(None))),
             move |cx, args| {
                 let o = out_of(cx, args.first())?;
-                let n = arg_u64(args, 1)?.min(1 << 20) as usize;
+                let n = arg_u64(args, 1)?;
+                if n > CHECK_WRITE {
+                    return Err(HostError::new(format!(
+                        "{n} zeroes written where check-write permits {CHECK_WRITE}"
+                    )));
+                }
+                let n = n as usize;
                 Ok(vec![match ctx.write_out(&o, &vec![0; n]) {
                     Ok(()) => ok_unit(),
                     Err(_) => closed(),
@@ -272,7 +281,7 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
     l.func(
         &name("io/streams", "[method]output-stream.check-write"),
         func(&[output.borrow()], Some(sr(Some(Ty::U64)))),
-        |_, _| Ok(vec![ok(Val::U64(1 << 20))]),
+        |_, _| Ok(vec![ok(Val::U64(CHECK_WRITE))]),
     )?;
     for (r, res, p) in [
         ("output-stream", &output, Pollable::Ready),

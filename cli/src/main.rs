@@ -15,7 +15,8 @@
 //! status 134 (as a trapping `wasmtime run` does on Unix); a component
 //! that cannot be read, compiled or linked exits with 1.
 //!
-//! `--clock virtual` runs on a virtual clock: sleeps take no real time,
+//! `--print-schedule` prints the run's replay string at its end whatever
+//! the outcome. `--clock virtual` runs on a virtual clock: sleeps take no real time,
 //! and with `--schedule` the run is reproducible whatever the machine's
 //! load. `CANON_ASYNC_TIMING=1` prints when each phase ended (read,
 //! parse and compile, instantiate, first output, run) to stderr.
@@ -29,7 +30,7 @@ use canon_async_wasi::WasiCtx;
 use canon_async_wasmi::{ClockKind, Component, Config, Engine, Linker, Store, Val};
 
 const USAGE: &str = "usage: canon-async run [--env K=V]... [--inherit-env] [--fuel N] \
-[--schedule SEED|replay:CHOICES] [--clock real|virtual] COMPONENT.wasm [ARGS]...";
+[--schedule SEED|replay:CHOICES] [--print-schedule] [--clock real|virtual] COMPONENT.wasm [ARGS]...";
 
 /// The exit status of a run that trapped or deadlocked.
 const TRAP_STATUS: u8 = 134;
@@ -50,6 +51,8 @@ struct RunOpts {
     component: String,
     args: Vec<String>,
     clock: ClockKind,
+    /// Print the run's replay string to stderr at its end, too.
+    print_schedule: bool,
     /// Print the time each phase took to stderr (`CANON_ASYNC_TIMING=1`).
     timing: bool,
     /// When the process started.
@@ -78,6 +81,7 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
 
 fn parse_run(mut args: impl Iterator<Item = String>, start: Instant) -> Result<RunOpts, String> {
     let mut clock = ClockKind::Real;
+    let mut print_schedule = false;
     let mut env = Vec::new();
     let mut fuel = None;
     let mut schedule = Schedule::Deterministic;
@@ -98,6 +102,7 @@ fn parse_run(mut args: impl Iterator<Item = String>, start: Instant) -> Result<R
                 }
             }
             "--inherit-env" => env.extend(std::env::vars()),
+            "--print-schedule" => print_schedule = true,
             "--fuel" => {
                 let v = value("--fuel")?;
                 fuel = Some(
@@ -132,6 +137,7 @@ fn parse_run(mut args: impl Iterator<Item = String>, start: Instant) -> Result<R
         component,
         args: args.collect(),
         clock,
+        print_schedule,
         start,
         timing: std::env::var_os("CANON_ASYNC_TIMING").is_some_and(|v| v == "1"),
     })
@@ -245,6 +251,9 @@ fn run(o: RunOpts) -> u8 {
     };
     let r = store.call(&func, &[]);
     phase("run");
+    if o.print_schedule {
+        eprintln!("schedule: --schedule replay:{}", replay_string(&trace));
+    }
     if o.timing {
         // Each phase's end, from the process's start; the first output
         // falls inside the run.

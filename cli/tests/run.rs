@@ -162,6 +162,102 @@ fn a_seeded_schedule_gives_the_same_output_twice() {
     assert_eq!(b.status.code(), Some(3));
 }
 
+/// The replay string a `--print-schedule` run printed.
+fn printed_schedule(o: &Output) -> String {
+    let e = stderr(o);
+    e.lines()
+        .find_map(|l| l.strip_prefix("schedule: --schedule replay:"))
+        .unwrap_or_else(|| panic!("no schedule in {e}"))
+        .to_string()
+}
+
+/// A command with one real choice: two `wait-for`s of 1 ms resolve at the
+/// same instant of the virtual clock, and which event `waitable-set.wait`
+/// delivers first is the chooser's. `run` returns `ok` (status 0) when
+/// the first wait's event came first, `err` (status 1) otherwise.
+const CHOICE: &str = r#"(component
+  (import "wasi:clocks/monotonic-clock@0.3.0" (instance $clock
+    (export "wait-for" (func async (param "how-long" u64)))
+  ))
+  (alias export $clock "wait-for" (func $wait-for))
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (core func $wait-for' (canon lower (func $wait-for) async))
+  (core func $new (canon waitable-set.new))
+  (core func $join (canon waitable.join))
+  (core func $wait (canon waitable-set.wait (memory (core memory $mem "mem"))))
+  (core func $subtask.drop (canon subtask.drop))
+  (core module $M
+    (import "" "mem" (memory 1))
+    (import "" "wait-for" (func $wait-for (param i64) (result i32)))
+    (import "" "new" (func $new (result i32)))
+    (import "" "join" (func $join (param i32 i32)))
+    (import "" "wait" (func $wait (param i32 i32) (result i32)))
+    (import "" "subtask.drop" (func $subtask.drop (param i32)))
+    (func (export "run") (result i32)
+      (local $a i32) (local $b i32) (local $set i32) (local $first i32)
+      ;; two 1 ms waits, both pending (STARTED = 1), the same deadline
+      (local.set $a (call $wait-for (i64.const 1000000)))
+      (local.set $b (call $wait-for (i64.const 1000000)))
+      (if (i32.ne (i32.and (local.get $a) (i32.const 0xf)) (i32.const 1)) (then unreachable))
+      (if (i32.ne (i32.and (local.get $b) (i32.const 0xf)) (i32.const 1)) (then unreachable))
+      (local.set $a (i32.shr_u (local.get $a) (i32.const 4)))
+      (local.set $b (i32.shr_u (local.get $b) (i32.const 4)))
+      (local.set $set (call $new))
+      (call $join (local.get $a) (local.get $set))
+      (call $join (local.get $b) (local.get $set))
+      ;; both resolve at once: which event comes first is a choice
+      (drop (call $wait (local.get $set) (i32.const 0)))
+      (local.set $first (i32.load (i32.const 0)))
+      (drop (call $wait (local.get $set) (i32.const 0)))
+      (call $subtask.drop (local.get $a))
+      (call $subtask.drop (local.get $b))
+      ;; ok when the first wait's event came first, err otherwise
+      (i32.ne (local.get $first) (local.get $a)))
+  )
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $mem "mem"))
+    (export "wait-for" (func $wait-for'))
+    (export "new" (func $new))
+    (export "join" (func $join))
+    (export "wait" (func $wait))
+    (export "subtask.drop" (func $subtask.drop))
+  ))))
+  (func $run async (result (result)) (canon lift (core func $m "run")))
+  (instance $r (export "run" (func $run)))
+  (export "wasi:cli/run@0.3.0" (instance $r))
+)
+"#;
+
+#[test]
+fn a_seeded_run_replays_from_its_replay_string() {
+    let p = wat_file("choice", CHOICE);
+    let p = p.to_str().unwrap();
+    let go = |schedule: &str| {
+        let o = run(&[
+            "--print-schedule",
+            "--clock",
+            "virtual",
+            "--schedule",
+            schedule,
+            p,
+        ]);
+        (o.status.code(), printed_schedule(&o))
+    };
+    // The replay string decides the interleaving, and so the status.
+    assert_eq!(go("replay:0"), (Some(0), "0".to_string()));
+    assert_eq!(go("replay:1"), (Some(1), "1".to_string()));
+    // Every seeded run replays from the string it printed; the seeds
+    // between them take both branches.
+    let mut statuses = std::collections::BTreeSet::new();
+    for seed in 1..=8 {
+        let (status, choices) = go(&seed.to_string());
+        assert_eq!(go(&format!("replay:{choices}")), (status, choices.clone()));
+        statuses.insert(status);
+    }
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+}
+
 /// A command whose `run` traps.
 const TRAPS: &str = r#"(component
   (core module $m (func (export "run") (result i32) unreachable))
@@ -341,7 +437,10 @@ fn a_deadlock_is_reported_with_a_replay_string() {
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(134), "{e}");
     assert!(e.contains("deadlock detected"), "{e}");
-    assert!(e.contains("schedule (seed 3); replay it with: --schedule replay:"), "{e}");
+    assert!(
+        e.contains("schedule (seed 3); replay it with: --schedule replay:"),
+        "{e}"
+    );
 }
 
 #[test]

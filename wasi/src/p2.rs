@@ -510,7 +510,6 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
         ),
         move |_, _| Ok(vec![denied()]),
     )?;
-    let _ = option;
     Ok(())
 }
 

@@ -31,6 +31,8 @@ pub struct Linker {
     resources: BTreeMap<String, BTreeMap<String, HostResource>>,
     /// Functions imported by the world directly.
     funcs: BTreeMap<String, Arc<HostFunc>>,
+    /// Interfaces whose undefined functions trap when called.
+    trap_unknown: BTreeMap<String, ()>,
 }
 
 /// The part of an interface name that decides compatibility: the name
@@ -135,6 +137,19 @@ impl Linker {
         Ok(r)
     }
 
+    /// Makes the interface `iface` (matched by version like the host's
+    /// functions) known to the linker even where it defines none of its
+    /// functions: each function a component imports from it that the
+    /// linker does not define becomes a host function of the import's
+    /// own type that traps when called ("`name` is not available in this
+    /// host"). For interfaces that only define types, and for functions
+    /// that can never be reached (methods of a resource the host never
+    /// hands out), like Wasmtime's `define_unknown_imports_as_traps`.
+    pub fn trap_unknown_funcs(&mut self, iface: &str) -> &mut Self {
+        self.trap_unknown.insert(iface.to_string(), ());
+        self
+    }
+
     /// The key under which `iface`'s definitions are kept in `map`: an
     /// exact match, else the newest compatible version.
     fn lookup<'m, V>(map: &'m BTreeMap<String, V>, iface: &str) -> Option<&'m V> {
@@ -164,7 +179,8 @@ impl Linker {
                 ComponentTypeRef::Instance(_) => {
                     let funcs = Self::lookup(&self.interfaces, name);
                     let resources = Self::lookup(&self.resources, name);
-                    if funcs.is_none() && resources.is_none() {
+                    let trap_unknown_funcs = Self::lookup(&self.trap_unknown, name).is_some();
+                    if funcs.is_none() && resources.is_none() && !trap_unknown_funcs {
                         continue;
                     }
                     let mut exports = std::collections::BTreeMap::new();
@@ -175,7 +191,11 @@ impl Linker {
                     for (n, f) in funcs.into_iter().flatten() {
                         exports.insert(n.clone(), ItemVal::Func(CFunc::Host(in_store(rt, f))));
                     }
-                    let iv = InstanceVal { exports, id: None };
+                    let iv = InstanceVal {
+                        exports,
+                        id: None,
+                        trap_unknown_funcs,
+                    };
                     args.insert(name.clone(), ItemVal::Instance(Arc::new(iv)));
                 }
                 ComponentTypeRef::Func(_) => {

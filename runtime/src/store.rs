@@ -242,6 +242,13 @@ impl Store {
         }
     }
 
+    /// Replaces the core's chooser (the engine's [`Schedule`] picks one
+    /// when the store is made): for a chooser of the embedder's own, such
+    /// as one that records the run's choices for a replay string.
+    pub fn set_chooser(&mut self, chooser: Box<dyn canon_async::Chooser>) {
+        self.wasm.data_mut().core.set_chooser(chooser);
+    }
+
     /// Sets the fuel left (when the engine consumes fuel).
     pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
         self.wasm

@@ -68,6 +68,10 @@ pub struct InstanceVal {
     /// The core's instance, for an instance made by instantiating a
     /// component (`None` for a bag of exports).
     pub id: Option<InstId>,
+    /// A host instance whose functions the import's type names but the
+    /// host does not define become trapping host functions of the
+    /// import's type (`Linker::trap_unknown_funcs`).
+    pub trap_unknown_funcs: bool,
 }
 
 type CoreInstance = Arc<HashMap<String, wasmi::Extern>>;
@@ -144,6 +148,7 @@ pub fn instantiate(
     Ok(Arc::new(InstanceVal {
         exports: f.exports,
         id: Some(inst),
+        trap_unknown_funcs: false,
     }))
 }
 
@@ -337,7 +342,7 @@ impl Frame<'_> {
                 let v = args
                     .get(name)
                     .cloned()
-                    .ok_or_else(|| rt_err(format!("missing import `{name}`")))?;
+                    .ok_or_else(|| Error::Link(format!("missing import `{name}`")))?;
                 let kind = match ty {
                     ComponentTypeRef::Module(_) => ComponentExternalKind::Module,
                     ComponentTypeRef::Func(_) => ComponentExternalKind::Func,
@@ -349,7 +354,8 @@ impl Frame<'_> {
                 self.push_item(kind, v.clone())
                     .map_err(|_| rt_err(format!("import `{name}` of the wrong kind")))?;
                 if let ItemVal::Instance(i) = &v {
-                    self.check_host_funcs(name, i)?;
+                    let i = self.complete_import(name, i.trap_unknown_funcs)?;
+                    self.check_host_funcs(name, &i)?;
                 }
             }
             Item::Export { name, kind, index } => {
@@ -359,6 +365,78 @@ impl Frame<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Completes the instance just imported as `name` (it replaces the
+    /// imported instance) with what a host instance leaves out: the types
+    /// its type exports (a type defined in the interface, or a resource
+    /// used from another one, as bound when that one was imported), and,
+    /// when `trap_funcs` is set, a trapping host function of the import's
+    /// own type for each function it does not define.
+    fn complete_import(&mut self, name: &str, trap_funcs: bool) -> Result<Arc<InstanceVal>, Error> {
+        let types = types_of(self);
+        let Some(last) = self.instances.last().cloned() else {
+            return Err(rt_err("internal: no imported instance"));
+        };
+        let idx = self.instances.len() as u32 - 1;
+        if idx >= types.component_instance_count() as u32 {
+            return Ok(last);
+        }
+        let ty = &types[types.component_instance_at(idx)];
+        let mut exports = last.exports.clone();
+        let mut changed = false;
+        for (export, et) in ty.exports.iter() {
+            if exports.contains_key(export.as_str()) {
+                continue;
+            }
+            let fid = match &et.ty {
+                ComponentEntityType::Type {
+                    referenced,
+                    created,
+                } => {
+                    let res = [referenced, created].into_iter().find_map(|t| match t {
+                        ComponentAnyTypeId::Resource(aid) => Some(aid.resource()),
+                        _ => None,
+                    });
+                    let v = match res {
+                        None => None,
+                        Some(r) => match self.resources.get(&r) {
+                            Some(id) => Some(*id),
+                            None => continue,
+                        },
+                    };
+                    exports.insert(export.to_string(), ItemVal::Type(v));
+                    changed = true;
+                    continue;
+                }
+                ComponentEntityType::Func(fid) if trap_funcs => fid,
+                _ => continue,
+            };
+            changed = true;
+            let want = super::types::func_ty_of(types, *fid, &self.resources)?;
+            let full = format!("{name}#{export}");
+            let msg = format!("`{full}` is not available in this host");
+            let f = crate::state::HostFunc {
+                name: full,
+                ty: want,
+                kind: crate::state::HostFuncKind::Sync(Arc::new(move |_, _| {
+                    Err(crate::state::HostError::new(msg.clone()))
+                })),
+            };
+            exports.insert(export.to_string(), ItemVal::Func(CFunc::Host(Arc::new(f))));
+        }
+        if !changed {
+            return Ok(last);
+        }
+        let i = Arc::new(InstanceVal {
+            exports,
+            id: last.id,
+            trap_unknown_funcs: last.trap_unknown_funcs,
+        });
+        if let Some(slot) = self.instances.last_mut() {
+            *slot = i.clone();
+        }
+        Ok(i)
     }
 
     /// Checks the host functions of the instance just imported as `name`

@@ -5,7 +5,7 @@
 //! A violation panics with the invariant's name and the replay string of
 //! the schedule so far (every choice the store asked its chooser for, as
 //! [`Replay`](crate::Replay) would print it), so that a failing schedule
-//! can be rerun with [`crate::explore::replay`].
+//! can be rerun with `explore::replay` (the `test-kit` feature).
 //!
 //! Without the feature nothing here is compiled and the store keeps no trace.
 //!

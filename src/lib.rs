@@ -91,7 +91,7 @@
 //!   block: `may_leave` is off) and start functions (run them as top-level
 //!   calls too).
 //! - **Fibers** (or stackful coroutines, Rust futures as in
-//!   [`script`]): every thread is a fiber; [`Step::Suspend`] switches back to
+//!   `script`, in the `test-kit` feature): every thread is a fiber; [`Step::Suspend`] switches back to
 //!   the driving loop, which calls [`Store::next_action`] and switches to
 //!   the fiber the action names. Nested calls may suspend as well.
 //! - **Neither** (an engine that can only run a call to completion): only
@@ -120,12 +120,14 @@ mod check;
 pub mod chooser;
 pub mod copy;
 mod enter;
+#[cfg(feature = "test-kit")]
 pub mod explore;
 mod ids;
 mod instance;
 pub mod live;
 #[cfg(feature = "arbitrary")]
 pub mod ops;
+#[cfg(feature = "test-kit")]
 pub mod script;
 mod set_events;
 mod store;

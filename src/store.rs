@@ -226,6 +226,12 @@ impl core::fmt::Debug for Store {
 
 type R<T> = Result<T, Trap>;
 
+/// A store can move between threads (its chooser is `Send`).
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+};
+
 impl Store {
     /// An empty store with the [`Deterministic`] chooser.
     pub fn new() -> Self {

@@ -6,6 +6,8 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use canon_async::explore::{check_determinism, replay, Explorer, Report};
 use canon_async::script::{Guest, HostAnswer, Ret, Script};
@@ -706,7 +708,7 @@ fn sync_lift(ch: Box<dyn Chooser>) -> Out {
 
 #[test]
 fn sync_lift_candidate_choice() {
-    let seen = Rc::new(Cell::new(0usize));
+    let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
     let r = explore(
         "sync-lift",
@@ -719,17 +721,17 @@ fn sync_lift_candidate_choice() {
         },
         4,
     );
-    assert!(seen.get() > 0, "no SyncLiftCandidate choice was made");
+    assert!(seen.load(Ordering::Relaxed) > 0, "no SyncLiftCandidate choice was made");
     assert!(r.outcomes.len() > 1);
 }
 
 /// Counts the choices made at one kind of choice point.
-struct Spy(Box<dyn Chooser>, ChoicePoint, Rc<Cell<usize>>);
+struct Spy(Box<dyn Chooser>, ChoicePoint, Arc<AtomicUsize>);
 
 impl Chooser for Spy {
     fn choose(&mut self, point: ChoicePoint, n: usize) -> usize {
         if point == self.1 {
-            self.2.set(self.2.get() + 1);
+            self.2.fetch_add(1, Ordering::Relaxed);
         }
         self.0.choose(point, n)
     }
@@ -776,14 +778,14 @@ fn wait_early(ch: Box<dyn Chooser>) -> Out {
 
 #[test]
 fn wait_until_early_return() {
-    let seen = Rc::new(Cell::new(0usize));
+    let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
     let r = explore(
         "wait-early",
         move |ch| wait_early(Box::new(Spy(ch, ChoicePoint::WaitUntilEarly, s2.clone()))),
         3,
     );
-    assert!(seen.get() > 0, "no WaitUntilEarly choice was made");
+    assert!(seen.load(Ordering::Relaxed) > 0, "no WaitUntilEarly choice was made");
     // Early return or not changes whether main logs before the callee.
     assert!(r.outcomes.len() > 1);
 }

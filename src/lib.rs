@@ -129,6 +129,7 @@ pub mod live;
 pub mod ops;
 #[cfg(feature = "test-kit")]
 pub mod script;
+mod sched;
 mod set_events;
 mod store;
 mod table;

@@ -1,10 +1,6 @@
-//! `Store`: every instance, task, thread and waitable, and the driving
-//! loop that tells the embedder what to run next.
-//!
-//! The spec's `Thread.resume` runs a continuation until it blocks and then
-//! returns to whoever resumed it: `Store.tick`, `canon_lift`, `canon_lower`
-//! or `request_cancellation`. Those resumers are the [`Frame`]s of an
-//! explicit stack here; a thread that blocks returns control to the top frame.
+//! `Store`: every instance, task, thread and waitable, the host's entry
+//! points (`invoke`, `next_action`) and poisoning. The driving loop and the
+//! five resumers a blocked thread returns to are in `sched.rs`.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -20,6 +16,7 @@ use crate::copy::Shared;
 use crate::ids::*;
 use crate::instance::{ComponentInstance, Handle};
 use crate::live::Wakers;
+use crate::sched::{Frame, Sched, Then};
 use crate::set_events::SetEvents;
 use crate::task::{Caller, LiftKind, Lifted, Task, TaskState};
 use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
@@ -115,48 +112,6 @@ impl core::fmt::Display for EmbedderError {
     }
 }
 
-/// The resumers of the spec: who gets control back when a thread blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Frame {
-    /// `Store.tick` or `Store.invoke`: back to the host.
-    Host,
-    /// `canon_lift` of a non-async function type: keep resuming ready
-    /// threads of the instance until the task resolves.
-    SyncLift { task: TaskId, serial: u64 },
-    /// `canon_lower`: finish the call of `caller`.
-    Lower {
-        caller: ThreadId,
-        subtask: WaitableId,
-    },
-    /// `subtask.cancel`: finish it once the cancellation was delivered.
-    Cancel {
-        caller: ThreadId,
-        subtask: WaitableId,
-        async_: bool,
-    },
-    /// A synchronous call the embedder makes on a fresh thread (`realloc`,
-    /// a start function): like `SyncLift`, and [`Store::end_sync_call`]
-    /// pops it and gives the CPU back to `prev`.
-    SyncCall {
-        task: TaskId,
-        serial: u64,
-        prev: Option<ThreadId>,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// Nothing pending: tick.
-    Tick,
-    /// Resume the thread (with `cancelled`).
-    Resume(ThreadId, bool),
-    /// The running thread blocked or finished: return to the top frame.
-    Return,
-    /// Hand this action to the embedder; afterwards return to the top frame
-    /// if `then_return`.
-    Emit(Action, bool),
-}
-
 /// An error-context value (the message is kept by the embedder, if at all).
 #[derive(Debug)]
 pub(crate) struct ErrorContext {
@@ -183,13 +138,10 @@ pub struct Store {
     pub(crate) waiting: WaitQueue,
     /// The members of each set with a pending event, in join order.
     set_events: SetEvents,
-    pub(crate) frames: Vec<Frame>,
+    /// The resumer stack, the pending control transfer and the running thread.
+    pub(crate) sched: Sched,
     /// The `enter_from`s not yet left, innermost last.
     pub(crate) entered: Vec<crate::enter::Entered>,
-    pub(crate) control: Control,
-    pub(crate) current: Option<ThreadId>,
-    /// The `control` of each open [`Frame::SyncCall`], restored when it ends.
-    pub(crate) sync_saved: Vec<Control>,
     pub(crate) chooser: Box<dyn Chooser>,
     /// Which reading of the spec the store follows where the reference
     /// suite and `definitions.py` disagree.
@@ -219,7 +171,7 @@ impl core::fmt::Debug for Store {
             .field("tasks", &self.tasks.len())
             .field("threads", &self.threads.len())
             .field("live_tasks", &self.live_tasks)
-            .field("current", &self.current)
+            .field("current", &self.sched.current())
             .finish_non_exhaustive()
     }
 }
@@ -252,11 +204,8 @@ impl Store {
             resource_types: Vec::new(),
             waiting: WaitQueue::default(),
             set_events: SetEvents::default(),
-            frames: Vec::new(),
+            sched: Sched::new(),
             entered: Vec::new(),
-            control: Control::Tick,
-            current: None,
-            sync_saved: Vec::new(),
             chooser,
             reading: Reading::Suite,
             next_serial: 0,
@@ -348,7 +297,7 @@ impl Store {
 
     /// The thread whose guest code runs now, if any.
     pub fn current_thread(&self) -> Option<ThreadId> {
-        self.current
+        self.sched.current()
     }
 
     /// Whether `thread` still exists (it is gone once its core function
@@ -474,7 +423,7 @@ impl Store {
 
     /// The running thread, its task and its instance.
     pub(crate) fn running(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
-        match self.current {
+        match self.sched.current() {
             Some(t) => {
                 let th = self.thread(t);
                 Ok((t, th.task, th.inst))
@@ -661,7 +610,7 @@ impl Store {
     /// What a waiting thread whose condition does not hold now waits for,
     /// if its condition can only come true when that key is notified
     /// (`set_pending`, `join`, `resolve_subtask`).
-    fn park_key(&self, t: ThreadId) -> Option<Key> {
+    pub(crate) fn park_key(&self, t: ThreadId) -> Option<Key> {
         match self.thread(t).state {
             ThreadState::Waiting(WaitCond::SetEvent(s, _))
                 if self.sets[s.key()].num_pending == 0 =>
@@ -714,13 +663,13 @@ impl Store {
                 None => self.waiting.push(t),
             }
         }
-        if self.current == Some(t) {
-            self.current = None;
-        }
-        self.control = match switch_to {
-            Some(o) => Control::Resume(o, false),
-            None => Control::Return,
-        };
+        self.sched.stop(
+            t,
+            match switch_to {
+                Some(o) => Then::SwitchTo(o),
+                None => Then::ReturnToFrame,
+            },
+        );
     }
 
     /// `Thread.wait_until`: `Some(cancelled)` when it returns without
@@ -868,7 +817,7 @@ impl Store {
         }
     }
 
-    fn task_resolved_or_gone(&self, task: TaskId, serial: u64) -> bool {
+    pub(crate) fn task_resolved_or_gone(&self, task: TaskId, serial: u64) -> bool {
         self.task_serials.get(task.key()).copied() != Some(serial)
             || self.task(task).state == TaskState::Resolved
     }
@@ -942,14 +891,14 @@ impl Store {
     /// the embedder next calls [`Store::next_action`]; the results come back
     /// through [`ResultDelivery::Host`] when the task returns.
     pub fn invoke(&mut self, func: Lifted) -> Result<TaskId, Trap> {
-        if self.current.is_some() || !self.frames.is_empty() {
+        if !self.sched.at_boundary() {
             return Err(Trap::Wasm(
                 "embedder error: invoke while guest code runs".into(),
             ));
         }
         trap_if(self.is_poisoned(func.inst), Trap::CannotEnter)?;
         let (task, thread) = self.new_task(func, Caller::Host);
-        self.frames.push(Frame::Host);
+        self.sched.push(Frame::Host);
         // `Store.lift`'s `enter_from(None)` (the stack is empty: every
         // instance may be entered).
         debug_assert!(self.may_enter_from(func.inst, None));
@@ -963,16 +912,16 @@ impl Store {
     /// start a new call. After [`Action::Idle`], and between the actions of
     /// a tick, this holds.
     pub fn at_tick_boundary(&self) -> bool {
-        self.current.is_none() && self.frames.is_empty()
+        self.sched.at_boundary()
     }
 
     /// `canon_lift`'s first resume, and the sync-typed loop frame.
     pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
         if !self.task(task).func.async_type {
             let serial = self.task_serials[task.key()];
-            self.frames.push(Frame::SyncLift { task, serial });
+            self.sched.push(Frame::SyncLift { task, serial });
         }
-        self.control = Control::Resume(thread, false);
+        self.sched.resume(thread, false);
     }
 
     /// What the embedder must do next. Call it whenever no guest code runs:
@@ -1005,85 +954,8 @@ impl Store {
         a
     }
 
-    /// The driving loop; with `new_tick` false it stops (`None`) where it
-    /// would start a new tick, otherwise it never returns `None`.
-    fn next_action_inner(&mut self, new_tick: bool) -> Option<Action> {
-        if self.current.is_some() {
-            debug_assert!(false, "next_action while a thread runs");
-            return Some(Action::Idle);
-        }
-        loop {
-            let r = match mem::replace(&mut self.control, Control::Tick) {
-                Control::Emit(a, then_return) => {
-                    if then_return {
-                        self.control = Control::Return;
-                    }
-                    self.current = a.thread();
-                    return Some(a);
-                }
-                // `self.control` stays `Tick`: the boundary.
-                Control::Tick if !new_tick => return None,
-                Control::Tick => match self.tick() {
-                    Some(t) => {
-                        self.frames.push(Frame::Host);
-                        // `Store.tick`: `thread.task.inst.enter_from(None)`.
-                        let inst = self.thread(t).inst;
-                        self.enter_from(inst, None);
-                        self.control = Control::Resume(t, false);
-                        continue;
-                    }
-                    None => return Some(Action::Idle),
-                },
-                Control::Resume(t, c) => self.resume_thread(t, c),
-                Control::Return => self.pop_frame(),
-            };
-            match r {
-                Ok(Some(a)) => {
-                    self.current = a.thread();
-                    return Some(a);
-                }
-                Ok(None) => {}
-                Err(trap) => {
-                    let inst = self.current_inst();
-                    self.abort(inst);
-                    return Some(Action::Trap(trap));
-                }
-            }
-        }
-    }
-
-    /// `Store.tick`'s choice of a ready thread.
-    fn tick(&mut self) -> Option<ThreadId> {
-        debug_assert!(self.frames.is_empty());
-        if !self.waiting.has_active() {
-            return None;
-        }
-        let first_only = self.chooser.always_first();
-        let mut ready: SmallVec<[ThreadId; 8]> = SmallVec::new();
-        let mut park: SmallVec<[(ThreadId, Key); 8]> = SmallVec::new();
-        for t in self.waiting.active() {
-            if self.thread_ready(t) {
-                ready.push(t);
-                if first_only {
-                    // The chooser would pick index 0 of the full list.
-                    break;
-                }
-            } else if let Some(k) = self.park_key(t) {
-                park.push((t, k));
-            }
-        }
-        for &(t, k) in park.iter() {
-            self.waiting.park(t, k);
-        }
-        if ready.is_empty() {
-            return None;
-        }
-        let k = self.choose(ChoicePoint::Tick, ready.len());
-        Some(ready[k])
-    }
-
     /// `Thread.resume`: the core's part of continuing `t`.
-    fn resume_thread(&mut self, t: ThreadId, cancelled: bool) -> R<Option<Action>> {
+    pub(crate) fn resume_thread(&mut self, t: ThreadId, cancelled: bool) -> R<Option<Action>> {
         let th = self.thread_mut(t);
         let was_waiting = matches!(th.state, ThreadState::Waiting(_));
         debug_assert!(th.state != ThreadState::Running);
@@ -1100,7 +972,7 @@ impl Store {
         if was_waiting {
             self.stop_waiting(t);
         }
-        self.current = Some(t);
+        self.sched.run(t);
         match resume {
             Resume::Enter => self.enter_implicit_thread(t, task),
             Resume::EnterGate => self.enter_gate_resumed(t, cancelled),
@@ -1204,10 +1076,9 @@ impl Store {
             self.task_cancel_internal(task)?;
             // The thread function returns without ever registering the thread.
             self.threads.remove(t.key());
-            self.current = None;
             self.task_mut(task).threads.clear();
             self.task_exited(task);
-            self.control = Control::Return;
+            self.sched.stop(t, Then::ReturnToFrame);
             return Ok(None);
         }
         let f = self.task(task).func;
@@ -1243,36 +1114,6 @@ impl Store {
         }))
     }
 
-    /// Control returns to the top frame.
-    fn pop_frame(&mut self) -> R<Option<Action>> {
-        debug_assert!(self.current.is_none());
-        loop {
-            let frame = self.frames.pop();
-            self.leave_popped();
-            return match frame {
-                None | Some(Frame::Host) => {
-                    self.control = Control::Tick;
-                    Ok(None)
-                }
-                Some(Frame::SyncLift { task, serial }) => {
-                    if self.task_resolved_or_gone(task, serial) {
-                        // The lift returns: control goes to the next frame
-                        // (without a round trip through the driving loop).
-                        continue;
-                    }
-                    self.sync_resume_ready(task, Frame::SyncLift { task, serial })
-                }
-                Some(f @ Frame::SyncCall { task, .. }) => self.sync_resume_ready(task, f),
-                Some(Frame::Lower { caller, subtask }) => self.finish_lower(caller, subtask),
-                Some(Frame::Cancel {
-                    caller,
-                    subtask,
-                    async_,
-                }) => self.finish_subtask_cancel(caller, subtask, async_),
-            };
-        }
-    }
-
     /// The loop of a synchronous-typed `canon_lift` while its task has not
     /// resolved: resume a ready thread of the task's instance (never the
     /// holder of the exclusive lock), keeping `frame` on the stack; trap
@@ -1283,7 +1124,7 @@ impl Store {
     /// Candidates come in waiting order, as for the
     /// tick, so the deterministic chooser goes round-robin (table order
     /// would let the first of two yielding threads starve the second).
-    fn sync_resume_ready(&mut self, task: TaskId, frame: Frame) -> R<Option<Action>> {
+    pub(crate) fn sync_resume_ready(&mut self, task: TaskId, frame: Frame) -> R<Option<Action>> {
         let inst = self.task(task).inst();
         let excl = self.inst(inst).exclusive_thread;
         let cands: SmallVec<[ThreadId; 8]> = self
@@ -1296,16 +1137,16 @@ impl Store {
             .collect();
         // Back on the stack either way: a trap poisons the frame's instance
         // even when the task's implicit thread is already gone.
-        self.frames.push(frame);
+        self.sched.push(frame);
         trap_if(cands.is_empty(), Trap::CannotBlockSync)?;
         let k = self.choose(ChoicePoint::SyncLiftCandidate, cands.len());
-        self.control = Control::Resume(cands[k], false);
+        self.sched.resume(cands[k], false);
         Ok(None)
     }
 
     /// The rest of `canon_lower` once the callee blocked or finished.
-    fn finish_lower(&mut self, caller: ThreadId, w: WaitableId) -> R<Option<Action>> {
-        self.current = Some(caller);
+    pub(crate) fn finish_lower(&mut self, caller: ThreadId, w: WaitableId) -> R<Option<Action>> {
+        self.sched.run(caller);
         self.thread_mut(caller).resume = Resume::Running;
         let s = self.sub(w);
         let (resolved, async_, state) = (s.state.resolved(), s.async_, s.state);
@@ -1349,8 +1190,8 @@ impl Store {
         let mut poison: SmallVec<[InstanceId; 4]> = SmallVec::new();
         let inst_of = |t: ThreadId| self.threads.get(t.key()).map(|th| th.inst);
         poison.extend(inst);
-        poison.extend(self.current.and_then(inst_of));
-        for f in &self.frames {
+        poison.extend(self.sched.current().and_then(inst_of));
+        for f in self.sched.frames() {
             match *f {
                 Frame::Lower { caller, .. } | Frame::Cancel { caller, .. } => {
                     poison.extend(inst_of(caller))
@@ -1375,11 +1216,8 @@ impl Store {
                 x.exclusive_thread = None;
             }
         }
-        self.frames.clear();
+        self.sched.reset();
         self.leave_popped();
-        self.sync_saved.clear();
-        self.current = None;
-        self.control = Control::Tick;
         let dead: Vec<ThreadId> = self
             .threads
             .iter()
@@ -1447,8 +1285,9 @@ impl Store {
     }
 
     /// The instance of the running thread, if any (and if it still exists).
-    fn current_inst(&self) -> Option<InstanceId> {
-        self.current
+    pub(crate) fn current_inst(&self) -> Option<InstanceId> {
+        self.sched
+            .current()
             .and_then(|t| self.threads.get(t.key()))
             .map(|th| th.inst)
     }
@@ -1490,7 +1329,7 @@ impl Store {
     /// Sets `may_leave` of the running thread's instance (off while
     /// `post-return` or `realloc` runs).
     pub fn set_may_leave(&mut self, may_leave: bool) {
-        if let Some(t) = self.current {
+        if let Some(t) = self.sched.current() {
             let inst = self.thread(t).inst;
             self.inst_mut(inst).may_leave = may_leave;
         }
@@ -1516,8 +1355,7 @@ impl Store {
                 i.exclusive_thread = None;
             }
         }
-        self.current = None;
-        self.control = Control::Return;
+        self.sched.stop(t, Then::ReturnToFrame);
         Ok(())
     }
 
@@ -1571,9 +1409,8 @@ impl Store {
             })
         };
         if let Some(e) = early {
-            self.current = None;
             let a = self.callback_event(t, e);
-            self.control = Control::Emit(a, false);
+            self.sched.stop(t, Then::Emit(a));
         }
         Ok(())
     }

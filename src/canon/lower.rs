@@ -2,7 +2,8 @@
 
 use crate::action::Action;
 use crate::ids::{SubtaskId, WaitableId};
-use crate::store::{Control, Frame, Store};
+use crate::sched::Frame;
+use crate::store::Store;
 use crate::task::{Caller, Lifted};
 use crate::thread::{Blocked, Resume};
 use crate::trap::{trap_if, Trap};
@@ -73,11 +74,10 @@ impl Store {
             }),
         )));
         self.thread_mut(t).resume = Resume::Wasm(Blocked::Call { subtask: w });
-        self.frames.push(Frame::Lower {
+        self.sched.call(Frame::Lower {
             caller: t,
             subtask: w,
         });
-        self.current = None;
         match callee {
             LowerCallee::Guest(f) => {
                 // `Store.lift`'s `enter_from(caller)`, left when the lower's
@@ -90,7 +90,7 @@ impl Store {
             LowerCallee::Host | LowerCallee::AsyncHost => {
                 // A host callee starts at once (`on_start`).
                 self.sub_mut(w).state = SubtaskState::Started;
-                self.control = Control::Emit(
+                self.sched.emit(
                     Action::HostCall {
                         subtask: SubtaskId(w),
                     },

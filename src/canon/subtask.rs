@@ -6,7 +6,8 @@ use crate::action::{Action, ResumeValue};
 use crate::chooser::ChoicePoint;
 use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId, WaitableId};
 use crate::instance::Handle;
-use crate::store::{Control, Frame, Step, Store, BLOCKED};
+use crate::sched::Frame;
+use crate::store::{Step, Store, BLOCKED};
 use crate::task::TaskState;
 use crate::thread::{Blocked, Resume, ThreadState, WaitCond};
 use crate::trap::{trap_if, Trap};
@@ -43,23 +44,20 @@ impl Store {
         let callee = s.callee;
         self.sub_mut(w).cancellation_requested = true;
         self.thread_mut(t).resume = Resume::Wasm(Blocked::Cancel { subtask: w });
-        self.frames.push(Frame::Cancel {
+        self.sched.call(Frame::Cancel {
             caller: t,
             subtask: w,
             async_,
         });
-        self.current = None;
         match callee {
             Callee::Task(task) => self.request_cancellation(task, inst),
-            Callee::Gone => self.control = Control::Return,
-            Callee::Host => {
-                self.control = Control::Emit(
-                    Action::HostCancel {
-                        subtask: SubtaskId(w),
-                    },
-                    true,
-                )
-            }
+            Callee::Gone => self.sched.return_to_frame(),
+            Callee::Host => self.sched.emit(
+                Action::HostCancel {
+                    subtask: SubtaskId(w),
+                },
+                true,
+            ),
         }
         Ok(Step::Suspend)
     }
@@ -77,7 +75,7 @@ impl Store {
             debug_assert!(tk.implicit_thread.is_some());
             if let Some(t) = tk.implicit_thread {
                 self.task_mut(task).state = TaskState::CancelDelivered;
-                self.control = Control::Resume(t, true);
+                self.sched.resume(t, true);
                 return;
             }
         }
@@ -100,12 +98,12 @@ impl Store {
             .collect();
         if cands.is_empty() || !self.may_enter_from(f.inst, Some(caller)) {
             self.task_mut(task).state = TaskState::PendingCancel;
-            self.control = Control::Return;
+            self.sched.return_to_frame();
         } else {
             self.task_mut(task).state = TaskState::CancelDelivered;
             self.enter_from(f.inst, Some(caller));
             let k = self.choose(ChoicePoint::CancelTarget, cands.len());
-            self.control = Control::Resume(cands[k], true);
+            self.sched.resume(cands[k], true);
         }
     }
 
@@ -116,7 +114,7 @@ impl Store {
         w: WaitableId,
         async_: bool,
     ) -> Result<Option<Action>, Trap> {
-        self.current = Some(caller);
+        self.sched.run(caller);
         self.thread_mut(caller).resume = Resume::Running;
         if !self.sub(w).state.resolved() {
             if async_ {

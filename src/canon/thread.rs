@@ -1,9 +1,7 @@
 //! The cooperative thread built-ins (🧵) and `thread.yield` (🔀).
 
-use core::mem;
-
 use crate::ids::{InstanceId, ThreadId};
-use crate::store::{Control, Frame, Step, Store};
+use crate::store::{Step, Store};
 use crate::task::{Caller, LiftKind, Lifted, TaskState};
 use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
 use crate::trap::{trap_if, Trap};
@@ -254,14 +252,7 @@ impl Store {
         th.state = ThreadState::Running;
         th.resume = Resume::Running;
         let serial = self.task_serials[task.key()];
-        self.frames.push(Frame::SyncCall {
-            task,
-            serial,
-            prev: self.current,
-        });
-        let saved = mem::replace(&mut self.control, Control::Tick);
-        self.sync_saved.push(saved);
-        self.current = Some(t);
+        self.sched.begin_nested(task, serial, t);
         Ok(t)
     }
 
@@ -276,12 +267,8 @@ impl Store {
 
     fn end_sync_call_inner(&mut self) -> Result<(), Trap> {
         let (t, task, _) = self.running()?;
-        let prev = match self.frames.last() {
-            Some(&Frame::SyncCall { task: k, prev, .. })
-                if k == task && self.task(task).implicit_thread == Some(t) =>
-            {
-                prev
-            }
+        match self.sched.nested_top() {
+            Some((k, _)) if k == task && self.task(task).implicit_thread == Some(t) => {}
             _ => {
                 return Err(Trap::Wasm(
                     "embedder error: end_sync_call outside the thread of a synchronous call".into(),
@@ -290,10 +277,8 @@ impl Store {
         };
         self.task_return_internal(task)?;
         self.unregister_thread(t)?;
-        self.frames.pop();
+        self.sched.end_nested();
         self.leave_popped();
-        self.control = self.sync_saved.pop().unwrap_or(Control::Tick);
-        self.current = prev;
         Ok(())
     }
 
@@ -309,7 +294,7 @@ impl Store {
     /// [`Store::end_sync_call`] for a call begun with [`Store::begin_realloc`]:
     /// `may_leave` is on again.
     pub fn end_realloc(&mut self) -> Result<(), Trap> {
-        if let Some(i) = self.current.and_then(|t| self.thread_instance(t)) {
+        if let Some(i) = self.sched.current().and_then(|t| self.thread_instance(t)) {
             self.inst_mut(i).may_leave = true;
         }
         self.end_sync_call()

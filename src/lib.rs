@@ -124,14 +124,16 @@ mod enter;
 pub mod explore;
 mod ids;
 mod instance;
+mod lift;
 pub mod live;
 #[cfg(feature = "arbitrary")]
 pub mod ops;
+mod sched;
 #[cfg(feature = "test-kit")]
 pub mod script;
-mod sched;
 mod set_events;
 mod store;
+mod subtask;
 mod table;
 mod task;
 mod thread;
@@ -151,10 +153,11 @@ pub use ids::{
     WaitableId,
 };
 pub use store::{EmbedderError, Reading, ResultDelivery, Step, Store, BLOCKED};
+pub use subtask::SubtaskState;
 pub use table::MAX_LENGTH;
 pub use task::{Caller, LiftKind, Lifted, TaskState};
 pub use trap::{EndKind, Trap};
-pub use waitable::{Event, EventCode, SubtaskState};
+pub use waitable::{Event, EventCode};
 
 /// The README's code blocks run as doctests.
 #[cfg(doctest)]

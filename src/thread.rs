@@ -1,7 +1,17 @@
 //! `Thread`: the unit the core schedules. The embedder owns each thread's
 //! continuation; the core owns its state and says when to resume it.
 
-use crate::ids::{InstanceId, SetId, TaskId, WaitableId};
+use core::mem;
+
+use crate::action::{Action, ResumeValue};
+use crate::chooser::ChoicePoint;
+use crate::ids::{InstanceId, SetId, SubtaskId, TaskId, ThreadId, WaitableId};
+use crate::sched::Then;
+use crate::store::{Reading, Store};
+use crate::task::LiftKind;
+use crate::trap::Trap;
+use crate::wait_queue::Key;
+use crate::waitable::Event;
 
 /// What makes a waiting thread ready: the spec's `ready_func` closures,
 /// as data evaluated against the store.
@@ -84,7 +94,254 @@ pub(crate) struct Thread {
 }
 
 impl Thread {
+    /// A suspended, unregistered thread of `task` in `inst` that does
+    /// `resume` when first resumed, with both context slots zero.
+    pub fn new(task: TaskId, inst: InstanceId, resume: Resume) -> Self {
+        Thread {
+            task,
+            inst,
+            state: ThreadState::Suspended,
+            cancellable: false,
+            index: 0,
+            storage: [0; 2],
+            relock: false,
+            resume,
+        }
+    }
+
     pub fn suspended(&self) -> bool {
         self.state == ThreadState::Suspended
+    }
+}
+
+impl Store {
+    pub(crate) fn cond_ready(&self, c: WaitCond) -> bool {
+        match c {
+            WaitCond::Always => true,
+            WaitCond::SubtaskResolved(w) => self.sub(w).state.resolved(),
+            WaitCond::PendingEvent(w) => self.w(w).pending.is_some(),
+            WaitCond::SetEvent(s, excl) => {
+                self.sets[s.key()].num_pending > 0
+                    && excl.is_none_or(|i| self.inst(i).exclusive_thread.is_none())
+            }
+            WaitCond::NoExclusive(i) => self.inst(i).exclusive_thread.is_none(),
+            WaitCond::NoBackpressure(task) => !self.has_backpressure(task),
+        }
+    }
+
+    /// `Thread.ready`.
+    pub(crate) fn thread_ready(&self, t: ThreadId) -> bool {
+        let th = self.thread(t);
+        match th.state {
+            ThreadState::Waiting(c) => {
+                self.cond_ready(c) && (!th.relock || self.inst(th.inst).exclusive_thread.is_none())
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn stop_waiting(&mut self, t: ThreadId) {
+        self.waiting.remove(t);
+    }
+
+    /// What a waiting thread whose condition does not hold now waits for,
+    /// if its condition can only come true when that key is notified
+    /// (`set_pending`, `join`, `resolve_subtask`).
+    pub(crate) fn park_key(&self, t: ThreadId) -> Option<Key> {
+        match self.thread(t).state {
+            ThreadState::Waiting(WaitCond::SetEvent(s, _))
+                if self.sets[s.key()].num_pending == 0 =>
+            {
+                Some(Key::Set(s))
+            }
+            ThreadState::Waiting(WaitCond::PendingEvent(w)) if self.w(w).pending.is_none() => {
+                Some(Key::Waitable(w))
+            }
+            ThreadState::Waiting(WaitCond::SubtaskResolved(w)) if !self.sub(w).state.resolved() => {
+                Some(Key::Waitable(w))
+            }
+            _ => None,
+        }
+    }
+
+    /// `Thread.block_internal` / `switch_to_internal`: the running thread
+    /// `t` stops; control goes to `switch_to`, or back to the top frame.
+    pub(crate) fn block(
+        &mut self,
+        t: ThreadId,
+        cond: Option<WaitCond>,
+        cancellable: bool,
+        resume: Resume,
+        switch_to: Option<ThreadId>,
+    ) {
+        let (inst, task) = (self.thread(t).inst, self.thread(t).task);
+        if self.reading == Reading::Suite
+            && matches!(
+                resume,
+                Resume::Wasm(Blocked::SyncEvent { .. } | Blocked::Wait { .. })
+            )
+            && self.inst(inst).exclusive_thread == Some(t)
+            && self.task(task).func.kind == LiftKind::AsyncCallback
+        {
+            self.inst_mut(inst).exclusive_thread = None;
+            self.thread_mut(t).relock = true;
+        }
+        let th = self.thread_mut(t);
+        debug_assert_eq!(th.state, ThreadState::Running);
+        th.cancellable = cancellable;
+        th.resume = resume;
+        th.state = match cond {
+            Some(c) => ThreadState::Waiting(c),
+            None => ThreadState::Suspended,
+        };
+        if cond.is_some() {
+            match self.park_key(t) {
+                Some(k) => self.waiting.push_parked(t, k),
+                None => self.waiting.push(t),
+            }
+        }
+        self.sched.stop(
+            t,
+            match switch_to {
+                Some(o) => Then::SwitchTo(o),
+                None => Then::ReturnToFrame,
+            },
+        );
+    }
+
+    /// `Thread.wait_until`: `Some(cancelled)` when it returns without
+    /// switching, `None` when the thread blocked.
+    pub(crate) fn wait_until(
+        &mut self,
+        t: ThreadId,
+        cond: WaitCond,
+        cancellable: bool,
+        resume: Resume,
+    ) -> Option<bool> {
+        self.wait_until_or_now(t, cond, cancellable, resume, false)
+    }
+
+    /// [`Store::wait_until`]; with `now`, a condition that already holds
+    /// returns at once instead of asking the chooser whether to switch.
+    pub(crate) fn wait_until_or_now(
+        &mut self,
+        t: ThreadId,
+        cond: WaitCond,
+        cancellable: bool,
+        resume: Resume,
+        now: bool,
+    ) -> Option<bool> {
+        let task = self.thread(t).task;
+        if self.task_mut(task).deliver_pending_cancel(cancellable) {
+            return Some(true);
+        }
+        if self.cond_ready(cond) && (now || self.chooser_early()) {
+            return Some(false);
+        }
+        self.block(t, Some(cond), cancellable, resume, None);
+        None
+    }
+
+    pub(crate) fn chooser_early(&mut self) -> bool {
+        let c = self.chooser.choose(ChoicePoint::WaitUntilEarly, 2) % 2;
+        #[cfg(feature = "check")]
+        if self.checking {
+            self.check_trace.push(c);
+        }
+        c == 1
+    }
+
+    /// `Thread.resume`: the core's part of continuing `t`.
+    pub(crate) fn resume_thread(
+        &mut self,
+        t: ThreadId,
+        cancelled: bool,
+    ) -> Result<Option<Action>, Trap> {
+        let th = self.thread_mut(t);
+        let was_waiting = matches!(th.state, ThreadState::Waiting(_));
+        debug_assert!(th.state != ThreadState::Running);
+        debug_assert!(th.cancellable || !cancelled);
+        th.state = ThreadState::Running;
+        let resume = mem::replace(&mut th.resume, Resume::Running);
+        let task = th.task;
+        if mem::take(&mut th.relock) {
+            let inst = th.inst;
+            let i = self.inst_mut(inst);
+            debug_assert!(i.exclusive_thread.is_none());
+            i.exclusive_thread.get_or_insert(t);
+        }
+        if was_waiting {
+            self.stop_waiting(t);
+        }
+        self.sched.run(t);
+        match resume {
+            Resume::Enter => self.enter_implicit_thread(t, task),
+            Resume::EnterGate => self.enter_gate_resumed(t, cancelled),
+            Resume::Explicit { func, arg } => Ok(Some(Action::StartThread {
+                thread: t,
+                func,
+                arg,
+            })),
+            Resume::CallbackYield => {
+                let e = if cancelled {
+                    Event::TASK_CANCELLED
+                } else {
+                    Event::NONE
+                };
+                Ok(Some(self.callback_event(t, e)))
+            }
+            Resume::CallbackWait(set) => {
+                self.sets[set.key()].num_waiting -= 1;
+                let e = if cancelled {
+                    Event::TASK_CANCELLED
+                } else {
+                    self.set_get_pending_event(set)
+                };
+                Ok(Some(self.callback_event(t, e)))
+            }
+            Resume::Wasm(b) => {
+                let value = self.resume_value(b, cancelled);
+                Ok(Some(Action::Resume { thread: t, value }))
+            }
+            Resume::Running => {
+                debug_assert!(false, "resuming a running thread");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The value a blocked built-in returns when its thread is resumed.
+    pub(crate) fn resume_value(&mut self, b: Blocked, cancelled: bool) -> ResumeValue {
+        match b {
+            Blocked::Cancelled => ResumeValue::I32(cancelled as u32),
+            Blocked::Wait { set, ptr } => {
+                self.sets[set.key()].num_waiting -= 1;
+                let event = if cancelled {
+                    Event::TASK_CANCELLED
+                } else {
+                    self.set_get_pending_event(set)
+                };
+                ResumeValue::Event { event, ptr }
+            }
+            Blocked::SyncLower { subtask } => {
+                self.deliver_resolve(subtask);
+                self.waitables.remove(subtask.key());
+                ResumeValue::Returned(SubtaskId(subtask))
+            }
+            Blocked::SyncEvent { waitable } => {
+                self.w_mut(waitable).has_sync_waiter = false;
+                ResumeValue::I32(self.get_pending_event(waitable).payload)
+            }
+            Blocked::Call { .. } | Blocked::Cancel { .. } => {
+                debug_assert!(false, "a caller is resumed by its frame");
+                ResumeValue::I32(0)
+            }
+        }
+    }
+
+    /// `Thread.stop_waiting_internal` of a ready thread being promoted.
+    pub(crate) fn unwait(&mut self, t: ThreadId) {
+        self.waiting.remove(t);
+        self.thread_mut(t).state = ThreadState::Suspended;
     }
 }

@@ -721,7 +721,10 @@ fn sync_lift_candidate_choice() {
         },
         4,
     );
-    assert!(seen.load(Ordering::Relaxed) > 0, "no SyncLiftCandidate choice was made");
+    assert!(
+        seen.load(Ordering::Relaxed) > 0,
+        "no SyncLiftCandidate choice was made"
+    );
     assert!(r.outcomes.len() > 1);
 }
 
@@ -785,7 +788,10 @@ fn wait_until_early_return() {
         move |ch| wait_early(Box::new(Spy(ch, ChoicePoint::WaitUntilEarly, s2.clone()))),
         3,
     );
-    assert!(seen.load(Ordering::Relaxed) > 0, "no WaitUntilEarly choice was made");
+    assert!(
+        seen.load(Ordering::Relaxed) > 0,
+        "no WaitUntilEarly choice was made"
+    );
     // Early return or not changes whether main logs before the callee.
     assert!(r.outcomes.len() > 1);
 }

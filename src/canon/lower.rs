@@ -1,13 +1,15 @@
 //! `canon lower`: a guest calls a guest export or a host function.
 
-use crate::action::Action;
-use crate::ids::{SubtaskId, WaitableId};
+use crate::action::{Action, ResumeValue};
+use crate::ids::{SubtaskId, ThreadId, WaitableId};
+use crate::instance::Handle;
 use crate::sched::Frame;
 use crate::store::Store;
+use crate::subtask::{Callee, Subtask, SubtaskState};
 use crate::task::{Caller, Lifted};
-use crate::thread::{Blocked, Resume};
+use crate::thread::{Blocked, Resume, WaitCond};
 use crate::trap::{trap_if, Trap};
-use crate::waitable::{Callee, Subtask, SubtaskState, Waitable, WaitableKind};
+use crate::waitable::{Waitable, WaitableKind};
 
 /// The callee of a lowered call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,5 +148,49 @@ impl Store {
         }
         self.resolve_subtask(subtask.0, state);
         Ok(())
+    }
+
+    /// The rest of `canon_lower` once the callee blocked or finished.
+    pub(crate) fn finish_lower(
+        &mut self,
+        caller: ThreadId,
+        w: WaitableId,
+    ) -> Result<Option<Action>, Trap> {
+        self.sched.run(caller);
+        self.thread_mut(caller).resume = Resume::Running;
+        let s = self.sub(w);
+        let (resolved, async_, state) = (s.state.resolved(), s.async_, s.state);
+        if !async_ {
+            if !resolved {
+                let blocked = Resume::Wasm(Blocked::SyncLower { subtask: w });
+                if self
+                    .wait_until(caller, WaitCond::SubtaskResolved(w), false, blocked)
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+            }
+            self.deliver_resolve(w);
+            self.waitables.remove(w.key());
+            return Ok(Some(Action::Resume {
+                thread: caller,
+                value: ResumeValue::Returned(SubtaskId(w)),
+            }));
+        }
+        if resolved {
+            self.deliver_resolve(w);
+            self.waitables.remove(w.key());
+            return Ok(Some(Action::Resume {
+                thread: caller,
+                value: ResumeValue::I32(SubtaskState::Returned as u32),
+            }));
+        }
+        let inst = self.w(w).inst;
+        let index = self.inst_mut(inst).handles.add(Handle::Waitable(w))?;
+        self.w_mut(w).index = index;
+        Ok(Some(Action::Resume {
+            thread: caller,
+            value: ResumeValue::I32(state as u32 | (index << 4)),
+        }))
     }
 }

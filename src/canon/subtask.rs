@@ -8,10 +8,10 @@ use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId, WaitableId};
 use crate::instance::Handle;
 use crate::sched::Frame;
 use crate::store::{Step, Store, BLOCKED};
+use crate::subtask::Callee;
 use crate::task::TaskState;
-use crate::thread::{Blocked, Resume, ThreadState, WaitCond};
+use crate::thread::{Blocked, Resume, ThreadState};
 use crate::trap::{trap_if, Trap};
-use crate::waitable::Callee;
 
 impl Store {
     /// The subtask at handle index `i` of the running thread's instance.
@@ -134,23 +134,6 @@ impl Store {
         }))
     }
 
-    /// `Waitable.wait_for_pending_event` (non-cancellable): `None` when the
-    /// thread blocked, `Some(())` when the event is already there.
-    pub(crate) fn wait_for_pending_event(&mut self, t: ThreadId, w: WaitableId) -> Option<()> {
-        debug_assert!(self.w(w).wset.is_none() && !self.w(w).has_sync_waiter);
-        self.w_mut(w).has_sync_waiter = true;
-        let r = self.wait_until(
-            t,
-            WaitCond::PendingEvent(w),
-            false,
-            Resume::Wasm(Blocked::SyncEvent { waitable: w }),
-        );
-        if r.is_some() {
-            self.w_mut(w).has_sync_waiter = false;
-        }
-        r.map(|_| ())
-    }
-
     /// `canon subtask.drop`.
     pub fn subtask_drop(&mut self, i: u32) -> Result<(), Trap> {
         let r = self.subtask_drop_inner(i);
@@ -164,12 +147,5 @@ impl Store {
         self.inst_mut(inst).handles.remove(i)?;
         self.drop_waitable(w);
         Ok(())
-    }
-
-    /// `Waitable.drop`: leaves its set; the object is freed.
-    pub(crate) fn drop_waitable(&mut self, w: WaitableId) {
-        debug_assert!(self.w(w).pending.is_none() && !self.w(w).has_sync_waiter);
-        self.join(w, None);
-        self.waitables.remove(w.key());
     }
 }

@@ -28,12 +28,6 @@ impl Store {
             .map_err(|_| Trap::UnknownThread(i))
     }
 
-    /// `Thread.stop_waiting_internal` of a ready thread being promoted.
-    fn unwait(&mut self, t: ThreadId) {
-        self.waiting.remove(t);
-        self.thread_mut(t).state = ThreadState::Suspended;
-    }
-
     /// `canon thread.index`.
     pub fn thread_index(&mut self) -> Result<u32, Trap> {
         let r = self.leaving().map(|(t, _, _)| self.thread(t).index);
@@ -46,16 +40,11 @@ impl Store {
     /// ([`Trap::BadFunctionReference`] otherwise).
     pub fn thread_new_indirect(&mut self, func: u32, arg: u32) -> Result<u32, Trap> {
         let r = self.leaving().and_then(|(_, task, inst)| {
-            let t = ThreadId::from_key(self.threads.insert(Thread {
+            let t = ThreadId::from_key(self.threads.insert(Thread::new(
                 task,
                 inst,
-                state: ThreadState::Suspended,
-                cancellable: false,
-                index: 0,
-                storage: [0; 2],
-                relock: false,
-                resume: Resume::Explicit { func, arg },
-            }));
+                Resume::Explicit { func, arg },
+            )));
             if let Err(e) = self.register_thread(task, t) {
                 self.threads.remove(t.key());
                 return Err(e);

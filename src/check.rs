@@ -46,6 +46,7 @@ use alloc::vec::Vec;
 use crate::copy::{CopyState, Party};
 use crate::ids::*;
 use crate::instance::Handle;
+use crate::lift::LiftPhase;
 use crate::sched::{Control, Frame};
 use crate::store::Store;
 use crate::thread::{Blocked, Resume, ThreadState};
@@ -219,7 +220,8 @@ impl Store {
                     .threads
                     .iter()
                     .filter(|(k, t)| match t.resume {
-                        Resume::Wasm(Blocked::Wait { set, .. }) | Resume::CallbackWait(set) => {
+                        Resume::Wasm(Blocked::Wait { set, .. })
+                        | Resume::Lift(LiftPhase::CallbackWait(set)) => {
                             set == *s && blocked_in(*k, t.state)
                         }
                         _ => false,

@@ -1,8 +1,34 @@
-//! `canon_lift`: a task's implicit thread from its creation to its exit.
+//! `canon_lift` (`definitions.py`): a task's implicit thread from its
+//! creation to its exit, as one state machine.
+//!
+//! The spec writes `canon_lift` as one Python function whose nested
+//! `thread_func` blocks in place. Here the points where the implicit thread
+//! can be parked are the [`LiftPhase`]s (kept in the thread's
+//! [`Resume::Lift`]), the core function runs between them in the
+//! embedder, and every step names the line of `canon_lift` (or of the
+//! `Task` method it calls) that it implements:
+//!
+//! | step | `definitions.py` (pinned commit) | then |
+//! |------|----------------------------------|------|
+//! | [`Store::push_lift`] | `task = Task(...)`; `thread = Thread(task, thread_func)`; `thread.resume()` | [`LiftPhase::Enter`]; a [`Frame::SyncLift`] too if `not ft.async_` |
+//! | [`LiftPhase::Enter`] | `if not task.enter_implicit_thread(): return` | the gate, or start |
+//! | [`LiftPhase::Gate`] | `enter_implicit_thread`: `cancelled = self.implicit_thread.wait_until(lambda: not has_backpressure(), cancellable = True)` | `self.cancel()` and `return False`, or start |
+//! | start ([`Store::enter_finish`]) | `self.inst.exclusive_thread = self.implicit_thread`; `self.register_thread(...)`; `args = task.start()` | [`Action::Start`]: the core function runs |
+//! | [`Store::lift_returned`] | `not opts.async_`: `task.return_(result)` | post-return, then exit |
+//! | [`Store::exit_thread`] | `task.exit_implicit_thread()` (sync after post-return, stackful) | the thread is gone |
+//! | [`Store::callback_returned`] | `[packed] = call_and_trap_on_throw(...)`; `code,si = unpack_callback_result(packed)`; `while code != CallbackCode.EXIT`: `inst.exclusive_thread = None` | EXIT: exit; YIELD: [`LiftPhase::CallbackYield`]; WAIT: [`LiftPhase::CallbackWait`] |
+//! | [`LiftPhase::CallbackYield`] | `cancelled = thread.wait_until(lambda: not inst.exclusive_thread, cancellable = True)` | [`Action::Callback`] |
+//! | [`LiftPhase::CallbackWait`] | `wset = inst.handles.get(si)`; `trap_if(not isinstance(wset, WaitableSet))`; `event = wset.wait_for_event_and(lambda: not inst.exclusive_thread, cancellable = True)` | [`Action::Callback`] |
+//! | [`Store::callback_event`] | `inst.exclusive_thread = task.implicit_thread`; `call_and_trap_on_throw(opts.callback, [event_code, p1, p2])` | the callback runs |
+//! | [`Store::sync_resume_ready`] ([`Frame::SyncLift`]) | `if not ft.async_: while task.state != Task.State.RESOLVED: candidates = ...; trap_if(not candidates); random.choice(list(candidates)).resume()` | a ready thread of the instance runs |
+//!
+//! `thread.wait_until` may return at once (the condition holds, or a
+//! pending cancellation is delivered): the phase is then never stored, and
+//! the step that follows runs in the same call.
 
 use crate::action::Action;
 use crate::chooser::ChoicePoint;
-use crate::ids::{TaskId, ThreadId};
+use crate::ids::{SetId, TaskId, ThreadId};
 use crate::instance::Handle;
 use crate::sched::{Frame, Then};
 use crate::store::{ResultDelivery, Store};
@@ -13,6 +39,20 @@ use crate::trap::{trap_if, Trap};
 use crate::waitable::Event;
 use smallvec::SmallVec;
 
+/// Where a task's implicit thread is parked inside `canon_lift`'s
+/// `thread_func` (see the [module](self) table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LiftPhase {
+    /// Created, not yet run: `thread.resume()` runs `enter_implicit_thread`.
+    Enter,
+    /// Waiting at the backpressure gate of `enter_implicit_thread`.
+    Gate,
+    /// A callback task between events, after `YIELD`.
+    CallbackYield,
+    /// A callback task between events, after `WAIT` on the set.
+    CallbackWait(SetId),
+}
+
 impl Store {
     /// `canon_lift`'s first resume, and the sync-typed loop frame.
     pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
@@ -21,6 +61,40 @@ impl Store {
             self.sched.push(Frame::SyncLift { task, serial });
         }
         self.sched.resume(thread, false);
+    }
+
+    /// Resumes the implicit thread `t` parked at `phase` (`cancelled`: a
+    /// cancellation is delivered to it).
+    pub(crate) fn lift_resume(
+        &mut self,
+        t: ThreadId,
+        phase: LiftPhase,
+        cancelled: bool,
+    ) -> Result<Option<Action>, Trap> {
+        match phase {
+            LiftPhase::Enter => {
+                let task = self.thread(t).task;
+                self.enter_implicit_thread(t, task)
+            }
+            LiftPhase::Gate => self.enter_gate_resumed(t, cancelled),
+            LiftPhase::CallbackYield | LiftPhase::CallbackWait(_) => {
+                let e = self.callback_wakes(phase, cancelled);
+                Ok(Some(self.callback_event(t, e)))
+            }
+        }
+    }
+
+    /// The event a callback task's wait of `phase` ends with: `NONE` after
+    /// `YIELD`, the set's event after `WAIT`, `TASK_CANCELLED` if cancelled.
+    fn callback_wakes(&mut self, phase: LiftPhase, cancelled: bool) -> Event {
+        if let LiftPhase::CallbackWait(set) = phase {
+            self.sets[set.key()].num_waiting -= 1;
+        }
+        match phase {
+            _ if cancelled => Event::TASK_CANCELLED,
+            LiftPhase::CallbackWait(set) => self.set_get_pending_event(set),
+            _ => Event::NONE,
+        }
     }
 
     /// `Task.enter_implicit_thread`, up to the backpressure gate.
@@ -34,7 +108,8 @@ impl Store {
             && (self.has_backpressure(task) || self.inst(f.inst).num_waiting_to_enter > 0)
         {
             self.inst_mut(f.inst).num_waiting_to_enter += 1;
-            match self.wait_until(t, WaitCond::NoBackpressure(task), true, Resume::EnterGate) {
+            let gate = Resume::Lift(LiftPhase::Gate);
+            match self.wait_until(t, WaitCond::NoBackpressure(task), true, gate) {
                 None => return Ok(None),
                 Some(c) => return self.enter_gate_resumed(t, c),
             }
@@ -197,15 +272,8 @@ impl Store {
         }
         debug_assert_eq!(self.inst(inst).exclusive_thread, Some(t));
         self.inst_mut(inst).exclusive_thread = None;
-        let early = if code == 1 {
-            self.wait_until(t, WaitCond::NoExclusive(inst), true, Resume::CallbackYield)
-                .map(|c| {
-                    if c {
-                        Event::TASK_CANCELLED
-                    } else {
-                        Event::NONE
-                    }
-                })
+        let (cond, phase) = if code == 1 {
+            (WaitCond::NoExclusive(inst), LiftPhase::CallbackYield)
         } else {
             let si = packed >> 4;
             let task = self.thread(t).task;
@@ -215,21 +283,14 @@ impl Store {
                 _ => return Err(Trap::WrongHandleKind(si)),
             };
             self.sets[set.key()].num_waiting += 1;
-            let c = self.wait_until(
-                t,
+            (
                 WaitCond::SetEvent(set, Some(inst)),
-                true,
-                Resume::CallbackWait(set),
-            );
-            c.map(|c| {
-                self.sets[set.key()].num_waiting -= 1;
-                if c {
-                    Event::TASK_CANCELLED
-                } else {
-                    self.set_get_pending_event(set)
-                }
-            })
+                LiftPhase::CallbackWait(set),
+            )
         };
+        let early = self
+            .wait_until(t, cond, true, Resume::Lift(phase))
+            .map(|cancelled| self.callback_wakes(phase, cancelled));
         if let Some(e) = early {
             let a = self.callback_event(t, e);
             self.sched.stop(t, Then::Emit(a));

@@ -85,7 +85,7 @@ pub enum ResultDelivery {
     Host(TaskId),
     /// A guest called it: lower the results into the caller of `subtask`
     /// (through its out-pointer for an async lower; as flat results handed
-    /// over at [`ResumeValue::Returned`] for a sync lower).
+    /// over at [`ResumeValue::Returned`](crate::ResumeValue::Returned) for a sync lower).
     Guest(SubtaskId),
 }
 

@@ -3,6 +3,7 @@
 use smallvec::SmallVec;
 
 use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId};
+use crate::lift::LiftPhase;
 use crate::store::{Reading, ResultDelivery, Store};
 use crate::subtask::SubtaskState;
 use crate::thread::{Resume, Thread};
@@ -179,7 +180,7 @@ impl Store {
             threads: SmallVec::new(),
             exited: false,
         }));
-        entry.insert(Thread::new(task, func.inst, Resume::Enter));
+        entry.insert(Thread::new(task, func.inst, Resume::Lift(LiftPhase::Enter)));
         self.next_serial += 1;
         let k = task.key();
         if self.task_serials.len() <= k {

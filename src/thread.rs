@@ -1,11 +1,41 @@
-//! `Thread`: the unit the core schedules. The embedder owns each thread's
-//! continuation; the core owns its state and says when to resume it.
+//! `Thread` (`definitions.py`'s `class Thread`): the unit the core
+//! schedules, and its methods `block`, `wait_until`, `resume`, `ready`.
+//! The embedder owns each thread's continuation; the core owns its state
+//! and says when to resume it.
+//!
+//! A thread's state is three fields read together: [`ThreadState`] (does
+//! it run, is it suspended, or does it wait for a [`WaitCond`]), and
+//! [`Resume`] (what resuming it does: a lift phase, an explicit thread's
+//! start, or a parked wasm continuation, whose [`Blocked`] says the value
+//! it resumes with). Every combination that occurs:
+//!
+//! | `state` | `resume` | the thread is | it goes on with |
+//! |---------|----------|---------------|-----------------|
+//! | `Running` | `Running` | the current thread: its guest code runs | — |
+//! | `Running` | `Wasm(Call)` | a `canon lower` caller; its callee runs ([`Frame::Lower`](crate::sched::Frame::Lower)) | the frame's return: the call's result |
+//! | `Running` | `Wasm(Cancel)` | a `subtask.cancel` caller; the cancellation is delivered ([`Frame::Cancel`](crate::sched::Frame::Cancel)) | the frame's return: the subtask's state or `BLOCKED` |
+//! | `Suspended` | `Lift(Enter)` | a new task's implicit thread (resumed at once) | `enter_implicit_thread` |
+//! | `Waiting(NoBackpressure)` | `Lift(Gate)` | at the backpressure gate | `Action::Start`, or the task is cancelled before it started |
+//! | `Waiting(NoExclusive)` | `Lift(CallbackYield)` | a callback task after `YIELD` | `Action::Callback` with `NONE` / `TASK_CANCELLED` |
+//! | `Waiting(SetEvent(_, Some))` | `Lift(CallbackWait)` | a callback task after `WAIT` | `Action::Callback` with the event / `TASK_CANCELLED` |
+//! | `Suspended` | `Explicit` | a new explicit thread (`thread.new-indirect`) | `Action::StartThread` |
+//! | `Suspended` | `Wasm(Cancelled)` | in `thread.suspend` or the suspend side of a switch | `Action::Resume` with `Cancelled` |
+//! | `Waiting(Always)` | `Wasm(Cancelled)` | in `thread.yield`, the yield side of a switch, or after `thread.resume-later` | `Action::Resume` with `Cancelled` |
+//! | `Waiting(SetEvent(_, None))` | `Wasm(Wait)` | in `waitable-set.wait` | `Action::Resume` with the event |
+//! | `Waiting(PendingEvent)` | `Wasm(SyncEvent)` | in a synchronous copy, copy cancel or `subtask.cancel` | `Action::Resume` with the event's payload |
+//! | `Waiting(SubtaskResolved)` | `Wasm(SyncLower)` | in a synchronous `canon lower` whose callee blocked | `Action::Resume` with `Returned` |
+//!
+//! A waiting thread is in `Store.waiting` (the [`WaitQueue`](crate::wait_queue::WaitQueue));
+//! `relock` marks a callback task's thread that gave its instance's
+//! exclusive lock up while blocked ([`Reading::Suite`]) and takes it back
+//! on resume.
 
 use core::mem;
 
 use crate::action::{Action, ResumeValue};
 use crate::chooser::ChoicePoint;
 use crate::ids::{InstanceId, SetId, SubtaskId, TaskId, ThreadId, WaitableId};
+use crate::lift::LiftPhase;
 use crate::sched::Then;
 use crate::store::{Reading, Store};
 use crate::task::LiftKind;
@@ -60,16 +90,10 @@ pub(crate) enum Blocked {
 /// What the core does when it resumes the thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Resume {
-    /// The implicit thread of a new task: run `enter_implicit_thread`.
-    Enter,
-    /// Waiting at the backpressure gate.
-    EnterGate,
+    /// A task's implicit thread parked inside `canon_lift` (lift.rs).
+    Lift(LiftPhase),
     /// An explicit thread not yet started.
     Explicit { func: u32, arg: u32 },
-    /// A callback task between events, after `YIELD`.
-    CallbackYield,
-    /// A callback task between events, after `WAIT` on the set.
-    CallbackWait(SetId),
     /// A parked wasm continuation.
     Wasm(Blocked),
     /// The thread is running wasm (no continuation to resume).
@@ -88,7 +112,7 @@ pub(crate) struct Thread {
     pub storage: [u64; 2],
     pub resume: Resume,
     /// Set while a callback task's thread is blocked inside a synchronous
-    /// built-in with its exclusive lock released ([`Reading::Suite`](crate::Reading::Suite)):
+    /// built-in with its exclusive lock released ([`Reading::Suite`]):
     /// it is ready only when the lock is free, and takes it back on resume.
     pub relock: bool,
 }
@@ -263,7 +287,6 @@ impl Store {
         debug_assert!(th.cancellable || !cancelled);
         th.state = ThreadState::Running;
         let resume = mem::replace(&mut th.resume, Resume::Running);
-        let task = th.task;
         if mem::take(&mut th.relock) {
             let inst = th.inst;
             let i = self.inst_mut(inst);
@@ -275,30 +298,12 @@ impl Store {
         }
         self.sched.run(t);
         match resume {
-            Resume::Enter => self.enter_implicit_thread(t, task),
-            Resume::EnterGate => self.enter_gate_resumed(t, cancelled),
+            Resume::Lift(phase) => self.lift_resume(t, phase, cancelled),
             Resume::Explicit { func, arg } => Ok(Some(Action::StartThread {
                 thread: t,
                 func,
                 arg,
             })),
-            Resume::CallbackYield => {
-                let e = if cancelled {
-                    Event::TASK_CANCELLED
-                } else {
-                    Event::NONE
-                };
-                Ok(Some(self.callback_event(t, e)))
-            }
-            Resume::CallbackWait(set) => {
-                self.sets[set.key()].num_waiting -= 1;
-                let e = if cancelled {
-                    Event::TASK_CANCELLED
-                } else {
-                    self.set_get_pending_event(set)
-                };
-                Ok(Some(self.callback_event(t, e)))
-            }
             Resume::Wasm(b) => {
                 let value = self.resume_value(b, cancelled);
                 Ok(Some(Action::Resume { thread: t, value }))

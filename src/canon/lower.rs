@@ -1,4 +1,17 @@
 //! `canon lower`: a guest calls a guest export or a host function.
+//!
+//! `definitions.py`'s `canon_lower` calls the callee (`canon_lift`, or host
+//! code) and carries on when the callee blocks or returns. Here the caller
+//! suspends into a [`Frame::Lower`]; the callee runs as a thread of its own
+//! (or as host code); popping the frame finishes the call:
+//!
+//! | step | `definitions.py` (pinned commit) |
+//! |------|----------------------------------|
+//! | [`Store::canon_lower`] | `trap_if(not thread.task.inst.may_leave)`; `subtask = Subtask()`; `subtask.on_cancel = callee(on_start, on_resolve, caller = thread.task.inst)` |
+//! | guest callee | `Store.lift`'s `trap_if(not inst.may_enter_from(caller))`, `enter_from(caller)`, then `canon_lift` ([`Store::push_lift`](crate::Store)) |
+//! | host callee | `on_start()` at once, then [`Action::HostCall`] |
+//! | [`Store::finish_lower`], sync | `if not subtask.resolved(): thread.wait_until(subtask.resolved)`; `subtask.deliver_resolve()`; `return subtask.flat_results` |
+//! | [`Store::finish_lower`], async | `if subtask.resolved(): subtask.deliver_resolve(); return [RETURNED]`, else `subtaski = thread.task.inst.handles.add(subtask)`; `return [subtask.state \| (subtaski << 4)]` |
 
 use crate::action::{Action, ResumeValue};
 use crate::ids::{SubtaskId, ThreadId, WaitableId};
@@ -26,7 +39,7 @@ pub enum LowerCallee {
 
 impl Store {
     /// `canon_lower`: the running thread calls `callee`, synchronously
-    /// (`async_ == false`: it resumes with [`ResumeValue::Returned`](crate::ResumeValue::Returned)
+    /// (`async_ == false`: it resumes with [`ResumeValue::Returned`]
     /// once the callee resolved) or asynchronously (it resumes with the
     /// packed `state | index << 4`, or a plain `RETURNED`).
     ///

@@ -1,4 +1,16 @@
 //! `subtask.cancel` and `subtask.drop`, and `Task.request_cancellation`.
+//!
+//! The cancellation as a state machine: the caller suspends into a
+//! [`Frame::Cancel`] while the request is delivered, and popping the frame
+//! finishes the built-in:
+//!
+//! | step | `definitions.py` (pinned commit) |
+//! |------|----------------------------------|
+//! | [`Store::subtask_cancel`] | `trap_if(subtask.resolve_delivered())`; `trap_if(subtask.cancellation_requested)`; `trap_if(subtask.in_waitable_set() and not async_)`; `if subtask.resolved(): ...get_pending_event()`; `subtask.cancellation_requested = True`; `subtask.on_cancel(thread.task.inst)` |
+//! | [`Store::request_cancellation`], not started | `self.state = CANCEL_DELIVERED`; `self.implicit_thread.resume(Cancelled.TRUE)` (the backpressure gate) |
+//! | [`Store::request_cancellation`], started | `candidates = { t for t in self.threads if t.cancellable }` (less the implicit thread if another holds the lock); `if candidates and may_enter_from(caller)`: `enter_from`, `random.choice(...).resume(Cancelled.TRUE)`; else `PENDING_CANCEL` |
+//! | host callee | [`Action::HostCancel`] |
+//! | [`Store::finish_subtask_cancel`] | `if not subtask.resolved(): if not async_: subtask.wait_for_pending_event() else: return [BLOCKED]`; `code,index,payload = subtask.get_pending_event()`; `return [subtask.state]` |
 
 use smallvec::SmallVec;
 

@@ -328,19 +328,10 @@ impl Explorer {
         E: Debug,
         P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
     {
-        let mut report = Report::new();
-        let mut seen: Vec<String> = Vec::new();
-        for k in 0..runs as u64 {
-            let (out, trace) = self.one(&mut program, Vec::new(), || {
-                Seeded::new(seed.wrapping_add(k))
-            })?;
-            let s = replay_string(&trace);
-            if !seen.contains(&s) {
-                seen.push(s);
-                report.record(out, &trace);
-            }
-        }
-        Ok(report)
+        self.sample(
+            &mut program,
+            (0..runs as u64).map(|k| Seeded::new(seed.wrapping_add(k))),
+        )
     }
 
     /// PCT-style search (probabilistic concurrency testing) for programs
@@ -365,24 +356,43 @@ impl Explorer {
         E: Debug,
         P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
     {
-        let mut report = Report::new();
-        let mut seen: Vec<String> = Vec::new();
         let (_, base) = run_with(&mut program, Vec::new(), Deterministic);
         let k = base.len().max(1) as u64;
         let mut rng = Seeded::new(seed);
-        for _ in 0..runs {
+        let choosers = (0..runs).map(move |_| {
             let mut changes: Vec<u64> = (0..depth)
                 .map(|_| rng.choose(ChoicePoint::Tick, k as usize) as u64)
                 .collect();
             changes.sort_unstable();
             let last = rng.choose(ChoicePoint::Tick, 2) == 1;
             let s = rng.choose(ChoicePoint::Tick, usize::MAX) as u64;
-            let (out, trace) = self.one(&mut program, Vec::new(), || Pct {
+            Pct {
                 step: 0,
-                changes: changes.clone(),
+                changes,
                 last,
                 rng: Seeded::new(s),
-            })?;
+            }
+        });
+        self.sample(&mut program, choosers)
+    }
+
+    /// One run per chooser of `choosers` (the random and PCT searches);
+    /// `schedules` counts the distinct ones.
+    fn sample<T, E, C, P>(
+        &self,
+        program: &mut P,
+        choosers: impl IntoIterator<Item = C>,
+    ) -> Result<Report<T>, Failure>
+    where
+        T: PartialEq + Debug,
+        E: Debug,
+        C: Chooser + Clone + 'static,
+        P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
+    {
+        let mut report = Report::new();
+        let mut seen: Vec<String> = Vec::new();
+        for chooser in choosers {
+            let (out, trace) = self.one(program, Vec::new(), || chooser.clone())?;
             let s = replay_string(&trace);
             if !seen.contains(&s) {
                 seen.push(s);
@@ -394,6 +404,7 @@ impl Explorer {
 }
 
 /// The chooser of one PCT run.
+#[derive(Clone)]
 struct Pct {
     step: u64,
     changes: Vec<u64>,

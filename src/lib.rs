@@ -19,7 +19,9 @@
 //!    - [`Action::Resume`]: resume the thread's parked continuation with the value;
 //!    - [`Action::HostCall`] / [`Action::HostCancel`]: run host code for a subtask;
 //!    - [`Action::Idle`]: nothing can run until host work completes (if
-//!      none is pending, it is a deadlock: [`Trap::Deadlock`]);
+//!      none is pending, it is a deadlock, which the embedder reports: the
+//!      core itself never raises [`Trap::Deadlock`]; [`Store::describe_blocked`]
+//!      says what every thread waits for);
 //!    - [`Action::Trap`]: the call trapped;
 //! 3. while a thread runs, calls the built-ins (`store.waitable_set_wait(..)`,
 //!    `store.canon_lower(..)`, ...) for it. A built-in that answers
@@ -143,11 +145,11 @@ mod waitable;
 
 pub use action::{Action, ResumeValue};
 pub use canon::{
-    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, Transfer,
-    TransferEnd, SYNC_CALL_FUNC,
+    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, ThreadSwitch,
+    Transfer, TransferEnd, SYNC_CALL_FUNC,
 };
 pub use chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
-pub use copy::{CopyResult, CopyState, ElemClass, ElemType};
+pub use copy::{CopyResult, CopyState, ElemClass, ElemType, EndKind};
 pub use ids::{
     ErrorContextId, InstanceId, ResourceTypeId, SetId, SharedId, SubtaskId, TaskId, ThreadId,
     WaitableId,
@@ -156,7 +158,7 @@ pub use store::{EmbedderError, Reading, ResultDelivery, Step, Store, BLOCKED};
 pub use subtask::SubtaskState;
 pub use table::MAX_LENGTH;
 pub use task::{Caller, LiftKind, Lifted, TaskState};
-pub use trap::{EndKind, Trap};
+pub use trap::Trap;
 pub use waitable::{Event, EventCode};
 
 /// The README's code blocks run as doctests.

@@ -40,7 +40,7 @@ use core::task::{Context, Poll};
 use crate::{
     Action, Caller, CopyOutcome, ElemClass, ElemType, EndKind, Event, GuestBuf, InstanceId,
     LiftKind, Lifted, LowerCallee, ResourceTypeId, ResultDelivery, ResumeValue, Step, Store,
-    SubtaskId, TaskId, ThreadId, Transfer, Trap,
+    SubtaskId, TaskId, ThreadId, ThreadSwitch, Transfer, Trap,
 };
 
 /// What a guest core function returns.
@@ -662,40 +662,34 @@ impl Guest {
         self.block(s, Self::i32_of).await
     }
 
+    /// A switch built-in (`thread.suspend-then-resume`, ...): `Cancelled`.
+    pub async fn switch(&self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<u32, Trap> {
+        let s = self.store.borrow_mut().thread_switch(kind, cancellable, i);
+        self.block(s, Self::i32_of).await
+    }
+
     /// `thread.suspend-then-resume`.
     pub async fn suspend_then_resume(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_suspend_then_resume(cancellable, i);
-        self.block(s, Self::i32_of).await
+        self.switch(ThreadSwitch::SuspendThenResume, cancellable, i)
+            .await
     }
 
     /// `thread.yield-then-resume`.
     pub async fn yield_then_resume(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_yield_then_resume(cancellable, i);
-        self.block(s, Self::i32_of).await
+        self.switch(ThreadSwitch::YieldThenResume, cancellable, i)
+            .await
     }
 
     /// `thread.suspend-then-promote`.
     pub async fn suspend_then_promote(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_suspend_then_promote(cancellable, i);
-        self.block(s, Self::i32_of).await
+        self.switch(ThreadSwitch::SuspendThenPromote, cancellable, i)
+            .await
     }
 
     /// `thread.yield-then-promote`.
     pub async fn yield_then_promote(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_yield_then_promote(cancellable, i);
-        self.block(s, Self::i32_of).await
+        self.switch(ThreadSwitch::YieldThenPromote, cancellable, i)
+            .await
     }
 
     /// `subtask.cancel`: the subtask state, or `BLOCKED`.

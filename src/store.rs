@@ -93,8 +93,6 @@ pub enum ResultDelivery {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EmbedderError {
-    /// No thread is running (a built-in was called outside guest code).
-    NoRunningThread,
     /// The id names nothing (it was freed, or never existed).
     UnknownId,
     /// The object is not in the state the call needs.
@@ -104,7 +102,6 @@ pub enum EmbedderError {
 impl core::fmt::Display for EmbedderError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            EmbedderError::NoRunningThread => "no thread is running",
             EmbedderError::UnknownId => "unknown id",
             EmbedderError::WrongState => "object is not in the state this call needs",
         })

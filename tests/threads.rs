@@ -1043,3 +1043,61 @@ fn last_thread_leaving_an_unresolved_task_traps() {
         Trap::TaskNotResolved,
     );
 }
+
+/// `Store::thread_switch`, the four switch built-ins in one: with a target
+/// that is ready (made so by `thread.resume-later`), the resume forms trap
+/// (the target is not suspended) and the promote forms switch to it at
+/// once; the named methods behave the same.
+#[test]
+fn thread_switch_covers_the_four_switch_built_ins() {
+    use canon_async::ThreadSwitch::{self, *};
+    type Named = fn(&mut Store, bool, u32) -> Result<Step<u32>, Trap>;
+    let named: [(ThreadSwitch, Named); 4] = [
+        (SuspendThenResume, Store::thread_suspend_then_resume),
+        (YieldThenResume, Store::thread_yield_then_resume),
+        (SuspendThenPromote, Store::thread_suspend_then_promote),
+        (YieldThenPromote, Store::thread_yield_then_promote),
+    ];
+    for (kind, by_name) in named {
+        for use_name in [false, true] {
+            let mut store = Store::new();
+            let inst = store.new_instance();
+            let f = Lifted {
+                inst,
+                func: 1,
+                kind: LiftKind::AsyncStackful,
+                async_type: true,
+            };
+            store.invoke(f).unwrap();
+            let Action::Start { thread: main, .. } = store.next_action() else {
+                panic!("expected the start of the callee")
+            };
+            let i = store.thread_new_indirect(9, 5).unwrap();
+            store.thread_resume_later(i).unwrap();
+            let r = if use_name {
+                by_name(&mut store, false, i)
+            } else {
+                store.thread_switch(kind, false, i)
+            };
+            match kind {
+                SuspendThenResume | YieldThenResume => {
+                    assert_eq!(r, Err(Trap::ThreadNotSuspended), "{kind:?}");
+                    assert!(store.is_poisoned(inst));
+                }
+                SuspendThenPromote | YieldThenPromote => {
+                    assert_eq!(r, Ok(Step::Suspend), "{kind:?}");
+                    let Action::StartThread {
+                        thread,
+                        func: 9,
+                        arg: 5,
+                    } = store.next_action()
+                    else {
+                        panic!("{kind:?}: expected the promoted thread to start")
+                    };
+                    assert_ne!(thread, main);
+                    assert_eq!(store.thread_index().unwrap(), i);
+                }
+            }
+        }
+    }
+}

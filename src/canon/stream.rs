@@ -6,13 +6,14 @@
 //! [`Transfer`] returned by the built-in that completed the rendezvous.
 
 use crate::copy::{
-    CopyEnd, CopyResult, CopyState, ElemClass, ElemType, GuestBuffer, Party, PendingSide, Shared,
+    CopyEnd, CopyResult, CopyState, ElemClass, ElemType, EndKind, GuestBuffer, Party, PendingSide,
+    Shared,
 };
 use crate::ids::{InstanceId, SharedId, WaitableId};
 use crate::instance::Handle;
 use crate::store::{Reading, Step, Store, BLOCKED};
 use crate::table::MAX_LENGTH;
-use crate::trap::{trap_if, EndKind, Trap};
+use crate::trap::{trap_if, Trap};
 use crate::waitable::{Event, EventCode, Pending, Waitable, WaitableKind};
 
 /// A guest buffer as the embedder passes it to `stream.read/write` and

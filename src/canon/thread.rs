@@ -10,11 +10,40 @@ use crate::trap::{trap_if, Trap};
 /// [`Store::begin_sync_call`] (as [`Store::task_func`] reports it).
 pub const SYNC_CALL_FUNC: u32 = u32::MAX;
 
-/// Which of the switch built-ins.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Then {
-    Suspend,
-    Yield,
+/// Which of the four switch built-ins ([`Store::thread_switch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ThreadSwitch {
+    /// `thread.suspend-then-resume`: switch to suspended thread `i`,
+    /// leaving this one suspended.
+    SuspendThenResume,
+    /// `thread.yield-then-resume`: switch to suspended thread `i`, leaving
+    /// this one ready.
+    YieldThenResume,
+    /// `thread.suspend-then-promote`: switch to thread `i` if it is ready,
+    /// else just suspend.
+    SuspendThenPromote,
+    /// `thread.yield-then-promote`: switch to thread `i` if it is ready,
+    /// else just yield.
+    YieldThenPromote,
+}
+
+impl ThreadSwitch {
+    /// Whether this thread is left suspended (else ready).
+    fn suspends(self) -> bool {
+        matches!(
+            self,
+            ThreadSwitch::SuspendThenResume | ThreadSwitch::SuspendThenPromote
+        )
+    }
+
+    /// Whether the target may be any thread, switched to only if ready
+    /// (`Thread.suspend_then_promote`), rather than a suspended one.
+    fn promotes(self) -> bool {
+        matches!(
+            self,
+            ThreadSwitch::SuspendThenPromote | ThreadSwitch::YieldThenPromote
+        )
+    }
 }
 
 impl Store {
@@ -107,57 +136,60 @@ impl Store {
         self.guard(r)
     }
 
-    /// `canon thread.suspend-then-resume`: switch to suspended thread `i`,
-    /// leaving this one suspended.
+    /// The switch built-ins (`canon thread.suspend-then-resume`,
+    /// `thread.yield-then-resume`, `thread.suspend-then-promote`,
+    /// `thread.yield-then-promote`) in one: returns `Cancelled` (0 or 1)
+    /// when this thread is resumed, or at once when it does not switch.
+    pub fn thread_switch(
+        &mut self,
+        kind: ThreadSwitch,
+        cancellable: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        let r = self.switch(kind, cancellable, i);
+        self.guard(r)
+    }
+
+    /// `canon thread.suspend-then-resume` ([`Store::thread_switch`]).
     pub fn thread_suspend_then_resume(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Suspend, false);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::SuspendThenResume, cancellable, i)
     }
 
-    /// `canon thread.yield-then-resume`: switch to suspended thread `i`,
-    /// leaving this one ready.
+    /// `canon thread.yield-then-resume` ([`Store::thread_switch`]).
     pub fn thread_yield_then_resume(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Yield, false);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::YieldThenResume, cancellable, i)
     }
 
-    /// `canon thread.suspend-then-promote`: switch to thread `i` if it is
-    /// ready, else just suspend.
+    /// `canon thread.suspend-then-promote` ([`Store::thread_switch`]).
     pub fn thread_suspend_then_promote(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Suspend, true);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::SuspendThenPromote, cancellable, i)
     }
 
-    /// `canon thread.yield-then-promote`: switch to thread `i` if it is
-    /// ready, else just yield.
+    /// `canon thread.yield-then-promote` ([`Store::thread_switch`]).
     pub fn thread_yield_then_promote(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Yield, true);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::YieldThenPromote, cancellable, i)
     }
 
-    fn switch(
-        &mut self,
-        cancellable: bool,
-        i: u32,
-        then: Then,
-        promote: bool,
-    ) -> Result<Step<u32>, Trap> {
+    /// `Thread.suspend_then_resume` / `yield_then_resume` /
+    /// `suspend_then_promote` / `yield_then_promote`.
+    fn switch(&mut self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
+        let promote = kind.promotes();
         let (t, task, _) = self.leaving()?;
         let o = self.thread_at(i)?;
         if !promote {
@@ -175,12 +207,12 @@ impl Store {
             None
         };
         let blocked = Resume::Wasm(Blocked::Cancelled);
-        match (then, target) {
-            (Then::Suspend, target) => self.block(t, None, cancellable, blocked, target),
-            (Then::Yield, Some(o)) => {
+        match (kind.suspends(), target) {
+            (true, target) => self.block(t, None, cancellable, blocked, target),
+            (false, Some(o)) => {
                 self.block(t, Some(WaitCond::Always), cancellable, blocked, Some(o))
             }
-            (Then::Yield, None) => {
+            (false, None) => {
                 return Ok(
                     match self.wait_until(t, WaitCond::Always, cancellable, blocked) {
                         Some(c) => Step::Done(c as u32),

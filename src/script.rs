@@ -662,34 +662,12 @@ impl Guest {
         self.block(s, Self::i32_of).await
     }
 
-    /// A switch built-in (`thread.suspend-then-resume`, ...): `Cancelled`.
+    /// A switch built-in (`thread.suspend-then-resume`,
+    /// `thread.yield-then-resume`, `thread.suspend-then-promote`,
+    /// `thread.yield-then-promote`): `Cancelled`.
     pub async fn switch(&self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<u32, Trap> {
         let s = self.store.borrow_mut().thread_switch(kind, cancellable, i);
         self.block(s, Self::i32_of).await
-    }
-
-    /// `thread.suspend-then-resume`.
-    pub async fn suspend_then_resume(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        self.switch(ThreadSwitch::SuspendThenResume, cancellable, i)
-            .await
-    }
-
-    /// `thread.yield-then-resume`.
-    pub async fn yield_then_resume(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        self.switch(ThreadSwitch::YieldThenResume, cancellable, i)
-            .await
-    }
-
-    /// `thread.suspend-then-promote`.
-    pub async fn suspend_then_promote(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        self.switch(ThreadSwitch::SuspendThenPromote, cancellable, i)
-            .await
-    }
-
-    /// `thread.yield-then-promote`.
-    pub async fn yield_then_promote(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        self.switch(ThreadSwitch::YieldThenPromote, cancellable, i)
-            .await
     }
 
     /// `subtask.cancel`: the subtask state, or `BLOCKED`.

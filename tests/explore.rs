@@ -13,7 +13,7 @@ use canon_async::explore::{check_determinism, replay, Explorer, Report};
 use canon_async::script::{Guest, HostAnswer, Ret, Script};
 use canon_async::{
     ChoicePoint, Chooser, ElemClass, ElemType, EndKind, EventCode, InstanceId, LiftKind, Store,
-    SubtaskState, Trap, BLOCKED,
+    SubtaskState, ThreadSwitch, Trap, BLOCKED,
 };
 
 type Out = Result<Vec<String>, String>;
@@ -391,7 +391,8 @@ fn threads(ch: Box<dyn Chooser>) -> Out {
         async move {
             let (id, main) = (args[0] as u32 % 10, args[0] as u32 / 10);
             g.log(format!("t{id} a"));
-            g.yield_then_promote(false, main).await?;
+            g.switch(ThreadSwitch::YieldThenPromote, false, main)
+                .await?;
             g.log(format!("t{id} b"));
             let (done, main_suspended) = c.get();
             c.set((done + 1, main_suspended));
@@ -408,7 +409,7 @@ fn threads(ch: Box<dyn Chooser>) -> Out {
             let t1 = g.store().thread_new_indirect(tf, me * 10 + 1)?;
             let t2 = g.store().thread_new_indirect(tf, me * 10 + 2)?;
             g.store().thread_resume_later(t1)?;
-            g.yield_then_resume(false, t2).await?;
+            g.switch(ThreadSwitch::YieldThenResume, false, t2).await?;
             while c.get().0 < 2 {
                 c.set((c.get().0, true));
                 g.suspend(false).await?;

@@ -1,5 +1,7 @@
 //! Streams and futures: the shared rendezvous state and the copy ends.
 
+mod shared;
+
 use crate::ids::{InstanceId, SharedId, WaitableId};
 
 /// The kind of a stream or future end (`stream<T>` or `future<T>`).

@@ -6,7 +6,7 @@
 //! `SharedStreamImpl` / `SharedFutureImpl`, with no instance), except that
 //! its buffer is in host memory: the core counts the host's elements, the
 //! host keeps them. A [`Transfer`] side naming the host is a
-//! [`TransferEnd::Host`] with the element offset into the host's buffer.
+//! [`TransferEnd::Host`](crate::TransferEnd::Host) with the element offset into the host's buffer.
 //!
 //! - [`Store::host_copy_new`] creates a stream or future whose writable end
 //!   the host holds; its readable end goes to a guest with

@@ -30,7 +30,7 @@ use crate::action::Action;
 use crate::chooser::ChoicePoint;
 use crate::ids::{SetId, TaskId, ThreadId};
 use crate::instance::Handle;
-use crate::sched::{Frame, Then};
+use crate::sched::Frame;
 use crate::store::{ResultDelivery, Store};
 use crate::subtask::SubtaskState;
 use crate::task::{Caller, Lifted, TaskState};
@@ -132,7 +132,8 @@ impl Store {
             self.threads.remove(t.key());
             self.task_mut(task).threads.clear();
             self.task_exited(task);
-            self.sched.stop(t, Then::ReturnToFrame);
+            self.sched.stop(t);
+            self.sched.return_to_frame();
             return Ok(None);
         }
         let f = self.task(task).func;
@@ -252,7 +253,8 @@ impl Store {
                 i.exclusive_thread = None;
             }
         }
-        self.sched.stop(t, Then::ReturnToFrame);
+        self.sched.stop(t);
+        self.sched.return_to_frame();
         Ok(())
     }
 
@@ -293,7 +295,8 @@ impl Store {
             .map(|cancelled| self.callback_wakes(phase, cancelled));
         if let Some(e) = early {
             let a = self.callback_event(t, e);
-            self.sched.stop(t, Then::Emit(a));
+            self.sched.stop(t);
+            self.sched.emit(a, false);
         }
         Ok(())
     }

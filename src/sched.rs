@@ -17,7 +17,7 @@
 //! | operation              | what it means                                                    |
 //! |------------------------|------------------------------------------------------------------|
 //! | [`Sched::resume`]      | the next step resumes a thread (switch to it)                    |
-//! | [`Sched::stop`]        | the running thread stops: then switch, return to a frame, or emit |
+//! | [`Sched::stop`]        | the running thread stops (a transfer follows)                    |
 //! | [`Sched::call`]        | the running thread suspends into a resumer frame (lower, cancel) |
 //! | [`Sched::emit`]        | the next step hands an action to the embedder                    |
 //! | [`Sched::return_to_frame`] | the next step returns to the frame below                    |
@@ -81,17 +81,6 @@ pub(crate) enum Control {
     Emit { action: Action, then_return: bool },
 }
 
-/// What follows when the running thread stops ([`Sched::stop`]).
-pub(crate) enum Then {
-    /// Return to the top frame (`Thread.block_internal`).
-    ReturnToFrame,
-    /// Switch to this thread (`Thread.switch_to_internal`).
-    SwitchTo(ThreadId),
-    /// Hand this action to the embedder (a callback's next event is
-    /// already there), then tick on.
-    Emit(Action),
-}
-
 /// The resumer stack, the pending control transfer and the running thread.
 #[derive(Debug)]
 pub(crate) struct Sched {
@@ -113,16 +102,19 @@ impl Sched {
     }
 
     /// The thread whose guest code runs now.
+    #[inline]
     pub(crate) fn current(&self) -> Option<ThreadId> {
         self.current
     }
 
     /// The resumer stack, bottom first (read-only: poisoning walks it).
+    #[inline]
     pub(crate) fn frames(&self) -> &[Frame] {
         &self.frames
     }
 
     /// The number of frames on the stack.
+    #[inline]
     pub(crate) fn depth(&self) -> usize {
         self.frames.len()
     }
@@ -134,23 +126,27 @@ impl Sched {
     }
 
     /// No guest code runs and no call is part-way through its resumers.
+    #[inline]
     pub(crate) fn at_boundary(&self) -> bool {
         self.current.is_none() && self.frames.is_empty()
     }
 
     /// Switch to `thread`: the driving loop resumes it next.
+    #[inline]
     pub(crate) fn resume(&mut self, thread: ThreadId, cancelled: bool) {
         self.control = Control::Resume { thread, cancelled };
     }
 
     /// The next step returns to the frame below (the running thread, if
     /// any, already stopped).
+    #[inline]
     pub(crate) fn return_to_frame(&mut self) {
         self.control = Control::Return;
     }
 
     /// The next step hands `action` to the embedder, then returns to the
     /// frame below (`then_return`) or ticks on.
+    #[inline]
     pub(crate) fn emit(&mut self, action: Action, then_return: bool) {
         self.control = Control::Emit {
             action,
@@ -158,21 +154,19 @@ impl Sched {
         };
     }
 
-    /// The running thread `t` stops (it blocked, suspended or exited);
-    /// `then` says where control goes.
-    pub(crate) fn stop(&mut self, t: ThreadId, then: Then) {
+    /// The running thread `t` stops (it blocked, suspended or exited):
+    /// nothing runs until the transfer that follows ([`Sched::resume`],
+    /// [`Sched::return_to_frame`] or [`Sched::emit`]).
+    #[inline]
+    pub(crate) fn stop(&mut self, t: ThreadId) {
         if self.current == Some(t) {
             self.current = None;
-        }
-        match then {
-            Then::ReturnToFrame => self.return_to_frame(),
-            Then::SwitchTo(o) => self.resume(o, false),
-            Then::Emit(a) => self.emit(a, false),
         }
     }
 
     /// The running thread suspends into the resumer `frame` (`canon_lower`,
     /// `subtask.cancel`), which gives it the CPU back when it is popped.
+    #[inline]
     pub(crate) fn call(&mut self, frame: Frame) {
         debug_assert!(matches!(frame, Frame::Lower { .. } | Frame::Cancel { .. }));
         self.frames.push(frame);
@@ -182,6 +176,7 @@ impl Sched {
     /// Pushes a resumer with no calling thread: the host's (`Store.invoke`,
     /// `Store.tick`), a synchronous-typed lift's loop, or such a loop's
     /// frame back on the stack when the loop goes on.
+    #[inline]
     pub(crate) fn push(&mut self, frame: Frame) {
         debug_assert!(!matches!(frame, Frame::Lower { .. } | Frame::Cancel { .. }));
         self.frames.push(frame);
@@ -189,6 +184,7 @@ impl Sched {
 
     /// A frame gives the CPU back to its calling thread `t`, or a thread is
     /// resumed.
+    #[inline]
     pub(crate) fn run(&mut self, t: ThreadId) {
         self.current = Some(t);
     }

@@ -36,7 +36,6 @@ use crate::action::{Action, ResumeValue};
 use crate::chooser::ChoicePoint;
 use crate::ids::{InstanceId, SetId, SubtaskId, TaskId, ThreadId, WaitableId};
 use crate::lift::LiftPhase;
-use crate::sched::Then;
 use crate::store::{Reading, Store};
 use crate::task::LiftKind;
 use crate::trap::Trap;
@@ -224,13 +223,11 @@ impl Store {
                 None => self.waiting.push(t),
             }
         }
-        self.sched.stop(
-            t,
-            match switch_to {
-                Some(o) => Then::SwitchTo(o),
-                None => Then::ReturnToFrame,
-            },
-        );
+        self.sched.stop(t);
+        match switch_to {
+            Some(o) => self.sched.resume(o, false),
+            None => self.sched.return_to_frame(),
+        }
     }
 
     /// `Thread.wait_until`: `Some(cancelled)` when it returns without

@@ -64,9 +64,13 @@ pub enum Action {
     },
     /// Nothing is ready to run; the host must complete host work, or it is a deadlock.
     Idle,
-    /// A trap happened in the core's own logic (an invalid callback code, a
-    /// synchronous task that would block, ...). The instances involved are
-    /// poisoned and the threads of the trapped call are gone.
+    /// A trap happened in the core's own logic while it drove the call (a
+    /// synchronous-typed call that would block with no other thread of its
+    /// instance ready, [`Trap::CannotBlockSync`]; a handle or thread table
+    /// that is full when a call starts or hands its caller a subtask
+    /// handle, ...). The instances involved are poisoned and the threads of
+    /// the trapped call are gone. A trap of a built-in (an invalid callback
+    /// code, a bad handle) is the built-in's `Err` instead, not an action.
     Trap(Trap),
 }
 

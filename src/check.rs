@@ -5,7 +5,7 @@
 //! A violation panics with the invariant's name and the replay string of
 //! the schedule so far (every choice the store asked its chooser for, as
 //! [`Replay`](crate::Replay) would print it), so that a failing schedule
-//! can be rerun with [`crate::explore::replay`].
+//! can be rerun with `explore::replay` (the `test-kit` feature).
 //!
 //! Without the feature nothing here is compiled and the store keeps no trace.
 //!
@@ -46,7 +46,9 @@ use alloc::vec::Vec;
 use crate::copy::{CopyState, Party};
 use crate::ids::*;
 use crate::instance::Handle;
-use crate::store::{Control, Frame, Store};
+use crate::lift::LiftPhase;
+use crate::sched::{Control, Frame};
+use crate::store::Store;
 use crate::thread::{Blocked, Resume, ThreadState};
 use crate::waitable::WaitableKind;
 
@@ -195,8 +197,8 @@ impl Store {
         // (`stop_waiting_internal`) is no longer waiting but is still blocked
         // in its built-in until the switch that is now pending resumes it:
         // it is still the waiter of its set or waitable.
-        let promoted = match self.control {
-            Control::Resume(t, _) => self
+        let promoted = match *self.sched.control() {
+            Control::Resume { thread: t, .. } => self
                 .threads
                 .get(t.key())
                 .filter(|th| th.state == ThreadState::Suspended)
@@ -218,7 +220,8 @@ impl Store {
                     .threads
                     .iter()
                     .filter(|(k, t)| match t.resume {
-                        Resume::Wasm(Blocked::Wait { set, .. }) | Resume::CallbackWait(set) => {
+                        Resume::Wasm(Blocked::Wait { set, .. })
+                        | Resume::Lift(LiftPhase::CallbackWait(set)) => {
                             set == *s && blocked_in(*k, t.state)
                         }
                         _ => false,
@@ -236,7 +239,7 @@ impl Store {
 
         // ----- thread-state -----
         let mut frame_callers: Vec<ThreadId> = Vec::new();
-        for f in &self.frames {
+        for f in self.sched.frames() {
             match *f {
                 Frame::Lower { caller, .. } | Frame::Cancel { caller, .. } => {
                     frame_callers.push(caller)
@@ -249,10 +252,10 @@ impl Store {
         }
         // A thread whose next action is already decided (a callback's early
         // event) runs as soon as the embedder asks.
-        if let Control::Emit(a, _) = &self.control {
-            frame_callers.extend(a.thread());
+        if let Control::Emit { action, .. } = self.sched.control() {
+            frame_callers.extend(action.thread());
         }
-        if let Some(c) = self.current {
+        if let Some(c) = self.sched.current() {
             let Some(th) = self.threads.get(c.key()) else {
                 return Err(("thread-state", format!("current thread {} is gone", c.0)));
             };
@@ -280,7 +283,7 @@ impl Store {
                         "thread {tk} is both running and waiting"
                     );
                     ensure!(
-                        self.current == Some(t) || frame_callers.contains(&t),
+                        self.sched.current() == Some(t) || frame_callers.contains(&t),
                         "thread-state",
                         "thread {tk} is running but neither current nor a parked caller"
                     );
@@ -489,10 +492,10 @@ impl Store {
         let mut depth = 0;
         for e in &self.entered {
             ensure!(
-                e.depth > depth && e.depth <= self.frames.len(),
+                e.depth > depth && e.depth <= self.sched.depth(),
                 "may-enter",
                 "entry {e:?} is not on the stack of {} frames",
-                self.frames.len()
+                self.sched.depth()
             );
             depth = e.depth;
         }
@@ -512,7 +515,7 @@ impl Store {
         }
 
         // ----- quiescent-leak -----
-        if self.tasks.is_empty() && self.frames.is_empty() && self.current.is_none() {
+        if self.tasks.is_empty() && self.sched.at_boundary() {
             ensure!(
                 self.threads.is_empty(),
                 "quiescent-leak",

@@ -22,7 +22,10 @@ pub enum ChoicePoint {
 }
 
 /// Picks one of `n > 1` candidates at a choice point.
-pub trait Chooser {
+///
+/// `Send`, so that a [`Store`](crate::Store) (which owns its chooser) can
+/// move between threads, as a server's worker pool needs.
+pub trait Chooser: Send {
     /// Returns an index below `n`. Out-of-range answers are reduced modulo `n`.
     fn choose(&mut self, point: ChoicePoint, n: usize) -> usize;
 

@@ -54,7 +54,7 @@ impl Store {
             }
         }
         self.entered.push(Entered {
-            depth: self.frames.len(),
+            depth: self.sched.depth(),
             callee: inst,
             caller,
         });
@@ -64,7 +64,7 @@ impl Store {
     /// (all of them once a trap cleared the stack).
     pub(crate) fn leave_popped(&mut self) {
         while let Some(&e) = self.entered.last() {
-            if e.depth <= self.frames.len() {
+            if e.depth <= self.sched.depth() {
                 break;
             }
             self.entered.pop();

@@ -49,22 +49,29 @@
 
 use alloc::boxed::Box;
 use alloc::format;
-use alloc::rc::Rc;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 use core::fmt::Debug;
+use std::sync::Mutex;
 
 use crate::chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
 
 /// A chooser shared between the store (which owns a box of it) and the
-/// explorer (which reads the recorded trace after the run).
-struct Shared<C>(Rc<RefCell<Replay<C>>>);
+/// explorer (which reads the recorded trace after the run). A mutex, not a
+/// `RefCell`: a [`Chooser`] is `Send`, so that a store can move between threads.
+struct Shared<C>(Arc<Mutex<Replay<C>>>);
+
+/// The recorder, poisoned or not (a program that panicked on a schedule
+/// still has its trace read, for the report).
+fn lock<C>(rec: &Mutex<Replay<C>>) -> std::sync::MutexGuard<'_, Replay<C>> {
+    rec.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl<C: Chooser> Chooser for Shared<C> {
     fn choose(&mut self, point: ChoicePoint, n: usize) -> usize {
-        self.0.borrow_mut().choose(point, n)
+        lock(&self.0).choose(point, n)
     }
 }
 
@@ -79,48 +86,34 @@ where
     C: Chooser + 'static,
     P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
 {
-    let rec = Rc::new(RefCell::new(Replay::new(prefix, fallback)));
+    let rec = Arc::new(Mutex::new(Replay::new(prefix, fallback)));
     let out = run_guarded(program, Box::new(Shared(rec.clone())), &rec);
-    let trace = rec.borrow().trace().to_vec();
+    let trace = lock(&rec).trace().to_vec();
     (out, trace)
 }
 
-#[cfg(feature = "std")]
 fn run_guarded<T, E, C, P>(
     program: &mut P,
     chooser: Box<dyn Chooser>,
-    rec: &Rc<RefCell<Replay<C>>>,
+    rec: &Mutex<Replay<C>>,
 ) -> Result<T, E>
 where
     C: Chooser,
     P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
 {
-    extern crate std;
     use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
     match catch_unwind(AssertUnwindSafe(|| program(chooser))) {
         Ok(r) => r,
         Err(p) => {
-            let s = rec
-                .try_borrow()
-                .map(|r| r.to_replay_string())
-                .unwrap_or_default();
+            let s = match rec.try_lock() {
+                Ok(r) => r.to_replay_string(),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().to_replay_string(),
+                Err(std::sync::TryLockError::WouldBlock) => String::new(),
+            };
             std::eprintln!("canon-async explore: the program panicked on schedule \"{s}\"");
             resume_unwind(p)
         }
     }
-}
-
-#[cfg(not(feature = "std"))]
-fn run_guarded<T, E, C, P>(
-    program: &mut P,
-    chooser: Box<dyn Chooser>,
-    _: &Rc<RefCell<Replay<C>>>,
-) -> Result<T, E>
-where
-    C: Chooser,
-    P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
-{
-    program(chooser)
 }
 
 /// The replay string of a trace of choices.
@@ -335,19 +328,10 @@ impl Explorer {
         E: Debug,
         P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
     {
-        let mut report = Report::new();
-        let mut seen: Vec<String> = Vec::new();
-        for k in 0..runs as u64 {
-            let (out, trace) = self.one(&mut program, Vec::new(), || {
-                Seeded::new(seed.wrapping_add(k))
-            })?;
-            let s = replay_string(&trace);
-            if !seen.contains(&s) {
-                seen.push(s);
-                report.record(out, &trace);
-            }
-        }
-        Ok(report)
+        self.sample(
+            &mut program,
+            (0..runs as u64).map(|k| Seeded::new(seed.wrapping_add(k))),
+        )
     }
 
     /// PCT-style search (probabilistic concurrency testing) for programs
@@ -372,24 +356,43 @@ impl Explorer {
         E: Debug,
         P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
     {
-        let mut report = Report::new();
-        let mut seen: Vec<String> = Vec::new();
         let (_, base) = run_with(&mut program, Vec::new(), Deterministic);
         let k = base.len().max(1) as u64;
         let mut rng = Seeded::new(seed);
-        for _ in 0..runs {
+        let choosers = (0..runs).map(move |_| {
             let mut changes: Vec<u64> = (0..depth)
                 .map(|_| rng.choose(ChoicePoint::Tick, k as usize) as u64)
                 .collect();
             changes.sort_unstable();
             let last = rng.choose(ChoicePoint::Tick, 2) == 1;
             let s = rng.choose(ChoicePoint::Tick, usize::MAX) as u64;
-            let (out, trace) = self.one(&mut program, Vec::new(), || Pct {
+            Pct {
                 step: 0,
-                changes: changes.clone(),
+                changes,
                 last,
                 rng: Seeded::new(s),
-            })?;
+            }
+        });
+        self.sample(&mut program, choosers)
+    }
+
+    /// One run per chooser of `choosers` (the random and PCT searches);
+    /// `schedules` counts the distinct ones.
+    fn sample<T, E, C, P>(
+        &self,
+        program: &mut P,
+        choosers: impl IntoIterator<Item = C>,
+    ) -> Result<Report<T>, Failure>
+    where
+        T: PartialEq + Debug,
+        E: Debug,
+        C: Chooser + Clone + 'static,
+        P: FnMut(Box<dyn Chooser>) -> Result<T, E>,
+    {
+        let mut report = Report::new();
+        let mut seen: Vec<String> = Vec::new();
+        for chooser in choosers {
+            let (out, trace) = self.one(program, Vec::new(), || chooser.clone())?;
             let s = replay_string(&trace);
             if !seen.contains(&s) {
                 seen.push(s);
@@ -401,6 +404,7 @@ impl Explorer {
 }
 
 /// The chooser of one PCT run.
+#[derive(Clone)]
 struct Pct {
     step: u64,
     changes: Vec<u64>,

@@ -19,7 +19,9 @@
 //!    - [`Action::Resume`]: resume the thread's parked continuation with the value;
 //!    - [`Action::HostCall`] / [`Action::HostCancel`]: run host code for a subtask;
 //!    - [`Action::Idle`]: nothing can run until host work completes (if
-//!      none is pending, it is a deadlock: [`Trap::Deadlock`]);
+//!      none is pending, it is a deadlock, which the embedder reports: the
+//!      core itself never raises [`Trap::Deadlock`]; [`Store::describe_blocked`]
+//!      says what every thread waits for);
 //!    - [`Action::Trap`]: the call trapped;
 //! 3. while a thread runs, calls the built-ins (`store.waitable_set_wait(..)`,
 //!    `store.canon_lower(..)`, ...) for it. A built-in that answers
@@ -91,7 +93,7 @@
 //!   block: `may_leave` is off) and start functions (run them as top-level
 //!   calls too).
 //! - **Fibers** (or stackful coroutines, Rust futures as in
-//!   [`script`]): every thread is a fiber; [`Step::Suspend`] switches back to
+//!   `script`, in the `test-kit` feature): every thread is a fiber; [`Step::Suspend`] switches back to
 //!   the driving loop, which calls [`Store::next_action`] and switches to
 //!   the fiber the action names. Nested calls may suspend as well.
 //! - **Neither** (an engine that can only run a call to completion): only
@@ -105,6 +107,60 @@
 //!   blocking built-ins (a synchronous `waitable-set.wait`, synchronous
 //!   copies) or the `thread.*` built-ins (a callback returns `YIELD`
 //!   instead of calling `thread.yield`) need one of the two above.
+//!
+//! ## Reading the core against the spec
+//!
+//! Each module holds one class of `definitions.py` with its methods, so
+//! that one file can be read against one class:
+//!
+//! | `definitions.py` | here |
+//! |------------------|------|
+//! | `Thread` (`block`, `wait_until`, `resume`, `ready`) | `thread.rs`, with one table of the thread states |
+//! | `Task` (`register_thread`, `unregister_thread`, `return_`, `cancel`) | `task.rs` |
+//! | `Waitable`, `WaitableSet` (`set_pending_event`, `join`, `get_pending_event`) | `waitable.rs` |
+//! | `Subtask` (`resolve`, `deliver_resolve`) | `subtask.rs` |
+//! | `SharedStreamImpl`, `SharedFutureImpl`, the `CopyEnd`s | `copy/` |
+//! | `canon_lift` (one state machine, each step with its line) | `lift.rs` |
+//! | `canon_lower`, `canon_subtask_cancel`, `Task.request_cancellation` | `canon/lower.rs`, `canon/subtask.rs` |
+//! | `Store.tick`, `Store.invoke` and who a blocked thread returns to | `sched.rs` (the private scheduler) and `store.rs` |
+//! | every other `canon_*` built-in | `canon/`, one [`Store`] method each |
+//!
+//! `sched.rs` owns the resumer stack, the pending control transfer and the
+//! running thread: no built-in touches them but through its handful of
+//! operations, so every control transfer is in that one file.
+//!
+//! What the design keeps, on purpose:
+//!
+//! - the core never runs guest code and never sees values: it says what to
+//!   run ([`Action`]) and what to move ([`Transfer`]), the embedder does it;
+//! - spec names for spec things, and the `definitions.py` function a piece
+//!   of code implements cited in its docs;
+//! - one [`Trap`] variant per `trap_if`, whose message is the reference
+//!   suite's text;
+//! - every nondeterministic choice the spec allows goes through a
+//!   [`Chooser`] ([`Deterministic`], [`Seeded`], and [`Replay`], which
+//!   reruns one schedule exactly from its replay string);
+//! - where the reference suite and `definitions.py` disagree, a
+//!   [`Reading`] chooses, and `spec-tests/DIFFERENCES.md` lists each case;
+//! - the live-task count goes up in one place (`new_task`) and down in one
+//!   (`task_exited`);
+//! - the `check` feature verifies the store's invariants after every step
+//!   and built-in; the schedule explorer (`explore`) runs small programs
+//!   under every schedule; the fuzz targets drive random operation programs
+//!   (`ops`) and components through it.
+//!
+//! ## Features
+//!
+//! - `std` (default): `std` support (the core is `no_std` + `alloc` without it).
+//! - `test-kit`: the scripted host (`script`: guest code as Rust futures
+//!   over a store) and the schedule explorer (`explore`). Off by default,
+//!   so that an embedder compiles the scheduler alone.
+//! - `check`: the invariant checks (for tests and fuzzing; slow).
+//! - `arbitrary`: `arbitrary::Arbitrary` operation programs (`ops`) for
+//!   proptest and cargo-fuzz; implies `test-kit`.
+//!
+//! A [`Store`] is `Send` (a [`Chooser`] is), so a server's worker pool can
+//! move it between threads.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -120,15 +176,20 @@ mod check;
 pub mod chooser;
 pub mod copy;
 mod enter;
+#[cfg(feature = "test-kit")]
 pub mod explore;
 mod ids;
 mod instance;
+mod lift;
 pub mod live;
 #[cfg(feature = "arbitrary")]
 pub mod ops;
+mod sched;
+#[cfg(feature = "test-kit")]
 pub mod script;
 mod set_events;
 mod store;
+mod subtask;
 mod table;
 mod task;
 mod thread;
@@ -138,20 +199,21 @@ mod waitable;
 
 pub use action::{Action, ResumeValue};
 pub use canon::{
-    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, Transfer,
-    TransferEnd, SYNC_CALL_FUNC,
+    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, ThreadSwitch,
+    Transfer, TransferEnd, SYNC_CALL_FUNC,
 };
 pub use chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
-pub use copy::{CopyResult, CopyState, ElemClass, ElemType};
+pub use copy::{CopyResult, CopyState, ElemClass, ElemType, EndKind};
 pub use ids::{
     ErrorContextId, InstanceId, ResourceTypeId, SetId, SharedId, SubtaskId, TaskId, ThreadId,
     WaitableId,
 };
 pub use store::{EmbedderError, Reading, ResultDelivery, Step, Store, BLOCKED};
+pub use subtask::SubtaskState;
 pub use table::MAX_LENGTH;
 pub use task::{Caller, LiftKind, Lifted, TaskState};
-pub use trap::{EndKind, Trap};
-pub use waitable::{Event, EventCode, SubtaskState};
+pub use trap::Trap;
+pub use waitable::{Event, EventCode};
 
 /// The README's code blocks run as doctests.
 #[cfg(doctest)]

@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use crate::script::{Guest, HostAnswer, Ret, Script};
+use crate::ThreadSwitch;
 use crate::{
     Action, Chooser, ElemClass, ElemType, EndKind, Event, EventCode, InstanceId, LiftKind, Lifted,
     Store, SubtaskId, TaskState, Trap,
@@ -384,12 +385,13 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
             cancellable,
         } => {
             let i = idx(i);
-            match (yield_, promote) {
-                (false, false) => g.suspend_then_resume(cancellable, i).await?,
-                (true, false) => g.yield_then_resume(cancellable, i).await?,
-                (false, true) => g.suspend_then_promote(cancellable, i).await?,
-                (true, true) => g.yield_then_promote(cancellable, i).await?,
+            let kind = match (yield_, promote) {
+                (false, false) => ThreadSwitch::SuspendThenResume,
+                (true, false) => ThreadSwitch::YieldThenResume,
+                (false, true) => ThreadSwitch::SuspendThenPromote,
+                (true, true) => ThreadSwitch::YieldThenPromote,
             };
+            g.switch(kind, cancellable, i).await?;
         }
         Op::ThreadIndex => {
             g.store().thread_index()?;

@@ -40,7 +40,7 @@ use core::task::{Context, Poll};
 use crate::{
     Action, Caller, CopyOutcome, ElemClass, ElemType, EndKind, Event, GuestBuf, InstanceId,
     LiftKind, Lifted, LowerCallee, ResourceTypeId, ResultDelivery, ResumeValue, Step, Store,
-    SubtaskId, TaskId, ThreadId, Transfer, Trap,
+    SubtaskId, TaskId, ThreadId, ThreadSwitch, Transfer, Trap,
 };
 
 /// What a guest core function returns.
@@ -662,39 +662,11 @@ impl Guest {
         self.block(s, Self::i32_of).await
     }
 
-    /// `thread.suspend-then-resume`.
-    pub async fn suspend_then_resume(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_suspend_then_resume(cancellable, i);
-        self.block(s, Self::i32_of).await
-    }
-
-    /// `thread.yield-then-resume`.
-    pub async fn yield_then_resume(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_yield_then_resume(cancellable, i);
-        self.block(s, Self::i32_of).await
-    }
-
-    /// `thread.suspend-then-promote`.
-    pub async fn suspend_then_promote(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_suspend_then_promote(cancellable, i);
-        self.block(s, Self::i32_of).await
-    }
-
-    /// `thread.yield-then-promote`.
-    pub async fn yield_then_promote(&self, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .thread_yield_then_promote(cancellable, i);
+    /// A switch built-in (`thread.suspend-then-resume`,
+    /// `thread.yield-then-resume`, `thread.suspend-then-promote`,
+    /// `thread.yield-then-promote`): `Cancelled`.
+    pub async fn switch(&self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<u32, Trap> {
+        let s = self.store.borrow_mut().thread_switch(kind, cancellable, i);
         self.block(s, Self::i32_of).await
     }
 

@@ -1,10 +1,6 @@
-//! `Store`: every instance, task, thread and waitable, and the driving
-//! loop that tells the embedder what to run next.
-//!
-//! The spec's `Thread.resume` runs a continuation until it blocks and then
-//! returns to whoever resumed it: `Store.tick`, `canon_lift`, `canon_lower`
-//! or `request_cancellation`. Those resumers are the [`Frame`]s of an
-//! explicit stack here; a thread that blocks returns control to the top frame.
+//! `Store`: every instance, task, thread and waitable, the host's entry
+//! points (`invoke`, `next_action`) and poisoning. The driving loop and the
+//! five resumers a blocked thread returns to are in `sched.rs`.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -14,20 +10,20 @@ use core::task::{Context, Poll};
 use slab::Slab;
 use smallvec::SmallVec;
 
-use crate::action::{Action, ResumeValue};
+use crate::action::Action;
 use crate::chooser::{ChoicePoint, Chooser, Deterministic};
 use crate::copy::Shared;
 use crate::ids::*;
-use crate::instance::{ComponentInstance, Handle};
+use crate::instance::ComponentInstance;
 use crate::live::Wakers;
+use crate::sched::{Frame, Sched};
 use crate::set_events::SetEvents;
-use crate::task::{Caller, LiftKind, Lifted, Task, TaskState};
-use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
+use crate::subtask::{Callee, Subtask, SubtaskState};
+use crate::task::{Caller, Lifted, Task, TaskState};
+use crate::thread::{Resume, Thread, ThreadState};
 use crate::trap::{trap_if, Trap};
-use crate::wait_queue::{Key, WaitQueue};
-use crate::waitable::{
-    Callee, Event, EventCode, Pending, Subtask, SubtaskState, Waitable, WaitableSet,
-};
+use crate::wait_queue::WaitQueue;
+use crate::waitable::{Waitable, WaitableSet};
 
 /// `BLOCKED`: the result of an async copy, cancel or `subtask.cancel` that did not finish.
 pub const BLOCKED: u32 = 0xffff_ffff;
@@ -89,7 +85,7 @@ pub enum ResultDelivery {
     Host(TaskId),
     /// A guest called it: lower the results into the caller of `subtask`
     /// (through its out-pointer for an async lower; as flat results handed
-    /// over at [`ResumeValue::Returned`] for a sync lower).
+    /// over at [`ResumeValue::Returned`](crate::ResumeValue::Returned) for a sync lower).
     Guest(SubtaskId),
 }
 
@@ -97,8 +93,6 @@ pub enum ResultDelivery {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EmbedderError {
-    /// No thread is running (a built-in was called outside guest code).
-    NoRunningThread,
     /// The id names nothing (it was freed, or never existed).
     UnknownId,
     /// The object is not in the state the call needs.
@@ -108,53 +102,10 @@ pub enum EmbedderError {
 impl core::fmt::Display for EmbedderError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            EmbedderError::NoRunningThread => "no thread is running",
             EmbedderError::UnknownId => "unknown id",
             EmbedderError::WrongState => "object is not in the state this call needs",
         })
     }
-}
-
-/// The resumers of the spec: who gets control back when a thread blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Frame {
-    /// `Store.tick` or `Store.invoke`: back to the host.
-    Host,
-    /// `canon_lift` of a non-async function type: keep resuming ready
-    /// threads of the instance until the task resolves.
-    SyncLift { task: TaskId, serial: u64 },
-    /// `canon_lower`: finish the call of `caller`.
-    Lower {
-        caller: ThreadId,
-        subtask: WaitableId,
-    },
-    /// `subtask.cancel`: finish it once the cancellation was delivered.
-    Cancel {
-        caller: ThreadId,
-        subtask: WaitableId,
-        async_: bool,
-    },
-    /// A synchronous call the embedder makes on a fresh thread (`realloc`,
-    /// a start function): like `SyncLift`, and [`Store::end_sync_call`]
-    /// pops it and gives the CPU back to `prev`.
-    SyncCall {
-        task: TaskId,
-        serial: u64,
-        prev: Option<ThreadId>,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// Nothing pending: tick.
-    Tick,
-    /// Resume the thread (with `cancelled`).
-    Resume(ThreadId, bool),
-    /// The running thread blocked or finished: return to the top frame.
-    Return,
-    /// Hand this action to the embedder; afterwards return to the top frame
-    /// if `then_return`.
-    Emit(Action, bool),
 }
 
 /// An error-context value (the message is kept by the embedder, if at all).
@@ -184,21 +135,18 @@ pub struct Store {
     /// `Store.waiting`, in the order threads started waiting.
     pub(crate) waiting: WaitQueue,
     /// The members of each set with a pending event, in join order.
-    set_events: SetEvents,
-    pub(crate) frames: Vec<Frame>,
+    pub(crate) set_events: SetEvents,
+    /// The resumer stack, the pending control transfer and the running thread.
+    pub(crate) sched: Sched,
     /// The `enter_from`s not yet left, innermost last.
     pub(crate) entered: Vec<crate::enter::Entered>,
-    pub(crate) control: Control,
-    pub(crate) current: Option<ThreadId>,
-    /// The `control` of each open [`Frame::SyncCall`], restored when it ends.
-    pub(crate) sync_saved: Vec<Control>,
     pub(crate) chooser: Box<dyn Chooser>,
     /// Which reading of the spec the store follows where the reference
     /// suite and `definitions.py` disagree.
     pub(crate) reading: Reading,
-    next_serial: u64,
-    live_tasks: usize,
-    wakers: Wakers,
+    pub(crate) next_serial: u64,
+    pub(crate) live_tasks: usize,
+    pub(crate) wakers: Wakers,
     /// Every choice the chooser made (the `check` feature's replay string).
     #[cfg(feature = "check")]
     pub(crate) check_trace: Vec<usize>,
@@ -221,12 +169,16 @@ impl core::fmt::Debug for Store {
             .field("tasks", &self.tasks.len())
             .field("threads", &self.threads.len())
             .field("live_tasks", &self.live_tasks)
-            .field("current", &self.current)
+            .field("current", &self.sched.current())
             .finish_non_exhaustive()
     }
 }
 
-type R<T> = Result<T, Trap>;
+/// A store can move between threads (its chooser is `Send`).
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+};
 
 impl Store {
     /// An empty store with the [`Deterministic`] chooser.
@@ -249,11 +201,8 @@ impl Store {
             resource_types: Vec::new(),
             waiting: WaitQueue::default(),
             set_events: SetEvents::default(),
-            frames: Vec::new(),
+            sched: Sched::new(),
             entered: Vec::new(),
-            control: Control::Tick,
-            current: None,
-            sync_saved: Vec::new(),
             chooser,
             reading: Reading::Suite,
             next_serial: 0,
@@ -275,19 +224,6 @@ impl Store {
     /// The [`Reading`] the store follows.
     pub fn reading(&self) -> Reading {
         self.reading
-    }
-
-    /// `trap_if(not task.may_block())` of the suite's reading, for a
-    /// built-in that would block (`blocks` false: an async form, no check).
-    pub(crate) fn may_block_check(&self, task: TaskId, blocks: bool) -> Result<(), Trap> {
-        if blocks && self.reading == Reading::Suite {
-            let t = self.task(task);
-            trap_if(
-                !t.func.async_type && t.state != TaskState::Resolved,
-                Trap::CannotBlockSync,
-            )?;
-        }
-        Ok(())
     }
 
     /// [`Store::leaving`], then [`Store::may_block_check`].
@@ -345,7 +281,7 @@ impl Store {
 
     /// The thread whose guest code runs now, if any.
     pub fn current_thread(&self) -> Option<ThreadId> {
-        self.current
+        self.sched.current()
     }
 
     /// Whether `thread` still exists (it is gone once its core function
@@ -471,7 +407,7 @@ impl Store {
 
     /// The running thread, its task and its instance.
     pub(crate) fn running(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
-        match self.current {
+        match self.sched.current() {
             Some(t) => {
                 let th = self.thread(t);
                 Ok((t, th.task, th.inst))
@@ -501,452 +437,20 @@ impl Store {
         }
     }
 
-    // ----- waitables and events ----------------------------------------------
-
-    /// `Waitable.set_pending_event`, keeping the set's pending count.
-    pub(crate) fn set_pending(&mut self, w: WaitableId, p: Option<Pending>) {
-        let wt = self.w_mut(w);
-        let had = wt.pending.is_some();
-        wt.pending = p;
-        let has = p.is_some();
-        if let Some(s) = wt.wset {
-            let set = &mut self.sets[s.key()];
-            match (had, has) {
-                (false, true) => {
-                    set.num_pending += 1;
-                    self.set_events.add(s, w);
-                }
-                (true, false) => {
-                    set.num_pending -= 1;
-                    self.set_events.remove(s, w);
-                }
-                _ => {}
-            }
-            if !had && has {
-                self.waiting.notify(Key::Set(s));
-            }
-        }
-        if !had && has {
-            self.waiting.notify(Key::Waitable(w));
-        }
-    }
-
-    /// `Waitable.join`.
-    pub(crate) fn join(&mut self, w: WaitableId, set: Option<SetId>) {
-        let (old, pending) = {
-            let wt = self.w(w);
-            (wt.wset, wt.pending.is_some())
-        };
-        if let Some(o) = old {
-            let s = &mut self.sets[o.key()];
-            if let Some(pos) = s.elems.iter().position(|&e| e == w) {
-                s.elems.remove(pos);
-            }
-            if pending {
-                s.num_pending -= 1;
-                self.set_events.remove(o, w);
-            }
-        }
-        self.w_mut(w).wset = set;
-        if let Some(n) = set {
-            let s = &mut self.sets[n.key()];
-            s.elems.push(w);
-            self.set_events.joined(w);
-            if pending {
-                s.num_pending += 1;
-                self.set_events.add(n, w);
-                self.waiting.notify(Key::Set(n));
-            }
-        }
-    }
-
-    /// `Waitable.get_pending_event`: takes the pending event and computes it.
-    pub(crate) fn get_pending_event(&mut self, w: WaitableId) -> Event {
-        let p = self.w(w).pending.expect("pending event");
-        self.set_pending(w, None);
-        let index = self.w(w).index;
-        match p {
-            Pending::Subtask => {
-                let s = self.sub(w);
-                let state = s.state;
-                if state.resolved() && !s.resolve_delivered() {
-                    self.deliver_resolve(w);
-                }
-                Event {
-                    code: EventCode::Subtask,
-                    index,
-                    payload: state as u32,
-                }
-            }
-            Pending::Copy(result, reclaim) => self.copy_event(w, result, reclaim),
-        }
-    }
-
-    /// `WaitableSet.get_pending_event`: the chooser picks among the members
-    /// with an event, in join order.
-    pub(crate) fn set_get_pending_event(&mut self, s: SetId) -> Event {
-        let set = &self.sets[s.key()];
-        debug_assert!(set.num_pending > 0);
-        let n = set.num_pending as usize;
-        let k = self.choose(ChoicePoint::SetEvent, n);
-        let w = self.set_events.nth(s, k).expect("member with an event");
-        debug_assert_eq!(
-            Some(w),
-            self.sets[s.key()]
-                .elems
-                .iter()
-                .copied()
-                .filter(|&w| self.waitables[w.key()].pending.is_some())
-                .nth(k)
-        );
-        self.get_pending_event(w)
-    }
-
-    /// `Subtask.deliver_resolve`: ends the lends of borrowed handles.
-    pub(crate) fn deliver_resolve(&mut self, w: WaitableId) {
-        let wt = self.w_mut(w);
-        let inst = wt.inst;
-        let s = wt.subtask_mut().expect("waitable is a subtask");
-        s.delivered = true;
-        let Some(lenders) = s.lenders.take() else {
-            return;
-        };
-        for h in *lenders {
-            if let Ok(Handle::Resource(r)) = self.inst_mut(inst).handles.get_mut(h) {
-                r.num_lends -= 1;
-            }
-        }
-    }
-
-    // ----- threads -------------------------------------------------------------
-
-    pub(crate) fn cond_ready(&self, c: WaitCond) -> bool {
-        match c {
-            WaitCond::Always => true,
-            WaitCond::SubtaskResolved(w) => self.sub(w).state.resolved(),
-            WaitCond::PendingEvent(w) => self.w(w).pending.is_some(),
-            WaitCond::SetEvent(s, excl) => {
-                self.sets[s.key()].num_pending > 0
-                    && excl.is_none_or(|i| self.inst(i).exclusive_thread.is_none())
-            }
-            WaitCond::NoExclusive(i) => self.inst(i).exclusive_thread.is_none(),
-            WaitCond::NoBackpressure(task) => !self.has_backpressure(task),
-        }
-    }
-
-    /// `Thread.ready`.
-    pub(crate) fn thread_ready(&self, t: ThreadId) -> bool {
-        let th = self.thread(t);
-        match th.state {
-            ThreadState::Waiting(c) => {
-                self.cond_ready(c) && (!th.relock || self.inst(th.inst).exclusive_thread.is_none())
-            }
-            _ => false,
-        }
-    }
-
-    fn has_backpressure(&self, task: TaskId) -> bool {
-        let f = self.task(task).func;
-        let i = self.inst(f.inst);
-        i.backpressure > 0 || (f.needs_exclusive() && i.exclusive_thread.is_some())
-    }
-
-    fn stop_waiting(&mut self, t: ThreadId) {
-        self.waiting.remove(t);
-    }
-
-    /// What a waiting thread whose condition does not hold now waits for,
-    /// if its condition can only come true when that key is notified
-    /// (`set_pending`, `join`, `resolve_subtask`).
-    fn park_key(&self, t: ThreadId) -> Option<Key> {
-        match self.thread(t).state {
-            ThreadState::Waiting(WaitCond::SetEvent(s, _))
-                if self.sets[s.key()].num_pending == 0 =>
-            {
-                Some(Key::Set(s))
-            }
-            ThreadState::Waiting(WaitCond::PendingEvent(w)) if self.w(w).pending.is_none() => {
-                Some(Key::Waitable(w))
-            }
-            ThreadState::Waiting(WaitCond::SubtaskResolved(w)) if !self.sub(w).state.resolved() => {
-                Some(Key::Waitable(w))
-            }
-            _ => None,
-        }
-    }
-
-    /// `Thread.block_internal` / `switch_to_internal`: the running thread
-    /// `t` stops; control goes to `switch_to`, or back to the top frame.
-    pub(crate) fn block(
-        &mut self,
-        t: ThreadId,
-        cond: Option<WaitCond>,
-        cancellable: bool,
-        resume: Resume,
-        switch_to: Option<ThreadId>,
-    ) {
-        let (inst, task) = (self.thread(t).inst, self.thread(t).task);
-        if self.reading == Reading::Suite
-            && matches!(
-                resume,
-                Resume::Wasm(Blocked::SyncEvent { .. } | Blocked::Wait { .. })
-            )
-            && self.inst(inst).exclusive_thread == Some(t)
-            && self.task(task).func.kind == LiftKind::AsyncCallback
-        {
-            self.inst_mut(inst).exclusive_thread = None;
-            self.thread_mut(t).relock = true;
-        }
-        let th = self.thread_mut(t);
-        debug_assert_eq!(th.state, ThreadState::Running);
-        th.cancellable = cancellable;
-        th.resume = resume;
-        th.state = match cond {
-            Some(c) => ThreadState::Waiting(c),
-            None => ThreadState::Suspended,
-        };
-        if cond.is_some() {
-            match self.park_key(t) {
-                Some(k) => self.waiting.push_parked(t, k),
-                None => self.waiting.push(t),
-            }
-        }
-        if self.current == Some(t) {
-            self.current = None;
-        }
-        self.control = match switch_to {
-            Some(o) => Control::Resume(o, false),
-            None => Control::Return,
-        };
-    }
-
-    /// `Thread.wait_until`: `Some(cancelled)` when it returns without
-    /// switching, `None` when the thread blocked.
-    pub(crate) fn wait_until(
-        &mut self,
-        t: ThreadId,
-        cond: WaitCond,
-        cancellable: bool,
-        resume: Resume,
-    ) -> Option<bool> {
-        self.wait_until_or_now(t, cond, cancellable, resume, false)
-    }
-
-    /// [`Store::wait_until`]; with `now`, a condition that already holds
-    /// returns at once instead of asking the chooser whether to switch.
-    pub(crate) fn wait_until_or_now(
-        &mut self,
-        t: ThreadId,
-        cond: WaitCond,
-        cancellable: bool,
-        resume: Resume,
-        now: bool,
-    ) -> Option<bool> {
-        let task = self.thread(t).task;
-        if self.task_mut(task).deliver_pending_cancel(cancellable) {
-            return Some(true);
-        }
-        if self.cond_ready(cond) && (now || self.chooser_early()) {
-            return Some(false);
-        }
-        self.block(t, Some(cond), cancellable, resume, None);
-        None
-    }
-
-    fn chooser_early(&mut self) -> bool {
-        let c = self.chooser.choose(ChoicePoint::WaitUntilEarly, 2) % 2;
-        #[cfg(feature = "check")]
-        if self.checking {
-            self.check_trace.push(c);
-        }
-        c == 1
-    }
-
-    /// `Task.register_thread`.
-    pub(crate) fn register_thread(&mut self, task: TaskId, t: ThreadId) -> R<()> {
-        let inst = self.task(task).inst();
-        let index = self.inst_mut(inst).threads.add(t)?;
-        self.thread_mut(t).index = index;
-        self.task_mut(task).threads.push(t);
-        Ok(())
-    }
-
-    /// `Task.unregister_thread`, and the thread is gone. Traps when the last
-    /// thread leaves a task that has not resolved.
-    pub(crate) fn unregister_thread(&mut self, t: ThreadId) -> R<()> {
-        // The trap leaves the thread in place (the abort that follows drops
-        // it with the rest of its instance), so the trap can name its instance.
-        let th = self.thread(t);
-        let (task, inst, index) = (th.task, th.inst, th.index);
-        let tk = self.task_mut(task);
-        let last = tk.threads.as_slice() == [t];
-        trap_if(
-            last && tk.state != TaskState::Resolved,
-            Trap::TaskNotResolved,
-        )?;
-        if tk.implicit_thread == Some(t) {
-            tk.implicit_thread = None;
-        }
-        if last {
-            tk.threads.clear();
-        } else if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
-            tk.threads.remove(pos);
-        }
-        let empty = tk.threads.is_empty();
-        if empty {
-            debug_assert_eq!(tk.state, TaskState::Resolved);
-            debug_assert_eq!(tk.num_borrows, 0);
-        }
-        self.threads.remove(t.key());
-        if index != 0 {
-            let _ = self.inst_mut(inst).threads.remove(index);
-        }
-        if empty {
-            self.task_exited(task);
-        }
-        Ok(())
-    }
-
-    /// Creates a task of `func` and its implicit thread (suspended, to be
-    /// resumed at once). The one place the live count goes up.
-    pub(crate) fn new_task(&mut self, func: Lifted, caller: Caller) -> (TaskId, ThreadId) {
-        let entry = self.threads.vacant_entry();
-        let thread = ThreadId::from_key(entry.key());
-        let task = TaskId::from_key(self.tasks.insert(Task {
-            func,
-            caller,
-            state: TaskState::Initial,
-            num_borrows: 0,
-            implicit_thread: Some(thread),
-            threads: SmallVec::new(),
-            exited: false,
-        }));
-        entry.insert(Thread {
-            task,
-            inst: func.inst,
-            state: ThreadState::Suspended,
-            cancellable: false,
-            index: 0,
-            storage: [0; 2],
-            relock: false,
-            resume: Resume::Enter,
-        });
-        self.next_serial += 1;
-        let k = task.key();
-        if self.task_serials.len() <= k {
-            self.task_serials.resize(k + 1, 0);
-        }
-        self.task_serials[k] = self.next_serial;
-        self.live_tasks += 1;
-        self.inst_mut(func.inst).live_tasks += 1;
-        (task, thread)
-    }
-
-    /// The one place the live count goes down: the task resolved and its
-    /// last thread left (or it was cancelled before it started).
-    pub(crate) fn task_exited(&mut self, task: TaskId) {
-        let tk = self.task_mut(task);
-        debug_assert!(!tk.exited, "a task exits once");
-        if tk.exited {
-            return;
-        }
-        tk.exited = true;
-        let inst = tk.inst();
-        self.tasks.remove(task.key());
-        self.task_serials[task.key()] = 0;
-        self.live_tasks -= 1;
-        if self.live_tasks == 0 {
-            self.wakers.wake_all();
-        }
-        let i = self.inst_mut(inst);
-        i.live_tasks -= 1;
-        if i.live_tasks == 0 {
-            i.wakers.wake_all();
-        }
-    }
-
-    fn task_resolved_or_gone(&self, task: TaskId, serial: u64) -> bool {
-        self.task_serials.get(task.key()).copied() != Some(serial)
-            || self.task(task).state == TaskState::Resolved
-    }
-
-    // ----- resolving tasks ---------------------------------------------------
-
-    /// `Task.return_`: the checks, then `on_resolve(result)`.
-    pub(crate) fn task_return_internal(&mut self, task: TaskId) -> R<ResultDelivery> {
-        let tk = self.task_mut(task);
-        trap_if(tk.state == TaskState::Resolved, Trap::TaskAlreadyResolved)?;
-        trap_if(tk.num_borrows > 0, Trap::BorrowsRemain)?;
-        let caller = tk.caller;
-        tk.state = TaskState::Resolved;
-        Ok(match caller {
-            Caller::Host => ResultDelivery::Host(task),
-            Caller::Guest(s) => {
-                self.resolve_subtask(s.0, SubtaskState::Returned);
-                ResultDelivery::Guest(s)
-            }
-        })
-    }
-
-    /// `Task.cancel`: the checks, then `on_resolve(None)`.
-    pub(crate) fn task_cancel_internal(&mut self, task: TaskId) -> R<()> {
-        let tk = self.task(task);
-        trap_if(
-            tk.state != TaskState::CancelDelivered,
-            Trap::TaskCancelNotDelivered,
-        )?;
-        trap_if(tk.num_borrows > 0, Trap::BorrowsRemain)?;
-        let caller = tk.caller;
-        self.task_mut(task).state = TaskState::Resolved;
-        if let Caller::Guest(s) = caller {
-            let st = if self.sub(s.0).state == SubtaskState::Starting {
-                SubtaskState::CancelledBeforeStarted
-            } else {
-                SubtaskState::CancelledBeforeReturned
-            };
-            self.resolve_subtask(s.0, st);
-        }
-        Ok(())
-    }
-
-    /// `Subtask.resolve` with `on_progress`.
-    pub(crate) fn resolve_subtask(&mut self, w: WaitableId, state: SubtaskState) {
-        let wt = self.w_mut(w);
-        let has_handle = wt.index != 0;
-        let s = wt.subtask_mut().expect("waitable is a subtask");
-        debug_assert!(!s.state.resolved());
-        debug_assert!(
-            state != SubtaskState::CancelledBeforeStarted || s.state == SubtaskState::Starting
-        );
-        s.state = state;
-        self.waiting.notify(Key::Waitable(w));
-        self.subtask_progress(w, has_handle);
-    }
-
-    /// `on_progress`: an async-lowered subtask with a handle gets a SUBTASK
-    /// event (`has_handle`: the waitable's `index != 0`, read by the caller
-    /// on the borrow it already holds).
-    #[inline]
-    pub(crate) fn subtask_progress(&mut self, w: WaitableId, has_handle: bool) {
-        if has_handle {
-            self.set_pending(w, Some(Pending::Subtask));
-        }
-    }
-
-    // ----- the driving loop ----------------------------------------------------
+    // ----- the host's entry points --------------------------------------------
 
     /// Host entry: `Store.invoke` of a lifted function. The call runs when
     /// the embedder next calls [`Store::next_action`]; the results come back
     /// through [`ResultDelivery::Host`] when the task returns.
     pub fn invoke(&mut self, func: Lifted) -> Result<TaskId, Trap> {
-        if self.current.is_some() || !self.frames.is_empty() {
+        if !self.sched.at_boundary() {
             return Err(Trap::Wasm(
                 "embedder error: invoke while guest code runs".into(),
             ));
         }
         trap_if(self.is_poisoned(func.inst), Trap::CannotEnter)?;
         let (task, thread) = self.new_task(func, Caller::Host);
-        self.frames.push(Frame::Host);
+        self.sched.push(Frame::Host);
         // `Store.lift`'s `enter_from(None)` (the stack is empty: every
         // instance may be entered).
         debug_assert!(self.may_enter_from(func.inst, None));
@@ -960,16 +464,7 @@ impl Store {
     /// start a new call. After [`Action::Idle`], and between the actions of
     /// a tick, this holds.
     pub fn at_tick_boundary(&self) -> bool {
-        self.current.is_none() && self.frames.is_empty()
-    }
-
-    /// `canon_lift`'s first resume, and the sync-typed loop frame.
-    pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
-        if !self.task(task).func.async_type {
-            let serial = self.task_serials[task.key()];
-            self.frames.push(Frame::SyncLift { task, serial });
-        }
-        self.control = Control::Resume(thread, false);
+        self.sched.at_boundary()
     }
 
     /// What the embedder must do next. Call it whenever no guest code runs:
@@ -1002,352 +497,14 @@ impl Store {
         a
     }
 
-    /// The driving loop; with `new_tick` false it stops (`None`) where it
-    /// would start a new tick, otherwise it never returns `None`.
-    fn next_action_inner(&mut self, new_tick: bool) -> Option<Action> {
-        if self.current.is_some() {
-            debug_assert!(false, "next_action while a thread runs");
-            return Some(Action::Idle);
-        }
-        loop {
-            let r = match mem::replace(&mut self.control, Control::Tick) {
-                Control::Emit(a, then_return) => {
-                    if then_return {
-                        self.control = Control::Return;
-                    }
-                    self.current = a.thread();
-                    return Some(a);
-                }
-                // `self.control` stays `Tick`: the boundary.
-                Control::Tick if !new_tick => return None,
-                Control::Tick => match self.tick() {
-                    Some(t) => {
-                        self.frames.push(Frame::Host);
-                        // `Store.tick`: `thread.task.inst.enter_from(None)`.
-                        let inst = self.thread(t).inst;
-                        self.enter_from(inst, None);
-                        self.control = Control::Resume(t, false);
-                        continue;
-                    }
-                    None => return Some(Action::Idle),
-                },
-                Control::Resume(t, c) => self.resume_thread(t, c),
-                Control::Return => self.pop_frame(),
-            };
-            match r {
-                Ok(Some(a)) => {
-                    self.current = a.thread();
-                    return Some(a);
-                }
-                Ok(None) => {}
-                Err(trap) => {
-                    let inst = self.current_inst();
-                    self.abort(inst);
-                    return Some(Action::Trap(trap));
-                }
-            }
-        }
-    }
-
-    /// `Store.tick`'s choice of a ready thread.
-    fn tick(&mut self) -> Option<ThreadId> {
-        debug_assert!(self.frames.is_empty());
-        if !self.waiting.has_active() {
-            return None;
-        }
-        let first_only = self.chooser.always_first();
-        let mut ready: SmallVec<[ThreadId; 8]> = SmallVec::new();
-        let mut park: SmallVec<[(ThreadId, Key); 8]> = SmallVec::new();
-        for t in self.waiting.active() {
-            if self.thread_ready(t) {
-                ready.push(t);
-                if first_only {
-                    // The chooser would pick index 0 of the full list.
-                    break;
-                }
-            } else if let Some(k) = self.park_key(t) {
-                park.push((t, k));
-            }
-        }
-        for &(t, k) in park.iter() {
-            self.waiting.park(t, k);
-        }
-        if ready.is_empty() {
-            return None;
-        }
-        let k = self.choose(ChoicePoint::Tick, ready.len());
-        Some(ready[k])
-    }
-
-    /// `Thread.resume`: the core's part of continuing `t`.
-    fn resume_thread(&mut self, t: ThreadId, cancelled: bool) -> R<Option<Action>> {
-        let th = self.thread_mut(t);
-        let was_waiting = matches!(th.state, ThreadState::Waiting(_));
-        debug_assert!(th.state != ThreadState::Running);
-        debug_assert!(th.cancellable || !cancelled);
-        th.state = ThreadState::Running;
-        let resume = mem::replace(&mut th.resume, Resume::Running);
-        let task = th.task;
-        if mem::take(&mut th.relock) {
-            let inst = th.inst;
-            let i = self.inst_mut(inst);
-            debug_assert!(i.exclusive_thread.is_none());
-            i.exclusive_thread.get_or_insert(t);
-        }
-        if was_waiting {
-            self.stop_waiting(t);
-        }
-        self.current = Some(t);
-        match resume {
-            Resume::Enter => self.enter_implicit_thread(t, task),
-            Resume::EnterGate => self.enter_gate_resumed(t, cancelled),
-            Resume::Explicit { func, arg } => Ok(Some(Action::StartThread {
-                thread: t,
-                func,
-                arg,
-            })),
-            Resume::CallbackYield => {
-                let e = if cancelled {
-                    Event::TASK_CANCELLED
-                } else {
-                    Event::NONE
-                };
-                Ok(Some(self.callback_event(t, e)))
-            }
-            Resume::CallbackWait(set) => {
-                self.sets[set.key()].num_waiting -= 1;
-                let e = if cancelled {
-                    Event::TASK_CANCELLED
-                } else {
-                    self.set_get_pending_event(set)
-                };
-                Ok(Some(self.callback_event(t, e)))
-            }
-            Resume::Wasm(b) => {
-                let value = self.resume_value(b, cancelled);
-                Ok(Some(Action::Resume { thread: t, value }))
-            }
-            Resume::Running => {
-                debug_assert!(false, "resuming a running thread");
-                Ok(None)
-            }
-        }
-    }
-
-    /// The value a blocked built-in returns when its thread is resumed.
-    fn resume_value(&mut self, b: Blocked, cancelled: bool) -> ResumeValue {
-        match b {
-            Blocked::Cancelled => ResumeValue::I32(cancelled as u32),
-            Blocked::Wait { set, ptr } => {
-                self.sets[set.key()].num_waiting -= 1;
-                let event = if cancelled {
-                    Event::TASK_CANCELLED
-                } else {
-                    self.set_get_pending_event(set)
-                };
-                ResumeValue::Event { event, ptr }
-            }
-            Blocked::SyncLower { subtask } => {
-                self.deliver_resolve(subtask);
-                self.waitables.remove(subtask.key());
-                ResumeValue::Returned(SubtaskId(subtask))
-            }
-            Blocked::SyncEvent { waitable } => {
-                self.w_mut(waitable).has_sync_waiter = false;
-                ResumeValue::I32(self.get_pending_event(waitable).payload)
-            }
-            Blocked::Call { .. } | Blocked::Cancel { .. } => {
-                debug_assert!(false, "a caller is resumed by its frame");
-                ResumeValue::I32(0)
-            }
-        }
-    }
-
-    /// Hands `event` to the callback of the task of `t`, re-acquiring the lock.
-    fn callback_event(&mut self, t: ThreadId, event: Event) -> Action {
-        let th = self.thread(t);
-        let (task, inst) = (th.task, th.inst);
-        debug_assert!(self.inst(inst).exclusive_thread.is_none());
-        self.inst_mut(inst).exclusive_thread = Some(t);
-        Action::Callback {
-            thread: t,
-            task,
-            func: self.task(task).func.func,
-            event,
-        }
-    }
-
-    /// `Task.enter_implicit_thread`, up to the backpressure gate.
-    fn enter_implicit_thread(&mut self, t: ThreadId, task: TaskId) -> R<Option<Action>> {
-        let f = self.task(task).func;
-        if f.async_type
-            && (self.has_backpressure(task) || self.inst(f.inst).num_waiting_to_enter > 0)
-        {
-            self.inst_mut(f.inst).num_waiting_to_enter += 1;
-            match self.wait_until(t, WaitCond::NoBackpressure(task), true, Resume::EnterGate) {
-                None => return Ok(None),
-                Some(c) => return self.enter_gate_resumed(t, c),
-            }
-        }
-        self.enter_finish(t, task, f)
-    }
-
-    /// After the backpressure gate: cancelled before starting, or enter.
-    fn enter_gate_resumed(&mut self, t: ThreadId, cancelled: bool) -> R<Option<Action>> {
-        let task = self.thread(t).task;
-        let inst = self.thread(t).inst;
-        self.inst_mut(inst).num_waiting_to_enter -= 1;
-        if cancelled {
-            self.task_cancel_internal(task)?;
-            // The thread function returns without ever registering the thread.
-            self.threads.remove(t.key());
-            self.current = None;
-            self.task_mut(task).threads.clear();
-            self.task_exited(task);
-            self.control = Control::Return;
-            return Ok(None);
-        }
-        let f = self.task(task).func;
-        self.enter_finish(t, task, f)
-    }
-
-    /// The rest of `enter_implicit_thread`, then `task.start()` (`on_start`).
-    fn enter_finish(&mut self, t: ThreadId, task: TaskId, f: Lifted) -> R<Option<Action>> {
-        let i = self.inst_mut(f.inst);
-        if f.async_type && f.needs_exclusive() {
-            debug_assert!(i.exclusive_thread.is_none());
-            i.exclusive_thread = Some(t);
-        }
-        // `register_thread` (the task's instance is `f.inst`).
-        let index = i.threads.add(t)?;
-        self.thread_mut(t).index = index;
-        let tk = self.task_mut(task);
-        tk.threads.push(t);
-        debug_assert_eq!(tk.state, TaskState::Initial);
-        tk.state = TaskState::Started;
-        if let Caller::Guest(s) = tk.caller {
-            let wt = self.w_mut(s.0);
-            let has_handle = wt.index != 0;
-            let st = wt.subtask_mut().expect("waitable is a subtask");
-            debug_assert_eq!(st.state, SubtaskState::Starting);
-            st.state = SubtaskState::Started;
-            self.subtask_progress(s.0, has_handle);
-        }
-        Ok(Some(Action::Start {
-            thread: t,
-            task,
-            func: f.func,
-        }))
-    }
-
-    /// Control returns to the top frame.
-    fn pop_frame(&mut self) -> R<Option<Action>> {
-        debug_assert!(self.current.is_none());
-        loop {
-            let frame = self.frames.pop();
-            self.leave_popped();
-            return match frame {
-                None | Some(Frame::Host) => {
-                    self.control = Control::Tick;
-                    Ok(None)
-                }
-                Some(Frame::SyncLift { task, serial }) => {
-                    if self.task_resolved_or_gone(task, serial) {
-                        // The lift returns: control goes to the next frame
-                        // (without a round trip through the driving loop).
-                        continue;
-                    }
-                    self.sync_resume_ready(task, Frame::SyncLift { task, serial })
-                }
-                Some(f @ Frame::SyncCall { task, .. }) => self.sync_resume_ready(task, f),
-                Some(Frame::Lower { caller, subtask }) => self.finish_lower(caller, subtask),
-                Some(Frame::Cancel {
-                    caller,
-                    subtask,
-                    async_,
-                }) => self.finish_subtask_cancel(caller, subtask, async_),
-            };
-        }
-    }
-
-    /// The loop of a synchronous-typed `canon_lift` while its task has not
-    /// resolved: resume a ready thread of the task's instance (never the
-    /// holder of the exclusive lock), keeping `frame` on the stack; trap
-    /// when there is none. The candidates are the instance's *registered*
-    /// threads (`definitions.py`, `canon_lift`: `{ t for t in inst.threads
-    /// if t.ready() and t is not inst.exclusive_thread }`): the implicit
-    /// thread of a task still waiting at the backpressure gate is not one.
-    /// Candidates come in waiting order, as for the
-    /// tick, so the deterministic chooser goes round-robin (table order
-    /// would let the first of two yielding threads starve the second).
-    fn sync_resume_ready(&mut self, task: TaskId, frame: Frame) -> R<Option<Action>> {
-        let inst = self.task(task).inst();
-        let excl = self.inst(inst).exclusive_thread;
-        let cands: SmallVec<[ThreadId; 8]> = self
-            .waiting
-            .active()
-            .filter(|&t| {
-                let th = self.thread(t);
-                th.inst == inst && th.index != 0 && Some(t) != excl && self.thread_ready(t)
-            })
-            .collect();
-        // Back on the stack either way: a trap poisons the frame's instance
-        // even when the task's implicit thread is already gone.
-        self.frames.push(frame);
-        trap_if(cands.is_empty(), Trap::CannotBlockSync)?;
-        let k = self.choose(ChoicePoint::SyncLiftCandidate, cands.len());
-        self.control = Control::Resume(cands[k], false);
-        Ok(None)
-    }
-
-    /// The rest of `canon_lower` once the callee blocked or finished.
-    fn finish_lower(&mut self, caller: ThreadId, w: WaitableId) -> R<Option<Action>> {
-        self.current = Some(caller);
-        self.thread_mut(caller).resume = Resume::Running;
-        let s = self.sub(w);
-        let (resolved, async_, state) = (s.state.resolved(), s.async_, s.state);
-        if !async_ {
-            if !resolved {
-                let blocked = Resume::Wasm(Blocked::SyncLower { subtask: w });
-                if self
-                    .wait_until(caller, WaitCond::SubtaskResolved(w), false, blocked)
-                    .is_none()
-                {
-                    return Ok(None);
-                }
-            }
-            self.deliver_resolve(w);
-            self.waitables.remove(w.key());
-            return Ok(Some(Action::Resume {
-                thread: caller,
-                value: ResumeValue::Returned(SubtaskId(w)),
-            }));
-        }
-        if resolved {
-            self.deliver_resolve(w);
-            self.waitables.remove(w.key());
-            return Ok(Some(Action::Resume {
-                thread: caller,
-                value: ResumeValue::I32(SubtaskState::Returned as u32),
-            }));
-        }
-        let inst = self.w(w).inst;
-        let index = self.inst_mut(inst).handles.add(Handle::Waitable(w))?;
-        self.w_mut(w).index = index;
-        Ok(Some(Action::Resume {
-            thread: caller,
-            value: ResumeValue::I32(state as u32 | (index << 4)),
-        }))
-    }
-
     /// After a trap: poison the instances of the trapped call, and drop
     /// every thread and task of a poisoned instance.
     pub(crate) fn abort(&mut self, inst: Option<InstanceId>) {
         let mut poison: SmallVec<[InstanceId; 4]> = SmallVec::new();
         let inst_of = |t: ThreadId| self.threads.get(t.key()).map(|th| th.inst);
         poison.extend(inst);
-        poison.extend(self.current.and_then(inst_of));
-        for f in &self.frames {
+        poison.extend(self.sched.current().and_then(inst_of));
+        for f in self.sched.frames() {
             match *f {
                 Frame::Lower { caller, .. } | Frame::Cancel { caller, .. } => {
                     poison.extend(inst_of(caller))
@@ -1372,11 +529,8 @@ impl Store {
                 x.exclusive_thread = None;
             }
         }
-        self.frames.clear();
+        self.sched.reset();
         self.leave_popped();
-        self.sync_saved.clear();
-        self.current = None;
-        self.control = Control::Tick;
         let dead: Vec<ThreadId> = self
             .threads
             .iter()
@@ -1433,7 +587,7 @@ impl Store {
     }
 
     /// A built-in wrapper: on a trap, abort before returning it.
-    pub(crate) fn guard<T>(&mut self, r: R<T>) -> R<T> {
+    pub(crate) fn guard<T>(&mut self, r: Result<T, Trap>) -> Result<T, Trap> {
         if r.is_err() {
             let inst = self.current_inst();
             self.abort(inst);
@@ -1444,8 +598,9 @@ impl Store {
     }
 
     /// The instance of the running thread, if any (and if it still exists).
-    fn current_inst(&self) -> Option<InstanceId> {
-        self.current
+    pub(crate) fn current_inst(&self) -> Option<InstanceId> {
+        self.sched
+            .current()
             .and_then(|t| self.threads.get(t.key()))
             .map(|th| th.inst)
     }
@@ -1471,107 +626,12 @@ impl Store {
         s
     }
 
-    // ----- core functions returning ---------------------------------------------
-
-    /// A synchronously lifted core function returned its results: the
-    /// spec's `task.return_` on them. The embedder then delivers the values
-    /// as [`ResultDelivery`] says, runs `post-return` (between
-    /// [`Store::set_may_leave`] `false` and `true`), and calls [`Store::exit_thread`].
-    pub fn lift_returned(&mut self) -> Result<ResultDelivery, Trap> {
-        let r = self
-            .running()
-            .and_then(|(_, task, _)| self.task_return_internal(task));
-        self.guard(r)
-    }
-
     /// Sets `may_leave` of the running thread's instance (off while
     /// `post-return` or `realloc` runs).
     pub fn set_may_leave(&mut self, may_leave: bool) {
-        if let Some(t) = self.current {
+        if let Some(t) = self.sched.current() {
             let inst = self.thread(t).inst;
             self.inst_mut(inst).may_leave = may_leave;
         }
-    }
-
-    /// The running thread's core function returned (a stackful lift, an
-    /// explicit thread, or a sync lift after its post-return): the thread is
-    /// gone. Traps when it was the last thread of a task that has not resolved.
-    pub fn exit_thread(&mut self) -> Result<(), Trap> {
-        let r = self.exit_thread_inner();
-        self.guard(r)
-    }
-
-    fn exit_thread_inner(&mut self) -> R<()> {
-        let (t, task, inst) = self.running()?;
-        let tk = self.task(task);
-        let (f, implicit) = (tk.func, tk.implicit_thread == Some(t));
-        self.unregister_thread(t)?;
-        if implicit && f.async_type && f.needs_exclusive() {
-            let i = self.inst_mut(inst);
-            debug_assert_eq!(i.exclusive_thread, Some(t));
-            if i.exclusive_thread == Some(t) {
-                i.exclusive_thread = None;
-            }
-        }
-        self.current = None;
-        self.control = Control::Return;
-        Ok(())
-    }
-
-    /// A callback-lifted core function (or its callback) returned `packed`:
-    /// EXIT, YIELD or WAIT on the set `packed >> 4`.
-    pub fn callback_returned(&mut self, packed: u32) -> Result<(), Trap> {
-        let r = self.callback_returned_inner(packed);
-        self.guard(r)
-    }
-
-    fn callback_returned_inner(&mut self, packed: u32) -> R<()> {
-        let (t, _, inst) = self.running()?;
-        let code = packed & 0xf;
-        trap_if(code > 2, Trap::UnsupportedCallbackCode(code))?;
-        if code == 0 {
-            return self.exit_thread_inner();
-        }
-        debug_assert_eq!(self.inst(inst).exclusive_thread, Some(t));
-        self.inst_mut(inst).exclusive_thread = None;
-        let early = if code == 1 {
-            self.wait_until(t, WaitCond::NoExclusive(inst), true, Resume::CallbackYield)
-                .map(|c| {
-                    if c {
-                        Event::TASK_CANCELLED
-                    } else {
-                        Event::NONE
-                    }
-                })
-        } else {
-            let si = packed >> 4;
-            let task = self.thread(t).task;
-            self.may_block_check(task, true)?;
-            let set = match self.inst(inst).handles.get(si)? {
-                Handle::Set(s) => *s,
-                _ => return Err(Trap::WrongHandleKind(si)),
-            };
-            self.sets[set.key()].num_waiting += 1;
-            let c = self.wait_until(
-                t,
-                WaitCond::SetEvent(set, Some(inst)),
-                true,
-                Resume::CallbackWait(set),
-            );
-            c.map(|c| {
-                self.sets[set.key()].num_waiting -= 1;
-                if c {
-                    Event::TASK_CANCELLED
-                } else {
-                    self.set_get_pending_event(set)
-                }
-            })
-        };
-        if let Some(e) = early {
-            self.current = None;
-            let a = self.callback_event(t, e);
-            self.control = Control::Emit(a, false);
-        }
-        Ok(())
     }
 }

@@ -2,7 +2,12 @@
 
 use smallvec::SmallVec;
 
-use crate::ids::{InstanceId, SubtaskId, ThreadId};
+use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId};
+use crate::lift::LiftPhase;
+use crate::store::{Reading, ResultDelivery, Store};
+use crate::subtask::SubtaskState;
+use crate::thread::{Resume, Thread};
+use crate::trap::{trap_if, Trap};
 
 /// How a function was lifted (`canon lift` options).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,5 +98,162 @@ impl Task {
         } else {
             false
         }
+    }
+}
+
+impl Store {
+    /// `trap_if(not task.may_block())` of the suite's reading, for a
+    /// built-in that would block (`blocks` false: an async form, no check).
+    pub(crate) fn may_block_check(&self, task: TaskId, blocks: bool) -> Result<(), Trap> {
+        if blocks && self.reading == Reading::Suite {
+            let t = self.task(task);
+            trap_if(
+                !t.func.async_type && t.state != TaskState::Resolved,
+                Trap::CannotBlockSync,
+            )?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn has_backpressure(&self, task: TaskId) -> bool {
+        let f = self.task(task).func;
+        let i = self.inst(f.inst);
+        i.backpressure > 0 || (f.needs_exclusive() && i.exclusive_thread.is_some())
+    }
+
+    /// `Task.register_thread`.
+    pub(crate) fn register_thread(&mut self, task: TaskId, t: ThreadId) -> Result<(), Trap> {
+        let inst = self.task(task).inst();
+        let index = self.inst_mut(inst).threads.add(t)?;
+        self.thread_mut(t).index = index;
+        self.task_mut(task).threads.push(t);
+        Ok(())
+    }
+
+    /// `Task.unregister_thread`, and the thread is gone. Traps when the last
+    /// thread leaves a task that has not resolved.
+    pub(crate) fn unregister_thread(&mut self, t: ThreadId) -> Result<(), Trap> {
+        // The trap leaves the thread in place (the abort that follows drops
+        // it with the rest of its instance), so the trap can name its instance.
+        let th = self.thread(t);
+        let (task, inst, index) = (th.task, th.inst, th.index);
+        let tk = self.task_mut(task);
+        let last = tk.threads.as_slice() == [t];
+        trap_if(
+            last && tk.state != TaskState::Resolved,
+            Trap::TaskNotResolved,
+        )?;
+        if tk.implicit_thread == Some(t) {
+            tk.implicit_thread = None;
+        }
+        if last {
+            tk.threads.clear();
+        } else if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
+            tk.threads.remove(pos);
+        }
+        let empty = tk.threads.is_empty();
+        if empty {
+            debug_assert_eq!(tk.state, TaskState::Resolved);
+            debug_assert_eq!(tk.num_borrows, 0);
+        }
+        self.threads.remove(t.key());
+        if index != 0 {
+            let _ = self.inst_mut(inst).threads.remove(index);
+        }
+        if empty {
+            self.task_exited(task);
+        }
+        Ok(())
+    }
+
+    /// Creates a task of `func` and its implicit thread (suspended, to be
+    /// resumed at once). The one place the live count goes up.
+    pub(crate) fn new_task(&mut self, func: Lifted, caller: Caller) -> (TaskId, ThreadId) {
+        let entry = self.threads.vacant_entry();
+        let thread = ThreadId::from_key(entry.key());
+        let task = TaskId::from_key(self.tasks.insert(Task {
+            func,
+            caller,
+            state: TaskState::Initial,
+            num_borrows: 0,
+            implicit_thread: Some(thread),
+            threads: SmallVec::new(),
+            exited: false,
+        }));
+        entry.insert(Thread::new(task, func.inst, Resume::Lift(LiftPhase::Enter)));
+        self.next_serial += 1;
+        let k = task.key();
+        if self.task_serials.len() <= k {
+            self.task_serials.resize(k + 1, 0);
+        }
+        self.task_serials[k] = self.next_serial;
+        self.live_tasks += 1;
+        self.inst_mut(func.inst).live_tasks += 1;
+        (task, thread)
+    }
+
+    /// The one place the live count goes down: the task resolved and its
+    /// last thread left (or it was cancelled before it started).
+    pub(crate) fn task_exited(&mut self, task: TaskId) {
+        let tk = self.task_mut(task);
+        debug_assert!(!tk.exited, "a task exits once");
+        if tk.exited {
+            return;
+        }
+        tk.exited = true;
+        let inst = tk.inst();
+        self.tasks.remove(task.key());
+        self.task_serials[task.key()] = 0;
+        self.live_tasks -= 1;
+        if self.live_tasks == 0 {
+            self.wakers.wake_all();
+        }
+        let i = self.inst_mut(inst);
+        i.live_tasks -= 1;
+        if i.live_tasks == 0 {
+            i.wakers.wake_all();
+        }
+    }
+
+    pub(crate) fn task_resolved_or_gone(&self, task: TaskId, serial: u64) -> bool {
+        self.task_serials.get(task.key()).copied() != Some(serial)
+            || self.task(task).state == TaskState::Resolved
+    }
+
+    /// `Task.return_`: the checks, then `on_resolve(result)`.
+    pub(crate) fn task_return_internal(&mut self, task: TaskId) -> Result<ResultDelivery, Trap> {
+        let tk = self.task_mut(task);
+        trap_if(tk.state == TaskState::Resolved, Trap::TaskAlreadyResolved)?;
+        trap_if(tk.num_borrows > 0, Trap::BorrowsRemain)?;
+        let caller = tk.caller;
+        tk.state = TaskState::Resolved;
+        Ok(match caller {
+            Caller::Host => ResultDelivery::Host(task),
+            Caller::Guest(s) => {
+                self.resolve_subtask(s.0, SubtaskState::Returned);
+                ResultDelivery::Guest(s)
+            }
+        })
+    }
+
+    /// `Task.cancel`: the checks, then `on_resolve(None)`.
+    pub(crate) fn task_cancel_internal(&mut self, task: TaskId) -> Result<(), Trap> {
+        let tk = self.task(task);
+        trap_if(
+            tk.state != TaskState::CancelDelivered,
+            Trap::TaskCancelNotDelivered,
+        )?;
+        trap_if(tk.num_borrows > 0, Trap::BorrowsRemain)?;
+        let caller = tk.caller;
+        self.task_mut(task).state = TaskState::Resolved;
+        if let Caller::Guest(s) = caller {
+            let st = if self.sub(s.0).state == SubtaskState::Starting {
+                SubtaskState::CancelledBeforeStarted
+            } else {
+                SubtaskState::CancelledBeforeReturned
+            };
+            self.resolve_subtask(s.0, st);
+        }
+        Ok(())
     }
 }

@@ -6,23 +6,7 @@
 use alloc::string::String;
 use core::fmt;
 
-/// The kind of stream or future end a trap is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EndKind {
-    /// `stream<T>`.
-    Stream,
-    /// `future<T>`.
-    Future,
-}
-
-impl EndKind {
-    fn name(self) -> &'static str {
-        match self {
-            EndKind::Stream => "stream",
-            EndKind::Future => "future",
-        }
-    }
-}
+use crate::copy::EndKind;
 
 /// A guest-visible trap raised by a canon built-in, a lift, or the driving
 /// loop. Traps poison the instance they occur in.
@@ -113,7 +97,11 @@ pub enum Trap {
     ThreadNotSuspended,
     /// `thread.new-indirect` with a bad table index or function type.
     BadFunctionReference,
-    /// The store cannot make progress: every thread waits and no host work is pending.
+    /// The store cannot make progress: every thread waits and no host work
+    /// is pending. The core never raises it: [`Action::Idle`](crate::Action::Idle)
+    /// says that nothing can run, and an embedder with no host work pending
+    /// reports this trap (with [`Store::describe_blocked`](crate::Store::describe_blocked)
+    /// for the detail).
     Deadlock,
     /// The core wasm code trapped; the embedder passes its message through.
     Wasm(String),

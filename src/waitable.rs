@@ -1,10 +1,14 @@
-//! `Waitable`, `WaitableSet`, `Subtask` and events.
+//! `Waitable`, `WaitableSet` and events.
 
-use alloc::boxed::Box;
 use smallvec::SmallVec;
 
+use crate::chooser::ChoicePoint;
 use crate::copy::CopyEnd;
-use crate::ids::{InstanceId, SetId, TaskId};
+use crate::ids::{InstanceId, SetId, ThreadId, WaitableId};
+use crate::store::Store;
+use crate::subtask::Subtask;
+use crate::thread::{Blocked, Resume, WaitCond};
+use crate::wait_queue::Key;
 
 /// `EventCode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,59 +61,6 @@ impl Event {
         b[..4].copy_from_slice(&self.index.to_le_bytes());
         b[4..].copy_from_slice(&self.payload.to_le_bytes());
         b
-    }
-}
-
-/// `Subtask.State`, visible to wasm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum SubtaskState {
-    /// The callee has not started (backpressure).
-    Starting = 0,
-    /// The callee started and has not returned.
-    Started = 1,
-    /// The callee returned.
-    Returned = 2,
-    /// Cancelled before the callee started.
-    CancelledBeforeStarted = 3,
-    /// Cancelled after the callee started, before it returned.
-    CancelledBeforeReturned = 4,
-}
-
-impl SubtaskState {
-    /// `Subtask.resolved`.
-    pub fn resolved(self) -> bool {
-        !matches!(self, SubtaskState::Starting | SubtaskState::Started)
-    }
-}
-
-/// The callee of a subtask.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Callee {
-    Task(TaskId),
-    Host,
-    /// The callee's instance trapped: its task is gone, and the subtask
-    /// never resolves (a cancellation of it stays pending).
-    Gone,
-}
-
-#[derive(Debug)]
-pub(crate) struct Subtask {
-    pub state: SubtaskState,
-    pub callee: Callee,
-    /// Lent borrow handles (handle indices in the caller's instance);
-    /// `None` while none is lent (boxed: lends are rare, and a pending
-    /// subtask stays small).
-    pub lenders: Option<Box<SmallVec<[u32; 2]>>>,
-    /// `Subtask.resolve_delivered`: the lends have ended.
-    pub delivered: bool,
-    pub cancellation_requested: bool,
-    pub async_: bool,
-}
-
-impl Subtask {
-    pub fn resolve_delivered(&self) -> bool {
-        self.delivered
     }
 }
 
@@ -191,4 +142,129 @@ pub(crate) struct WaitableSet {
     pub num_waiting: u32,
     /// How many members have a pending event (kept so that readiness is O(1)).
     pub num_pending: u32,
+}
+
+impl Store {
+    /// `Waitable.set_pending_event`, keeping the set's pending count.
+    pub(crate) fn set_pending(&mut self, w: WaitableId, p: Option<Pending>) {
+        let wt = self.w_mut(w);
+        let had = wt.pending.is_some();
+        wt.pending = p;
+        let has = p.is_some();
+        if let Some(s) = wt.wset {
+            let set = &mut self.sets[s.key()];
+            match (had, has) {
+                (false, true) => {
+                    set.num_pending += 1;
+                    self.set_events.add(s, w);
+                }
+                (true, false) => {
+                    set.num_pending -= 1;
+                    self.set_events.remove(s, w);
+                }
+                _ => {}
+            }
+            if !had && has {
+                self.waiting.notify(Key::Set(s));
+            }
+        }
+        if !had && has {
+            self.waiting.notify(Key::Waitable(w));
+        }
+    }
+
+    /// `Waitable.join`.
+    pub(crate) fn join(&mut self, w: WaitableId, set: Option<SetId>) {
+        let (old, pending) = {
+            let wt = self.w(w);
+            (wt.wset, wt.pending.is_some())
+        };
+        if let Some(o) = old {
+            let s = &mut self.sets[o.key()];
+            if let Some(pos) = s.elems.iter().position(|&e| e == w) {
+                s.elems.remove(pos);
+            }
+            if pending {
+                s.num_pending -= 1;
+                self.set_events.remove(o, w);
+            }
+        }
+        self.w_mut(w).wset = set;
+        if let Some(n) = set {
+            let s = &mut self.sets[n.key()];
+            s.elems.push(w);
+            self.set_events.joined(w);
+            if pending {
+                s.num_pending += 1;
+                self.set_events.add(n, w);
+                self.waiting.notify(Key::Set(n));
+            }
+        }
+    }
+
+    /// `Waitable.get_pending_event`: takes the pending event and computes it.
+    pub(crate) fn get_pending_event(&mut self, w: WaitableId) -> Event {
+        let p = self.w(w).pending.expect("pending event");
+        self.set_pending(w, None);
+        let index = self.w(w).index;
+        match p {
+            Pending::Subtask => {
+                let s = self.sub(w);
+                let state = s.state;
+                if state.resolved() && !s.resolve_delivered() {
+                    self.deliver_resolve(w);
+                }
+                Event {
+                    code: EventCode::Subtask,
+                    index,
+                    payload: state as u32,
+                }
+            }
+            Pending::Copy(result, reclaim) => self.copy_event(w, result, reclaim),
+        }
+    }
+
+    /// `WaitableSet.get_pending_event`: the chooser picks among the members
+    /// with an event, in join order.
+    pub(crate) fn set_get_pending_event(&mut self, s: SetId) -> Event {
+        let set = &self.sets[s.key()];
+        debug_assert!(set.num_pending > 0);
+        let n = set.num_pending as usize;
+        let k = self.choose(ChoicePoint::SetEvent, n);
+        let w = self.set_events.nth(s, k).expect("member with an event");
+        debug_assert_eq!(
+            Some(w),
+            self.sets[s.key()]
+                .elems
+                .iter()
+                .copied()
+                .filter(|&w| self.waitables[w.key()].pending.is_some())
+                .nth(k)
+        );
+        self.get_pending_event(w)
+    }
+
+    /// `Waitable.wait_for_pending_event` (non-cancellable): `None` when the
+    /// thread blocked, `Some(())` when the event is already there.
+    pub(crate) fn wait_for_pending_event(&mut self, t: ThreadId, w: WaitableId) -> Option<()> {
+        debug_assert!(self.w(w).wset.is_none() && !self.w(w).has_sync_waiter);
+        self.w_mut(w).has_sync_waiter = true;
+        let r = self.wait_until(
+            t,
+            WaitCond::PendingEvent(w),
+            false,
+            Resume::Wasm(Blocked::SyncEvent { waitable: w }),
+        );
+        if r.is_some() {
+            self.w_mut(w).has_sync_waiter = false;
+        }
+        r.map(|_| ())
+    }
+
+    /// `Waitable.drop`: leaves its set; the object is freed.
+    pub(crate) fn drop_waitable(&mut self, w: WaitableId) {
+        debug_assert!(self.w(w).pending.is_none() && !self.w(w).has_sync_waiter);
+        self.join(w, None);
+        self.waitables.remove(w.key());
+    }
 }

@@ -6,12 +6,14 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use canon_async::explore::{check_determinism, replay, Explorer, Report};
 use canon_async::script::{Guest, HostAnswer, Ret, Script};
 use canon_async::{
     ChoicePoint, Chooser, ElemClass, ElemType, EndKind, EventCode, InstanceId, LiftKind, Store,
-    SubtaskState, Trap, BLOCKED,
+    SubtaskState, ThreadSwitch, Trap, BLOCKED,
 };
 
 type Out = Result<Vec<String>, String>;
@@ -389,7 +391,8 @@ fn threads(ch: Box<dyn Chooser>) -> Out {
         async move {
             let (id, main) = (args[0] as u32 % 10, args[0] as u32 / 10);
             g.log(format!("t{id} a"));
-            g.yield_then_promote(false, main).await?;
+            g.switch(ThreadSwitch::YieldThenPromote, false, main)
+                .await?;
             g.log(format!("t{id} b"));
             let (done, main_suspended) = c.get();
             c.set((done + 1, main_suspended));
@@ -406,7 +409,7 @@ fn threads(ch: Box<dyn Chooser>) -> Out {
             let t1 = g.store().thread_new_indirect(tf, me * 10 + 1)?;
             let t2 = g.store().thread_new_indirect(tf, me * 10 + 2)?;
             g.store().thread_resume_later(t1)?;
-            g.yield_then_resume(false, t2).await?;
+            g.switch(ThreadSwitch::YieldThenResume, false, t2).await?;
             while c.get().0 < 2 {
                 c.set((c.get().0, true));
                 g.suspend(false).await?;
@@ -706,7 +709,7 @@ fn sync_lift(ch: Box<dyn Chooser>) -> Out {
 
 #[test]
 fn sync_lift_candidate_choice() {
-    let seen = Rc::new(Cell::new(0usize));
+    let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
     let r = explore(
         "sync-lift",
@@ -719,17 +722,20 @@ fn sync_lift_candidate_choice() {
         },
         4,
     );
-    assert!(seen.get() > 0, "no SyncLiftCandidate choice was made");
+    assert!(
+        seen.load(Ordering::Relaxed) > 0,
+        "no SyncLiftCandidate choice was made"
+    );
     assert!(r.outcomes.len() > 1);
 }
 
 /// Counts the choices made at one kind of choice point.
-struct Spy(Box<dyn Chooser>, ChoicePoint, Rc<Cell<usize>>);
+struct Spy(Box<dyn Chooser>, ChoicePoint, Arc<AtomicUsize>);
 
 impl Chooser for Spy {
     fn choose(&mut self, point: ChoicePoint, n: usize) -> usize {
         if point == self.1 {
-            self.2.set(self.2.get() + 1);
+            self.2.fetch_add(1, Ordering::Relaxed);
         }
         self.0.choose(point, n)
     }
@@ -776,14 +782,17 @@ fn wait_early(ch: Box<dyn Chooser>) -> Out {
 
 #[test]
 fn wait_until_early_return() {
-    let seen = Rc::new(Cell::new(0usize));
+    let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
     let r = explore(
         "wait-early",
         move |ch| wait_early(Box::new(Spy(ch, ChoicePoint::WaitUntilEarly, s2.clone()))),
         3,
     );
-    assert!(seen.get() > 0, "no WaitUntilEarly choice was made");
+    assert!(
+        seen.load(Ordering::Relaxed) > 0,
+        "no WaitUntilEarly choice was made"
+    );
     // Early return or not changes whether main logs before the callee.
     assert!(r.outcomes.len() > 1);
 }

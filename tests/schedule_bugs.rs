@@ -9,7 +9,8 @@ use std::rc::Rc;
 
 use canon_async::script::{HostAnswer, Ret, Script};
 use canon_async::{
-    ElemClass, ElemType, EndKind, EventCode, LiftKind, Reading, Store, SubtaskState, Trap, BLOCKED,
+    ElemClass, ElemType, EndKind, EventCode, LiftKind, Reading, Store, SubtaskState, ThreadSwitch,
+    Trap, BLOCKED,
 };
 
 const U8: ElemType = ElemType {
@@ -480,9 +481,11 @@ fn promote_a_blocked_thread(blocked: BlockedIn, suspend: bool) {
             assert_eq!(n, ONE_COMPLETED);
             g.log("B read");
             let c = if suspend {
-                g.suspend_then_promote(false, a[0] as u32).await?
+                g.switch(ThreadSwitch::SuspendThenPromote, false, a[0] as u32)
+                    .await?
             } else {
-                g.yield_then_promote(false, a[0] as u32).await?
+                g.switch(ThreadSwitch::YieldThenPromote, false, a[0] as u32)
+                    .await?
             };
             assert_eq!(c, 0);
             g.log("B done");

@@ -11,7 +11,8 @@ use std::rc::Rc;
 use canon_async::script::{HostAnswer, Ret, Script};
 use canon_async::{
     Action, ElemClass, ElemType, EndKind, EventCode, LiftKind, Lifted, Reading, ResultDelivery,
-    ResumeValue, Seeded, Step, Store, SubtaskId, SubtaskState, Trap, BLOCKED, SYNC_CALL_FUNC,
+    ResumeValue, Seeded, Step, Store, SubtaskId, SubtaskState, ThreadSwitch, Trap, BLOCKED,
+    SYNC_CALL_FUNC,
 };
 
 const STARTED: u32 = SubtaskState::Started as u32;
@@ -37,7 +38,9 @@ fn five_threads(store: Store) -> Script {
         Ok(Ret::Exit)
     });
     let t2 = s.table_fn(|g, a| async move {
-        let c = g.yield_then_resume(true, a[0] as u32).await?;
+        let c = g
+            .switch(ThreadSwitch::YieldThenResume, true, a[0] as u32)
+            .await?;
         g.log(format!("t2 resumed {c}"));
         Ok(Ret::Exit)
     });
@@ -62,11 +65,11 @@ fn five_threads(store: Store) -> Script {
         g.log(format!("main #{main}"));
         let t = g.store().thread_new_indirect(t1, 13)?;
         g.log(format!("new #{t}"));
-        assert_eq!(g.yield_then_resume(true, t).await?, 0);
+        assert_eq!(g.switch(ThreadSwitch::YieldThenResume, true, t).await?, 0);
         g.log("main after yield-then-resume");
         let t = g.store().thread_new_indirect(t2, main)?;
         g.log(format!("new #{t}"));
-        assert_eq!(g.suspend_then_resume(true, t).await?, 0);
+        assert_eq!(g.switch(ThreadSwitch::SuspendThenResume, true, t).await?, 0);
         g.log("main after suspend-then-resume");
         let t = g.store().thread_new_indirect(t3, main)?;
         g.log(format!("new #{t}"));
@@ -268,11 +271,13 @@ fn sync_threads() {
             while pi.get() < 3 {
                 assert_eq!(pi.get(), po.get());
                 // `other` is suspended, not ready: this is a plain yield.
-                g.yield_then_promote(false, other).await?;
+                g.switch(ThreadSwitch::YieldThenPromote, false, other)
+                    .await?;
                 assert_eq!(pi.get(), po.get());
                 g.store().thread_resume_later(other)?;
                 // Now it is ready: promoted and run at once.
-                g.yield_then_promote(false, other).await?;
+                g.switch(ThreadSwitch::YieldThenPromote, false, other)
+                    .await?;
                 assert_eq!(pi.get() + 1, po.get());
                 pi.set(pi.get() + 1);
             }
@@ -290,7 +295,8 @@ fn sync_threads() {
             assert_eq!(a, vec![172]);
             while po.get() < 3 {
                 po.set(po.get() + 1);
-                g.suspend_then_promote(false, ix[T51].get()).await?;
+                g.switch(ThreadSwitch::SuspendThenPromote, false, ix[T51].get())
+                    .await?;
             }
             g.log("5_2 done");
             Ok(Ret::Exit)
@@ -440,13 +446,19 @@ fn cancel_reaches_explicit_thread() {
             let main = a[0] as u32;
             let me = g.store().thread_index()?;
             if cancellable {
-                let c = g.suspend_then_resume(true, main).await?;
+                let c = g
+                    .switch(ThreadSwitch::SuspendThenResume, true, main)
+                    .await?;
                 g.log(format!("#{me} resumed {c}"));
-                let c = g.suspend_then_resume(true, main).await?;
+                let c = g
+                    .switch(ThreadSwitch::SuspendThenResume, true, main)
+                    .await?;
                 g.log(format!("#{me} resumed {c}"));
                 g.task_return(vec![45])?;
             } else {
-                let c = g.suspend_then_resume(false, main).await?;
+                let c = g
+                    .switch(ThreadSwitch::SuspendThenResume, false, main)
+                    .await?;
                 g.log(format!("#{me} resumed {c}"));
             }
             Ok(Ret::Exit)
@@ -464,7 +476,7 @@ fn cancel_reaches_explicit_thread() {
             let mut ts = vec![];
             for fi in [ncfi, cfi, ncfi] {
                 let t = g.store().thread_new_indirect(fi, main)?;
-                assert_eq!(g.suspend_then_resume(true, t).await?, 0);
+                assert_eq!(g.switch(ThreadSwitch::SuspendThenResume, true, t).await?, 0);
                 ts.push(t);
             }
             g.log("main suspends");
@@ -555,10 +567,16 @@ fn pending_cancel_is_delivered_first() {
             let c = match sw {
                 Suspend => g.suspend(true).await?,
                 Yield => g.yield_(true).await?,
-                SuspendThenResume => g.suspend_then_resume(true, main).await?,
-                YieldThenResume => g.yield_then_resume(true, main).await?,
-                SuspendThenPromote => g.suspend_then_promote(true, main).await?,
-                YieldThenPromote => g.yield_then_promote(true, main).await?,
+                SuspendThenResume => {
+                    g.switch(ThreadSwitch::SuspendThenResume, true, main)
+                        .await?
+                }
+                YieldThenResume => g.switch(ThreadSwitch::YieldThenResume, true, main).await?,
+                SuspendThenPromote => {
+                    g.switch(ThreadSwitch::SuspendThenPromote, true, main)
+                        .await?
+                }
+                YieldThenPromote => g.switch(ThreadSwitch::YieldThenPromote, true, main).await?,
             };
             g.log(format!("helper got {c}"));
             g.store().task_cancel()?;
@@ -775,9 +793,9 @@ fn then_resume_of_a_thread_that_is_not_suspended_traps() {
             run_one(LiftKind::AsyncStackful, true, move |g, _| async move {
                 let me = g.store().thread_index()?;
                 if yield_ {
-                    g.yield_then_resume(false, me).await?;
+                    g.switch(ThreadSwitch::YieldThenResume, false, me).await?;
                 } else {
-                    g.suspend_then_resume(false, me).await?;
+                    g.switch(ThreadSwitch::SuspendThenResume, false, me).await?;
                 }
                 Ok(Ret::Exit)
             }),
@@ -790,9 +808,9 @@ fn then_resume_of_a_thread_that_is_not_suspended_traps() {
                 let t = g.store().thread_new_indirect(0, 0)?;
                 g.store().thread_resume_later(t)?;
                 if yield_ {
-                    g.yield_then_resume(true, t).await?;
+                    g.switch(ThreadSwitch::YieldThenResume, true, t).await?;
                 } else {
-                    g.suspend_then_resume(true, t).await?;
+                    g.switch(ThreadSwitch::SuspendThenResume, true, t).await?;
                 }
                 Ok(Ret::Exit)
             }),
@@ -807,7 +825,10 @@ fn then_resume_of_a_thread_that_is_not_suspended_traps() {
 fn promote_of_yourself_is_a_plain_yield() {
     let (s, _, r) = run_one(LiftKind::AsyncStackful, true, |g, _| async move {
         let me = g.store().thread_index()?;
-        assert_eq!(g.yield_then_promote(false, me).await?, 0);
+        assert_eq!(
+            g.switch(ThreadSwitch::YieldThenPromote, false, me).await?,
+            0
+        );
         g.task_return(vec![1])?;
         Ok(Ret::Exit)
     });
@@ -831,7 +852,7 @@ fn stale_and_foreign_thread_indices_trap() {
             let t = g.store().thread_new_indirect(0, 0)?;
             g.store().thread_resume_later(t)?;
             g.yield_(false).await?; // the helper runs and exits
-            g.suspend_then_promote(false, t).await?;
+            g.switch(ThreadSwitch::SuspendThenPromote, false, t).await?;
             Ok(Ret::Exit)
         }),
         Trap::UnknownThread(2),
@@ -1042,4 +1063,62 @@ fn last_thread_leaving_an_unresolved_task_traps() {
         }),
         Trap::TaskNotResolved,
     );
+}
+
+/// `Store::thread_switch`, the four switch built-ins in one: with a target
+/// that is ready (made so by `thread.resume-later`), the resume forms trap
+/// (the target is not suspended) and the promote forms switch to it at
+/// once; the named methods behave the same.
+#[test]
+fn thread_switch_covers_the_four_switch_built_ins() {
+    use ThreadSwitch::*;
+    type Named = fn(&mut Store, bool, u32) -> Result<Step<u32>, Trap>;
+    let named: [(ThreadSwitch, Named); 4] = [
+        (SuspendThenResume, Store::thread_suspend_then_resume),
+        (YieldThenResume, Store::thread_yield_then_resume),
+        (SuspendThenPromote, Store::thread_suspend_then_promote),
+        (YieldThenPromote, Store::thread_yield_then_promote),
+    ];
+    for (kind, by_name) in named {
+        for use_name in [false, true] {
+            let mut store = Store::new();
+            let inst = store.new_instance();
+            let f = Lifted {
+                inst,
+                func: 1,
+                kind: LiftKind::AsyncStackful,
+                async_type: true,
+            };
+            store.invoke(f).unwrap();
+            let Action::Start { thread: main, .. } = store.next_action() else {
+                panic!("expected the start of the callee")
+            };
+            let i = store.thread_new_indirect(9, 5).unwrap();
+            store.thread_resume_later(i).unwrap();
+            let r = if use_name {
+                by_name(&mut store, false, i)
+            } else {
+                store.thread_switch(kind, false, i)
+            };
+            match kind {
+                SuspendThenResume | YieldThenResume => {
+                    assert_eq!(r, Err(Trap::ThreadNotSuspended), "{kind:?}");
+                    assert!(store.is_poisoned(inst));
+                }
+                SuspendThenPromote | YieldThenPromote => {
+                    assert_eq!(r, Ok(Step::Suspend), "{kind:?}");
+                    let Action::StartThread {
+                        thread,
+                        func: 9,
+                        arg: 5,
+                    } = store.next_action()
+                    else {
+                        panic!("{kind:?}: expected the promoted thread to start")
+                    };
+                    assert_ne!(thread, main);
+                    assert_eq!(store.thread_index().unwrap(), i);
+                }
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! `SharedStreamImpl` / `SharedFutureImpl`, with no instance), except that
 //! its buffer is in host memory: the core counts the host's elements, the
 //! host keeps them. A [`Transfer`] side naming the host is a
-//! [`TransferEnd::Host`] with the element offset into the host's buffer.
+//! [`TransferEnd::Host`](crate::TransferEnd::Host) with the element offset into the host's buffer.
 //!
 //! - [`Store::host_copy_new`] creates a stream or future whose writable end
 //!   the host holds; its readable end goes to a guest with
@@ -63,10 +63,10 @@
 //! assert_eq!(out.step, Step::Done(CopyResult::Dropped as u32));
 //! ```
 
+use crate::copy::EndKind;
 use crate::copy::{CopyResult, CopyState, ElemType, GuestBuffer, HostEnd, Party, Shared};
 use crate::ids::SharedId;
 use crate::store::{EmbedderError, Store};
-use crate::trap::EndKind;
 
 use super::Transfer;
 
@@ -90,17 +90,15 @@ pub struct HostCopy {
     pub transfer: Option<Transfer>,
 }
 
-type R<T> = Result<T, EmbedderError>;
-
 impl Store {
-    fn host_end(&self, s: SharedId) -> R<&HostEnd> {
+    fn host_end(&self, s: SharedId) -> Result<&HostEnd, EmbedderError> {
         self.shared
             .get(s.key())
             .and_then(|sh| sh.host.as_ref())
             .ok_or(EmbedderError::UnknownId)
     }
 
-    fn host_end_mut(&mut self, s: SharedId) -> R<&mut HostEnd> {
+    fn host_end_mut(&mut self, s: SharedId) -> Result<&mut HostEnd, EmbedderError> {
         self.shared
             .get_mut(s.key())
             .and_then(|sh| sh.host.as_mut())
@@ -123,7 +121,7 @@ impl Store {
 
     /// The host keeps the readable end `shared` it lifted from a guest
     /// ([`Store::lift_end`]) as its own end, to read from.
-    pub fn host_adopt(&mut self, shared: SharedId) -> R<()> {
+    pub fn host_adopt(&mut self, shared: SharedId) -> Result<(), EmbedderError> {
         let sh = self
             .shared
             .get_mut(shared.key())
@@ -159,17 +157,17 @@ impl Store {
 
     /// The host writes up to `n` elements (1 for a future) to the guest
     /// reading from `shared`.
-    pub fn host_write(&mut self, shared: SharedId, n: u32) -> R<HostCopy> {
+    pub fn host_write(&mut self, shared: SharedId, n: u32) -> Result<HostCopy, EmbedderError> {
         self.host_copy(shared, false, n)
     }
 
     /// The host reads up to `n` elements (1 for a future) from the guest
     /// writing to `shared`.
-    pub fn host_read(&mut self, shared: SharedId, n: u32) -> R<HostCopy> {
+    pub fn host_read(&mut self, shared: SharedId, n: u32) -> Result<HostCopy, EmbedderError> {
         self.host_copy(shared, true, n)
     }
 
-    fn host_copy(&mut self, s: SharedId, reading: bool, n: u32) -> R<HostCopy> {
+    fn host_copy(&mut self, s: SharedId, reading: bool, n: u32) -> Result<HostCopy, EmbedderError> {
         let kind = self.host_kind(s)?;
         let h = self.host_end_mut(s)?;
         if h.readable != reading || h.state != CopyState::Idle {
@@ -198,14 +196,14 @@ impl Store {
         })
     }
 
-    fn host_kind(&self, s: SharedId) -> R<EndKind> {
+    fn host_kind(&self, s: SharedId) -> Result<EndKind, EmbedderError> {
         self.host_end(s)?;
         Ok(self.shared[s.key()].kind)
     }
 
     /// Delivers the pending event of the host end of `shared`, if any: the
     /// host's copy finished (its buffer is free again).
-    pub fn host_poll(&mut self, shared: SharedId) -> R<Option<HostCopyDone>> {
+    pub fn host_poll(&mut self, shared: SharedId) -> Result<Option<HostCopyDone>, EmbedderError> {
         let h = self.host_end_mut(shared)?;
         let Some((result, reclaim)) = h.event.take() else {
             return Ok(None);
@@ -216,7 +214,7 @@ impl Store {
 
     /// Cancels the host's copy in progress on `shared`: the outcome, which
     /// is COMPLETED or DROPPED when that happened first.
-    pub fn host_cancel(&mut self, shared: SharedId) -> R<HostCopyDone> {
+    pub fn host_cancel(&mut self, shared: SharedId) -> Result<HostCopyDone, EmbedderError> {
         let h = self.host_end_mut(shared)?;
         if h.state != CopyState::Copying {
             return Err(EmbedderError::WrongState);
@@ -235,7 +233,11 @@ impl Store {
     /// Whether a guest's cancel of a copy waiting on the host end of
     /// `shared` waits for the host ([`Store::host_cancel_peer`]) instead of
     /// finishing at once (the default).
-    pub fn host_defer_cancel(&mut self, shared: SharedId, defer: bool) -> R<()> {
+    pub fn host_defer_cancel(
+        &mut self,
+        shared: SharedId,
+        defer: bool,
+    ) -> Result<(), EmbedderError> {
         self.host_end_mut(shared)?.defer_cancel = defer;
         Ok(())
     }
@@ -250,7 +252,7 @@ impl Store {
     /// The host lets a deferred guest cancel finish: the guest's copy gets
     /// CANCELLED with the progress it made (the host may have moved
     /// elements first). Returns whether a cancel was waiting.
-    pub fn host_cancel_peer(&mut self, shared: SharedId) -> R<bool> {
+    pub fn host_cancel_peer(&mut self, shared: SharedId) -> Result<bool, EmbedderError> {
         let Some(w) = self.host_end_mut(shared)?.cancel_requested.take() else {
             return Ok(false);
         };
@@ -267,7 +269,7 @@ impl Store {
     /// Drops the host end of `shared`. A guest copy waiting on it gets
     /// DROPPED. Like a guest's drop, it must not be copying, and a future's
     /// writable end must have written its value (or seen DROPPED) first.
-    pub fn host_drop(&mut self, shared: SharedId) -> R<()> {
+    pub fn host_drop(&mut self, shared: SharedId) -> Result<(), EmbedderError> {
         let kind = self.host_kind(shared)?;
         let h = self.host_end(shared)?;
         if matches!(h.state, CopyState::Copying | CopyState::CancellingCopy)

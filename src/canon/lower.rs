@@ -1,12 +1,28 @@
 //! `canon lower`: a guest calls a guest export or a host function.
+//!
+//! `definitions.py`'s `canon_lower` calls the callee (`canon_lift`, or host
+//! code) and carries on when the callee blocks or returns. Here the caller
+//! suspends into a [`Frame::Lower`]; the callee runs as a thread of its own
+//! (or as host code); popping the frame finishes the call:
+//!
+//! | step | `definitions.py` (pinned commit) |
+//! |------|----------------------------------|
+//! | [`Store::canon_lower`] | `trap_if(not thread.task.inst.may_leave)`; `subtask = Subtask()`; `subtask.on_cancel = callee(on_start, on_resolve, caller = thread.task.inst)` |
+//! | guest callee | `Store.lift`'s `trap_if(not inst.may_enter_from(caller))`, `enter_from(caller)`, then `canon_lift` ([`Store::push_lift`](crate::Store)) |
+//! | host callee | `on_start()` at once, then [`Action::HostCall`] |
+//! | [`Store::finish_lower`], sync | `if not subtask.resolved(): thread.wait_until(subtask.resolved)`; `subtask.deliver_resolve()`; `return subtask.flat_results` |
+//! | [`Store::finish_lower`], async | `if subtask.resolved(): subtask.deliver_resolve(); return [RETURNED]`, else `subtaski = thread.task.inst.handles.add(subtask)`; `return [subtask.state \| (subtaski << 4)]` |
 
-use crate::action::Action;
-use crate::ids::{SubtaskId, WaitableId};
-use crate::store::{Control, Frame, Store};
+use crate::action::{Action, ResumeValue};
+use crate::ids::{SubtaskId, ThreadId, WaitableId};
+use crate::instance::Handle;
+use crate::sched::Frame;
+use crate::store::Store;
+use crate::subtask::{Callee, Subtask, SubtaskState};
 use crate::task::{Caller, Lifted};
-use crate::thread::{Blocked, Resume};
+use crate::thread::{Blocked, Resume, WaitCond};
 use crate::trap::{trap_if, Trap};
-use crate::waitable::{Callee, Subtask, SubtaskState, Waitable, WaitableKind};
+use crate::waitable::{Waitable, WaitableKind};
 
 /// The callee of a lowered call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +39,7 @@ pub enum LowerCallee {
 
 impl Store {
     /// `canon_lower`: the running thread calls `callee`, synchronously
-    /// (`async_ == false`: it resumes with [`ResumeValue::Returned`](crate::ResumeValue::Returned)
+    /// (`async_ == false`: it resumes with [`ResumeValue::Returned`]
     /// once the callee resolved) or asynchronously (it resumes with the
     /// packed `state | index << 4`, or a plain `RETURNED`).
     ///
@@ -73,11 +89,10 @@ impl Store {
             }),
         )));
         self.thread_mut(t).resume = Resume::Wasm(Blocked::Call { subtask: w });
-        self.frames.push(Frame::Lower {
+        self.sched.call(Frame::Lower {
             caller: t,
             subtask: w,
         });
-        self.current = None;
         match callee {
             LowerCallee::Guest(f) => {
                 // `Store.lift`'s `enter_from(caller)`, left when the lower's
@@ -90,7 +105,7 @@ impl Store {
             LowerCallee::Host | LowerCallee::AsyncHost => {
                 // A host callee starts at once (`on_start`).
                 self.sub_mut(w).state = SubtaskState::Started;
-                self.control = Control::Emit(
+                self.sched.emit(
                     Action::HostCall {
                         subtask: SubtaskId(w),
                     },
@@ -146,5 +161,49 @@ impl Store {
         }
         self.resolve_subtask(subtask.0, state);
         Ok(())
+    }
+
+    /// The rest of `canon_lower` once the callee blocked or finished.
+    pub(crate) fn finish_lower(
+        &mut self,
+        caller: ThreadId,
+        w: WaitableId,
+    ) -> Result<Option<Action>, Trap> {
+        self.sched.run(caller);
+        self.thread_mut(caller).resume = Resume::Running;
+        let s = self.sub(w);
+        let (resolved, async_, state) = (s.state.resolved(), s.async_, s.state);
+        if !async_ {
+            if !resolved {
+                let blocked = Resume::Wasm(Blocked::SyncLower { subtask: w });
+                if self
+                    .wait_until(caller, WaitCond::SubtaskResolved(w), false, blocked)
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+            }
+            self.deliver_resolve(w);
+            self.waitables.remove(w.key());
+            return Ok(Some(Action::Resume {
+                thread: caller,
+                value: ResumeValue::Returned(SubtaskId(w)),
+            }));
+        }
+        if resolved {
+            self.deliver_resolve(w);
+            self.waitables.remove(w.key());
+            return Ok(Some(Action::Resume {
+                thread: caller,
+                value: ResumeValue::I32(SubtaskState::Returned as u32),
+            }));
+        }
+        let inst = self.w(w).inst;
+        let index = self.inst_mut(inst).handles.add(Handle::Waitable(w))?;
+        self.w_mut(w).index = index;
+        Ok(Some(Action::Resume {
+            thread: caller,
+            value: ResumeValue::I32(state as u32 | (index << 4)),
+        }))
     }
 }

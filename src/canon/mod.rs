@@ -21,4 +21,4 @@ pub use host_end::{HostCopy, HostCopyDone};
 pub use lower::LowerCallee;
 pub use resource::ResourceDrop;
 pub use stream::{CopyOutcome, GuestBuf, Transfer, TransferEnd};
-pub use thread::SYNC_CALL_FUNC;
+pub use thread::{ThreadSwitch, SYNC_CALL_FUNC};

@@ -1,4 +1,16 @@
 //! `subtask.cancel` and `subtask.drop`, and `Task.request_cancellation`.
+//!
+//! The cancellation as a state machine: the caller suspends into a
+//! [`Frame::Cancel`] while the request is delivered, and popping the frame
+//! finishes the built-in:
+//!
+//! | step | `definitions.py` (pinned commit) |
+//! |------|----------------------------------|
+//! | [`Store::subtask_cancel`] | `trap_if(subtask.resolve_delivered())`; `trap_if(subtask.cancellation_requested)`; `trap_if(subtask.in_waitable_set() and not async_)`; `if subtask.resolved(): ...get_pending_event()`; `subtask.cancellation_requested = True`; `subtask.on_cancel(thread.task.inst)` |
+//! | [`Store::request_cancellation`], not started | `self.state = CANCEL_DELIVERED`; `self.implicit_thread.resume(Cancelled.TRUE)` (the backpressure gate) |
+//! | [`Store::request_cancellation`], started | `candidates = { t for t in self.threads if t.cancellable }` (less the implicit thread if another holds the lock); `if candidates and may_enter_from(caller)`: `enter_from`, `random.choice(...).resume(Cancelled.TRUE)`; else `PENDING_CANCEL` |
+//! | host callee | [`Action::HostCancel`] |
+//! | [`Store::finish_subtask_cancel`] | `if not subtask.resolved(): if not async_: subtask.wait_for_pending_event() else: return [BLOCKED]`; `code,index,payload = subtask.get_pending_event()`; `return [subtask.state]` |
 
 use smallvec::SmallVec;
 
@@ -6,11 +18,12 @@ use crate::action::{Action, ResumeValue};
 use crate::chooser::ChoicePoint;
 use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId, WaitableId};
 use crate::instance::Handle;
-use crate::store::{Control, Frame, Step, Store, BLOCKED};
+use crate::sched::Frame;
+use crate::store::{Step, Store, BLOCKED};
+use crate::subtask::Callee;
 use crate::task::TaskState;
-use crate::thread::{Blocked, Resume, ThreadState, WaitCond};
+use crate::thread::{Blocked, Resume, ThreadState};
 use crate::trap::{trap_if, Trap};
-use crate::waitable::Callee;
 
 impl Store {
     /// The subtask at handle index `i` of the running thread's instance.
@@ -43,23 +56,20 @@ impl Store {
         let callee = s.callee;
         self.sub_mut(w).cancellation_requested = true;
         self.thread_mut(t).resume = Resume::Wasm(Blocked::Cancel { subtask: w });
-        self.frames.push(Frame::Cancel {
+        self.sched.call(Frame::Cancel {
             caller: t,
             subtask: w,
             async_,
         });
-        self.current = None;
         match callee {
             Callee::Task(task) => self.request_cancellation(task, inst),
-            Callee::Gone => self.control = Control::Return,
-            Callee::Host => {
-                self.control = Control::Emit(
-                    Action::HostCancel {
-                        subtask: SubtaskId(w),
-                    },
-                    true,
-                )
-            }
+            Callee::Gone => self.sched.return_to_frame(),
+            Callee::Host => self.sched.emit(
+                Action::HostCancel {
+                    subtask: SubtaskId(w),
+                },
+                true,
+            ),
         }
         Ok(Step::Suspend)
     }
@@ -77,7 +87,7 @@ impl Store {
             debug_assert!(tk.implicit_thread.is_some());
             if let Some(t) = tk.implicit_thread {
                 self.task_mut(task).state = TaskState::CancelDelivered;
-                self.control = Control::Resume(t, true);
+                self.sched.resume(t, true);
                 return;
             }
         }
@@ -100,12 +110,12 @@ impl Store {
             .collect();
         if cands.is_empty() || !self.may_enter_from(f.inst, Some(caller)) {
             self.task_mut(task).state = TaskState::PendingCancel;
-            self.control = Control::Return;
+            self.sched.return_to_frame();
         } else {
             self.task_mut(task).state = TaskState::CancelDelivered;
             self.enter_from(f.inst, Some(caller));
             let k = self.choose(ChoicePoint::CancelTarget, cands.len());
-            self.control = Control::Resume(cands[k], true);
+            self.sched.resume(cands[k], true);
         }
     }
 
@@ -116,7 +126,7 @@ impl Store {
         w: WaitableId,
         async_: bool,
     ) -> Result<Option<Action>, Trap> {
-        self.current = Some(caller);
+        self.sched.run(caller);
         self.thread_mut(caller).resume = Resume::Running;
         if !self.sub(w).state.resolved() {
             if async_ {
@@ -136,23 +146,6 @@ impl Store {
         }))
     }
 
-    /// `Waitable.wait_for_pending_event` (non-cancellable): `None` when the
-    /// thread blocked, `Some(())` when the event is already there.
-    pub(crate) fn wait_for_pending_event(&mut self, t: ThreadId, w: WaitableId) -> Option<()> {
-        debug_assert!(self.w(w).wset.is_none() && !self.w(w).has_sync_waiter);
-        self.w_mut(w).has_sync_waiter = true;
-        let r = self.wait_until(
-            t,
-            WaitCond::PendingEvent(w),
-            false,
-            Resume::Wasm(Blocked::SyncEvent { waitable: w }),
-        );
-        if r.is_some() {
-            self.w_mut(w).has_sync_waiter = false;
-        }
-        r.map(|_| ())
-    }
-
     /// `canon subtask.drop`.
     pub fn subtask_drop(&mut self, i: u32) -> Result<(), Trap> {
         let r = self.subtask_drop_inner(i);
@@ -166,12 +159,5 @@ impl Store {
         self.inst_mut(inst).handles.remove(i)?;
         self.drop_waitable(w);
         Ok(())
-    }
-
-    /// `Waitable.drop`: leaves its set; the object is freed.
-    pub(crate) fn drop_waitable(&mut self, w: WaitableId) {
-        debug_assert!(self.w(w).pending.is_none() && !self.w(w).has_sync_waiter);
-        self.join(w, None);
-        self.waitables.remove(w.key());
     }
 }

@@ -1,9 +1,7 @@
 //! The cooperative thread built-ins (🧵) and `thread.yield` (🔀).
 
-use core::mem;
-
 use crate::ids::{InstanceId, ThreadId};
-use crate::store::{Control, Frame, Step, Store};
+use crate::store::{Step, Store};
 use crate::task::{Caller, LiftKind, Lifted, TaskState};
 use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
 use crate::trap::{trap_if, Trap};
@@ -12,11 +10,40 @@ use crate::trap::{trap_if, Trap};
 /// [`Store::begin_sync_call`] (as [`Store::task_func`] reports it).
 pub const SYNC_CALL_FUNC: u32 = u32::MAX;
 
-/// Which of the switch built-ins.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Then {
-    Suspend,
-    Yield,
+/// Which of the four switch built-ins ([`Store::thread_switch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ThreadSwitch {
+    /// `thread.suspend-then-resume`: switch to suspended thread `i`,
+    /// leaving this one suspended.
+    SuspendThenResume,
+    /// `thread.yield-then-resume`: switch to suspended thread `i`, leaving
+    /// this one ready.
+    YieldThenResume,
+    /// `thread.suspend-then-promote`: switch to thread `i` if it is ready,
+    /// else just suspend.
+    SuspendThenPromote,
+    /// `thread.yield-then-promote`: switch to thread `i` if it is ready,
+    /// else just yield.
+    YieldThenPromote,
+}
+
+impl ThreadSwitch {
+    /// Whether this thread is left suspended (else ready).
+    fn suspends(self) -> bool {
+        matches!(
+            self,
+            ThreadSwitch::SuspendThenResume | ThreadSwitch::SuspendThenPromote
+        )
+    }
+
+    /// Whether the target may be any thread, switched to only if ready
+    /// (`Thread.suspend_then_promote`), rather than a suspended one.
+    fn promotes(self) -> bool {
+        matches!(
+            self,
+            ThreadSwitch::SuspendThenPromote | ThreadSwitch::YieldThenPromote
+        )
+    }
 }
 
 impl Store {
@@ -28,12 +55,6 @@ impl Store {
             .get(i)
             .copied()
             .map_err(|_| Trap::UnknownThread(i))
-    }
-
-    /// `Thread.stop_waiting_internal` of a ready thread being promoted.
-    fn unwait(&mut self, t: ThreadId) {
-        self.waiting.remove(t);
-        self.thread_mut(t).state = ThreadState::Suspended;
     }
 
     /// `canon thread.index`.
@@ -48,16 +69,11 @@ impl Store {
     /// ([`Trap::BadFunctionReference`] otherwise).
     pub fn thread_new_indirect(&mut self, func: u32, arg: u32) -> Result<u32, Trap> {
         let r = self.leaving().and_then(|(_, task, inst)| {
-            let t = ThreadId::from_key(self.threads.insert(Thread {
+            let t = ThreadId::from_key(self.threads.insert(Thread::new(
                 task,
                 inst,
-                state: ThreadState::Suspended,
-                cancellable: false,
-                index: 0,
-                storage: [0; 2],
-                relock: false,
-                resume: Resume::Explicit { func, arg },
-            }));
+                Resume::Explicit { func, arg },
+            )));
             if let Err(e) = self.register_thread(task, t) {
                 self.threads.remove(t.key());
                 return Err(e);
@@ -120,57 +136,60 @@ impl Store {
         self.guard(r)
     }
 
-    /// `canon thread.suspend-then-resume`: switch to suspended thread `i`,
-    /// leaving this one suspended.
+    /// The switch built-ins (`canon thread.suspend-then-resume`,
+    /// `thread.yield-then-resume`, `thread.suspend-then-promote`,
+    /// `thread.yield-then-promote`) in one: returns `Cancelled` (0 or 1)
+    /// when this thread is resumed, or at once when it does not switch.
+    pub fn thread_switch(
+        &mut self,
+        kind: ThreadSwitch,
+        cancellable: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        let r = self.switch(kind, cancellable, i);
+        self.guard(r)
+    }
+
+    /// `canon thread.suspend-then-resume` ([`Store::thread_switch`]).
     pub fn thread_suspend_then_resume(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Suspend, false);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::SuspendThenResume, cancellable, i)
     }
 
-    /// `canon thread.yield-then-resume`: switch to suspended thread `i`,
-    /// leaving this one ready.
+    /// `canon thread.yield-then-resume` ([`Store::thread_switch`]).
     pub fn thread_yield_then_resume(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Yield, false);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::YieldThenResume, cancellable, i)
     }
 
-    /// `canon thread.suspend-then-promote`: switch to thread `i` if it is
-    /// ready, else just suspend.
+    /// `canon thread.suspend-then-promote` ([`Store::thread_switch`]).
     pub fn thread_suspend_then_promote(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Suspend, true);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::SuspendThenPromote, cancellable, i)
     }
 
-    /// `canon thread.yield-then-promote`: switch to thread `i` if it is
-    /// ready, else just yield.
+    /// `canon thread.yield-then-promote` ([`Store::thread_switch`]).
     pub fn thread_yield_then_promote(
         &mut self,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(cancellable, i, Then::Yield, true);
-        self.guard(r)
+        self.thread_switch(ThreadSwitch::YieldThenPromote, cancellable, i)
     }
 
-    fn switch(
-        &mut self,
-        cancellable: bool,
-        i: u32,
-        then: Then,
-        promote: bool,
-    ) -> Result<Step<u32>, Trap> {
+    /// `Thread.suspend_then_resume` / `yield_then_resume` /
+    /// `suspend_then_promote` / `yield_then_promote`.
+    fn switch(&mut self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
+        let promote = kind.promotes();
         let (t, task, _) = self.leaving()?;
         let o = self.thread_at(i)?;
         if !promote {
@@ -188,12 +207,12 @@ impl Store {
             None
         };
         let blocked = Resume::Wasm(Blocked::Cancelled);
-        match (then, target) {
-            (Then::Suspend, target) => self.block(t, None, cancellable, blocked, target),
-            (Then::Yield, Some(o)) => {
+        match (kind.suspends(), target) {
+            (true, target) => self.block(t, None, cancellable, blocked, target),
+            (false, Some(o)) => {
                 self.block(t, Some(WaitCond::Always), cancellable, blocked, Some(o))
             }
-            (Then::Yield, None) => {
+            (false, None) => {
                 return Ok(
                     match self.wait_until(t, WaitCond::Always, cancellable, blocked) {
                         Some(c) => Step::Done(c as u32),
@@ -254,14 +273,7 @@ impl Store {
         th.state = ThreadState::Running;
         th.resume = Resume::Running;
         let serial = self.task_serials[task.key()];
-        self.frames.push(Frame::SyncCall {
-            task,
-            serial,
-            prev: self.current,
-        });
-        let saved = mem::replace(&mut self.control, Control::Tick);
-        self.sync_saved.push(saved);
-        self.current = Some(t);
+        self.sched.begin_nested(task, serial, t);
         Ok(t)
     }
 
@@ -276,12 +288,8 @@ impl Store {
 
     fn end_sync_call_inner(&mut self) -> Result<(), Trap> {
         let (t, task, _) = self.running()?;
-        let prev = match self.frames.last() {
-            Some(&Frame::SyncCall { task: k, prev, .. })
-                if k == task && self.task(task).implicit_thread == Some(t) =>
-            {
-                prev
-            }
+        match self.sched.nested_top() {
+            Some((k, _)) if k == task && self.task(task).implicit_thread == Some(t) => {}
             _ => {
                 return Err(Trap::Wasm(
                     "embedder error: end_sync_call outside the thread of a synchronous call".into(),
@@ -290,10 +298,8 @@ impl Store {
         };
         self.task_return_internal(task)?;
         self.unregister_thread(t)?;
-        self.frames.pop();
+        self.sched.end_nested();
         self.leave_popped();
-        self.control = self.sync_saved.pop().unwrap_or(Control::Tick);
-        self.current = prev;
         Ok(())
     }
 
@@ -309,7 +315,7 @@ impl Store {
     /// [`Store::end_sync_call`] for a call begun with [`Store::begin_realloc`]:
     /// `may_leave` is on again.
     pub fn end_realloc(&mut self) -> Result<(), Trap> {
-        if let Some(i) = self.current.and_then(|t| self.thread_instance(t)) {
+        if let Some(i) = self.sched.current().and_then(|t| self.thread_instance(t)) {
             self.inst_mut(i).may_leave = true;
         }
         self.end_sync_call()

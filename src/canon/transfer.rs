@@ -3,11 +3,11 @@
 //! `lift_borrow`, `lower_borrow`, `lift_async_value`, `lower_stream`,
 //! `lower_future`, `lift_error_context`, `lower_error_context`).
 
-use crate::copy::{CopyState, ElemType};
+use crate::copy::{CopyState, ElemType, EndKind};
 use crate::ids::{ErrorContextId, InstanceId, ResourceTypeId, SharedId, SubtaskId, TaskId};
 use crate::instance::{Handle, ResourceHandle};
 use crate::store::Store;
-use crate::trap::{trap_if, EndKind, Trap};
+use crate::trap::{trap_if, Trap};
 
 impl Store {
     /// `lift_own`: removes the owned handle `i` from `inst`; its rep.

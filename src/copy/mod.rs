@@ -1,7 +1,26 @@
 //! Streams and futures: the shared rendezvous state and the copy ends.
 
+mod shared;
+
 use crate::ids::{InstanceId, SharedId, WaitableId};
-use crate::trap::EndKind;
+
+/// The kind of a stream or future end (`stream<T>` or `future<T>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndKind {
+    /// `stream<T>`.
+    Stream,
+    /// `future<T>`.
+    Future,
+}
+
+impl EndKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            EndKind::Stream => "stream",
+            EndKind::Future => "future",
+        }
+    }
+}
 
 /// `CopyResult`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use canon_async::{ElemClass, EndKind, Event, GuestBuf, Step, Transfer, TransferEnd};
+use canon_async::{ElemClass, EndKind, Event, GuestBuf, Step, ThreadSwitch, Transfer, TransferEnd};
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, load, FlatIter};
@@ -73,10 +73,7 @@ pub enum Builtin {
     },
     ThreadResumeLater,
     ThreadSuspend(bool),
-    ThreadSuspendThenResume(bool),
-    ThreadYieldThenResume(bool),
-    ThreadSuspendThenPromote(bool),
-    ThreadYieldThenPromote(bool),
+    ThreadSwitch(ThreadSwitch, bool),
     Unsupported(String),
 }
 
@@ -203,12 +200,7 @@ fn call_inner(
         }
         Builtin::ThreadResumeLater => thread_resume_later(ctx, params, results),
         Builtin::ThreadSuspend(c) => thread_suspend(ctx, params, results, c),
-        Builtin::ThreadSuspendThenResume(c) => thread_suspend_then_resume(ctx, params, results, c),
-        Builtin::ThreadYieldThenResume(c) => thread_yield_then_resume(ctx, params, results, c),
-        Builtin::ThreadSuspendThenPromote(c) => {
-            thread_suspend_then_promote(ctx, params, results, c)
-        }
-        Builtin::ThreadYieldThenPromote(c) => thread_yield_then_promote(ctx, params, results, c),
+        Builtin::ThreadSwitch(k, c) => thread_switch(ctx, params, results, *k, c),
         Builtin::Unsupported(name) => Err(Trap::new(format!("not yet supported: canon {name}"))),
     }
 }
@@ -664,62 +656,22 @@ fn thread_suspend(
     Ok(step_i32(s, results, true))
 }
 
-/// `canon thread.suspend-then-resume` (`canon_thread_suspend_then_resume` in `definitions.py`).
-fn thread_suspend_then_resume(
+/// `canon thread.suspend-then-resume`, `thread.yield-then-resume`,
+/// `thread.suspend-then-promote` and `thread.yield-then-promote`
+/// (`canon_thread_suspend_then_resume`, `canon_thread_yield_then_resume`,
+/// `canon_thread_suspend_then_promote`, `canon_thread_yield_then_promote`
+/// in `definitions.py`): one switch to thread `i`, as the core has it.
+fn thread_switch(
     ctx: &mut StoreContextMut<'_, Rt>,
     params: &[wasmi::Val],
     results: &mut [wasmi::Val],
+    kind: ThreadSwitch,
     c: &bool,
 ) -> R {
     let rt = ctx.data_mut();
     let s = rt
         .core
-        .thread_suspend_then_resume(*c, arg(params, 0)?)
-        .map_err(core_trap)?;
-    Ok(step_i32(s, results, true))
-}
-
-/// `canon thread.yield-then-resume` (`canon_thread_yield_then_resume` in `definitions.py`).
-fn thread_yield_then_resume(
-    ctx: &mut StoreContextMut<'_, Rt>,
-    params: &[wasmi::Val],
-    results: &mut [wasmi::Val],
-    c: &bool,
-) -> R {
-    let rt = ctx.data_mut();
-    let s = rt
-        .core
-        .thread_yield_then_resume(*c, arg(params, 0)?)
-        .map_err(core_trap)?;
-    Ok(step_i32(s, results, true))
-}
-
-/// `canon thread.suspend-then-promote` (`canon_thread_suspend_then_promote` in `definitions.py`).
-fn thread_suspend_then_promote(
-    ctx: &mut StoreContextMut<'_, Rt>,
-    params: &[wasmi::Val],
-    results: &mut [wasmi::Val],
-    c: &bool,
-) -> R {
-    let rt = ctx.data_mut();
-    let s = rt
-        .core
-        .thread_suspend_then_promote(*c, arg(params, 0)?)
-        .map_err(core_trap)?;
-    Ok(step_i32(s, results, true))
-}
-
-/// `canon thread.yield-then-promote` (`canon_thread_yield_then_promote` in `definitions.py`).
-fn thread_yield_then_promote(
-    ctx: &mut StoreContextMut<'_, Rt>,
-    params: &[wasmi::Val],
-    results: &mut [wasmi::Val],
-    c: &bool,
-) -> R {
-    let rt = ctx.data_mut();
-    let s = rt
-        .core
-        .thread_yield_then_promote(*c, arg(params, 0)?)
+        .thread_switch(kind, *c, arg(params, 0)?)
         .map_err(core_trap)?;
     Ok(step_i32(s, results, true))
 }

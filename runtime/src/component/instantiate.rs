@@ -920,16 +920,16 @@ impl Frame<'_> {
             C::ThreadResumeLater => Builtin::ThreadResumeLater,
             C::ThreadSuspend { cancellable } => Builtin::ThreadSuspend(*cancellable),
             C::ThreadSuspendThenResume { cancellable } => {
-                Builtin::ThreadSuspendThenResume(*cancellable)
+                Builtin::ThreadSwitch(canon_async::ThreadSwitch::SuspendThenResume, *cancellable)
             }
             C::ThreadYieldThenResume { cancellable } => {
-                Builtin::ThreadYieldThenResume(*cancellable)
+                Builtin::ThreadSwitch(canon_async::ThreadSwitch::YieldThenResume, *cancellable)
             }
             C::ThreadSuspendThenPromote { cancellable } => {
-                Builtin::ThreadSuspendThenPromote(*cancellable)
+                Builtin::ThreadSwitch(canon_async::ThreadSwitch::SuspendThenPromote, *cancellable)
             }
             C::ThreadYieldThenPromote { cancellable } => {
-                Builtin::ThreadYieldThenPromote(*cancellable)
+                Builtin::ThreadSwitch(canon_async::ThreadSwitch::YieldThenPromote, *cancellable)
             }
             other => Builtin::Unsupported(builtin_name(other)),
         })

@@ -163,3 +163,90 @@ fn host_writer_sees_the_reader_drop() {
         )]
     );
 }
+
+/// A guest hands the host the readable end of a stream it writes only
+/// after the host's call returned: the host's read waits, the host cancels
+/// it (CANCELLED, nothing moved) and drops its end, and the guest's write
+/// then sees DROPPED.
+const READER_COMPONENT: &str = r#"
+(component
+  (type $s (stream u8))
+  (import "test:host/bytes@0.1.0" (instance $h
+    (export "sink" (func (param "s" (stream u8))))))
+  (alias export $h "sink" (func $sink))
+  (core module $Libc (memory (export "mem") 1))
+  (core instance $libc (instantiate $Libc))
+  (core func $sink (canon lower (func $sink)))
+  (core func $new (canon stream.new $s))
+  (core func $write (canon stream.write $s (memory $libc "mem")))
+  (core func $drop (canon stream.drop-writable $s))
+  (core func $ret (canon task.return (result u32)))
+  (core module $M
+    (import "" "sink" (func $sink (param i32)))
+    (import "" "new" (func $new (result i64)))
+    (import "" "write" (func $write (param i32 i32 i32) (result i32)))
+    (import "" "drop" (func $drop (param i32)))
+    (import "" "ret" (func $ret (param i32)))
+    (func (export "run")
+      (local $rw i64) (local $w i32) (local $r i32)
+      (local.set $rw (call $new))
+      (local.set $w (i32.wrap_i64 (i64.shr_u (local.get $rw) (i64.const 32))))
+      (call $sink (i32.wrap_i64 (local.get $rw)))
+      (local.set $r (call $write (local.get $w) (i32.const 0) (i32.const 4)))
+      (call $drop (local.get $w))
+      (call $ret (local.get $r))))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "sink" (func $sink))
+    (export "new" (func $new))
+    (export "write" (func $write))
+    (export "drop" (func $drop))
+    (export "ret" (func $ret))))))
+  (func (export "run") async (result u32)
+    (canon lift (core func $m "run") async))
+)
+"#;
+
+#[test]
+fn host_reader_cancels_a_waiting_read() {
+    let log: Arc<Mutex<Vec<(Vec<Val>, CopyDone)>>> = Arc::default();
+    let mut l = Linker::new();
+    let lg = log.clone();
+    l.func(
+        "test:host/bytes@0.1.0#sink",
+        FuncTy {
+            params: vec![("s".into(), Ty::Stream(Some(Arc::new(Ty::U8))))],
+            result: None,
+            is_async: false,
+        },
+        move |cx, args| {
+            let s = args[0].clone();
+            let lg = lg.clone();
+            cx.read(&s, 4, move |_, vals, d| lg.lock().unwrap().push((vals, d)))
+                .unwrap();
+            // Nothing was written yet: the read waits; cancel it.
+            cx.cancel_copy(&s).unwrap();
+            cx.drop_end(&s).unwrap();
+            Ok(vec![])
+        },
+    )
+    .unwrap();
+    let buf = wast::parser::ParseBuffer::new(READER_COMPONENT).unwrap();
+    let mut w: wast::Wat = wast::parser::parse(&buf).unwrap();
+    let e = Engine::new(&Config::default());
+    let c = Component::new(&e, &w.encode().unwrap()).unwrap();
+    let mut s = Store::new(&e);
+    let i = l.instantiate(&mut s, &c).unwrap();
+    let f = i.func("run").unwrap();
+    // The guest's write after the host dropped its end: DROPPED (1).
+    assert_eq!(s.call(&f, &[]).unwrap(), [Val::U32(1)]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![(
+            vec![],
+            CopyDone {
+                result: CopyResult::Cancelled,
+                progress: 0
+            }
+        )]
+    );
+}

@@ -208,7 +208,8 @@ const READER_COMPONENT: &str = r#"
 
 #[test]
 fn host_reader_cancels_a_waiting_read() {
-    let log: Arc<Mutex<Vec<(Vec<Val>, CopyDone)>>> = Arc::default();
+    type ReadLog = Arc<Mutex<Vec<(Vec<Val>, CopyDone)>>>;
+    let log: ReadLog = Arc::default();
     let mut l = Linker::new();
     let lg = log.clone();
     l.func(

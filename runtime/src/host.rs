@@ -225,6 +225,9 @@ impl<'a> HostCx<'a> {
 
     fn end_new(&mut self, kind: EndKind, elem: Option<Ty>) -> SharedId {
         let rt = self.store.data_mut();
+        // The host's resource types (`HostResource::own`) as the store's,
+        // as in the host's function types: the guest's end has those.
+        let elem = elem.map(|t| map_host_resources(rt, &t));
         let e = crate::canon::elem_type(rt, &elem);
         rt.core.host_copy_new(kind, e)
     }

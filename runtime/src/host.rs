@@ -595,7 +595,11 @@ pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Tra
 
 /// Reports the finished copies of host ends a guest built-in met.
 pub(crate) fn poll_dirty(store: &mut wasmi::Store<Rt>) -> bool {
-    let dirty = std::mem::take(&mut store.data_mut().host.dirty);
+    let mut dirty = std::mem::take(&mut store.data_mut().host.dirty);
+    // A guest that drops its end finishes the host's copy waiting on the
+    // other end without a transfer: poll every host copy in progress too
+    // (a second poll of an end finds nothing).
+    dirty.extend(store.data().host.ops.keys().copied());
     let mut any = false;
     for s in dirty {
         let d = store.data_mut().core.host_poll(s);

@@ -155,6 +155,18 @@ async fn send(
     path: &str,
     body: Vec<u8>,
 ) -> Got {
+    send_slow(s, addr, method, path, body, Duration::ZERO).await
+}
+
+/// `send`, reading the response's body with a pause after each frame.
+async fn send_slow(
+    s: &mut SendRequest<Full<Bytes>>,
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    pause: Duration,
+) -> Got {
     s.ready().await.expect("connection ready");
     let req = hyper::Request::builder()
         .method(method)
@@ -171,6 +183,9 @@ async fn send(
         if let Ok(d) = f.expect("body frame").into_data() {
             chunks.push((Instant::now(), d.len()));
             got.extend_from_slice(&d);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
         }
     }
     Got {
@@ -255,7 +270,7 @@ fn concurrent_slow_requests_overlap_and_a_large_body_echoes() {
             x as u8
         })
         .collect();
-    let (slow, took, echo) = bounded(120, async {
+    let (slow, took, echo, slow_echo, lines) = bounded(120, async {
         // Warm up: an instance per worker.
         let warm: Vec<_> = (0..2).map(|_| owned_get(&addr, "/hello")).collect();
         for w in futures_join(warm).await {
@@ -266,7 +281,11 @@ fn concurrent_slow_requests_overlap_and_a_large_body_echoes() {
         let took = t0.elapsed();
         let mut c = connect(&addr).await;
         let echo = send(&mut c, &addr, "POST", "/echo", body.clone()).await;
-        (slow, took, echo)
+        // A client that reads slowly: the host stops taking the body from
+        // its source while the client is behind, and every byte arrives.
+        let slow_echo = send_slow(&mut c, &addr, "POST", "/echo", body.clone(), Duration::from_millis(1)).await;
+        let lines = send(&mut c, &addr, "GET", "/stream?n=2000&ms=0", vec![]).await;
+        (slow, took, echo, slow_echo, lines)
     });
     for r in &slow {
         assert_eq!((r.status, r.body.as_slice()), (200, &b"slept 200 ms\n"[..]));
@@ -277,6 +296,10 @@ fn concurrent_slow_requests_overlap_and_a_large_body_echoes() {
     );
     assert_eq!(echo.status, 200);
     assert!(echo.body == body, "the echoed body differs ({} bytes back)", echo.body.len());
+    assert!(slow_echo.body == body, "the slowly read echo differs ({} bytes)", slow_echo.body.len());
+    let want: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(lines.status, 200);
+    assert!(lines.body == want.as_bytes(), "{} bytes of lines", lines.body.len());
 }
 
 /// Runs the futures concurrently (on the runtime's tasks).

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,8 @@ use hyper::body::Incoming;
 
 use crate::client::Client;
 use crate::types::{
-    describe_error, method_val, scheme_val, BodyError, BodyIn, BodyItem, FieldsData, HttpCtx,
-    OutFrame, RequestData,
+    describe_error, method_val, scheme_val, BodyError, BodyIn, BodyItem, FieldsData, Flow, HttpCtx,
+    OutFrame, OutTx, RequestData,
 };
 
 /// How the server runs.
@@ -69,6 +69,13 @@ impl Default for ServeOpts {
 /// The body of a response the server sends: frames from a worker.
 pub struct OutBody {
     rx: tokio::sync::mpsc::UnboundedReceiver<OutFrame>,
+    flow: Arc<Flow>,
+}
+
+impl Drop for OutBody {
+    fn drop(&mut self) {
+        self.flow.close();
+    }
 }
 
 impl http_body::Body for OutBody {
@@ -79,7 +86,13 @@ impl http_body::Body for OutBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        self.rx.poll_recv(cx)
+        let r = self.rx.poll_recv(cx);
+        if let Poll::Ready(Some(Ok(f))) = &r {
+            if let Some(d) = f.data_ref() {
+                self.flow.taken(d.len());
+            }
+        }
+        r
     }
 }
 
@@ -106,6 +119,8 @@ enum Msg {
     },
     /// The next item of request `id`'s body.
     Body { id: u64, item: BodyItem },
+    /// Work was queued for a store through its `Remote`.
+    Wake,
     /// Stop once every instance is quiescent.
     Shutdown,
 }
@@ -127,6 +142,8 @@ struct Inst {
 struct Worker {
     k: usize,
     rx: mpsc::Receiver<Msg>,
+    /// Its own channel, to wake itself from other threads.
+    me: mpsc::Sender<Msg>,
     engine: Engine,
     component: Component,
     opts: Arc<ServeOpts>,
@@ -149,6 +166,10 @@ impl Worker {
         let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let wasi = Arc::new(WasiCtx::new(vec!["serve".into()]));
         let http = HttpCtx::new(Some(self.client.clone()));
+        let me = Mutex::new(self.me.clone());
+        http.set_wake(Arc::new(move || {
+            let _ = me.lock().unwrap_or_else(|p| p.into_inner()).send(Msg::Wake);
+        }));
         let mut linker = Linker::new();
         canon_async_wasi::add_to_linker(&mut linker, &wasi).map_err(|e| e.to_string())?;
         crate::types::add_to_linker(&mut linker, &http).map_err(|e| e.to_string())?;
@@ -367,6 +388,7 @@ impl Worker {
                         }
                     }
                     Msg::Body { id, item } => self.body(id, item),
+                    Msg::Wake => {}
                     Msg::Shutdown => {
                         stopping.get_or_insert_with(Instant::now);
                     }
@@ -405,7 +427,12 @@ fn respond(cx: &mut canon_async_wasmi::HostCx<'_>, http: &Arc<HttpCtx>, vals: Ve
         return plain(500, "internal server error\n");
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut resp = hyper::Response::new(http_body_util::Either::Left(OutBody { rx }));
+    let flow = Arc::new(Flow::default());
+    let tx = OutTx {
+        tx,
+        flow: flow.clone(),
+    };
+    let mut resp = hyper::Response::new(http_body_util::Either::Left(OutBody { rx, flow }));
     *resp.status_mut() =
         hyper::StatusCode::from_u16(r.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     *resp.headers_mut() = r.headers.to_map();
@@ -467,7 +494,7 @@ pub fn serve(
     let mut threads = Vec::new();
     for k in 0..opts.workers.max(1) {
         let (tx, rx) = mpsc::channel();
-        txs.push(tx);
+        txs.push(tx.clone());
         let (engine, component, opts2, next, client) = (
             engine.clone(),
             component.clone(),
@@ -479,6 +506,7 @@ pub fn serve(
         let make = move || Worker {
             k,
             rx,
+            me: tx,
             engine,
             component,
             opts: opts2,

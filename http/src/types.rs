@@ -57,8 +57,103 @@ impl std::fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
+/// How many bytes of a body the host sends may wait for the client
+/// before the host stops taking more from the guest.
+pub const HIGH_WATER: usize = 64 << 10;
+
+/// Flow control of a body the host sends: the bytes queued for the
+/// client, and what resumes the source once the client took enough.
+#[derive(Default)]
+pub struct Flow {
+    inner: Mutex<FlowState>,
+}
+
+#[derive(Default)]
+struct FlowState {
+    queued: usize,
+    paused: Option<Box<dyn FnOnce() + Send>>,
+    closed: bool,
+}
+
+impl Flow {
+    fn lock(&self) -> MutexGuard<'_, FlowState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts `n` more bytes queued; whether that is over [`HIGH_WATER`].
+    fn add(&self, n: usize) -> bool {
+        let mut s = self.lock();
+        s.queued += n;
+        s.queued > HIGH_WATER && !s.closed
+    }
+
+    /// Keeps `resume` until the client took enough (runs it now if it
+    /// did meanwhile, or is gone).
+    fn pause(&self, resume: Box<dyn FnOnce() + Send>) {
+        let now = {
+            let mut s = self.lock();
+            if s.closed || s.queued <= HIGH_WATER / 2 {
+                Some(resume)
+            } else {
+                s.paused = Some(resume);
+                None
+            }
+        };
+        if let Some(f) = now {
+            f()
+        }
+    }
+
+    /// The client took `n` bytes.
+    pub fn taken(&self, n: usize) {
+        let f = {
+            let mut s = self.lock();
+            s.queued = s.queued.saturating_sub(n);
+            if s.queued <= HIGH_WATER / 2 {
+                s.paused.take()
+            } else {
+                None
+            }
+        };
+        if let Some(f) = f {
+            f()
+        }
+    }
+
+    /// The client is gone: nothing waits for it any more.
+    pub fn close(&self) {
+        let f = {
+            let mut s = self.lock();
+            s.closed = true;
+            s.paused.take()
+        };
+        if let Some(f) = f {
+            f()
+        }
+    }
+}
+
 /// Where the frames of a body the host sends go.
-pub type OutTx = tokio::sync::mpsc::UnboundedSender<OutFrame>;
+#[derive(Clone)]
+pub struct OutTx {
+    /// The frames.
+    pub tx: tokio::sync::mpsc::UnboundedSender<OutFrame>,
+    /// Its flow control.
+    pub flow: Arc<Flow>,
+}
+
+impl OutTx {
+    /// Sends a frame (ignored when the client is gone).
+    pub fn send(&self, f: OutFrame) -> bool {
+        self.tx.send(f).is_ok()
+    }
+
+    /// Sends bytes; whether the client is now too far behind.
+    fn send_data(&self, d: Bytes) -> bool {
+        let n = d.len();
+        self.send(Ok(http_body::Frame::data(d))) && self.flow.add(n)
+    }
+}
 
 /// A header list.
 #[derive(Clone, Debug, Default)]
@@ -219,6 +314,9 @@ impl Tables {
 pub struct HttpCtx {
     tables: Mutex<Tables>,
     res: std::sync::OnceLock<Resources>,
+    /// Wakes the thread that drives the store (work was queued through a
+    /// `Remote`).
+    wake: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
     /// Outgoing requests: which `HOST:PORT`s are allowed, and how they go.
     pub(crate) client: Option<Arc<crate::client::Client>>,
 }
@@ -230,8 +328,14 @@ impl HttpCtx {
         Arc::new(HttpCtx {
             tables: Mutex::new(Tables::default()),
             res: std::sync::OnceLock::new(),
+            wake: std::sync::OnceLock::new(),
             client,
         })
+    }
+
+    /// Sets how to wake the thread that drives the store.
+    pub fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        let _ = self.wake.set(wake);
     }
 
     fn t(&self) -> MutexGuard<'_, Tables> {
@@ -346,8 +450,14 @@ impl HttpCtx {
                     let (tx, sid) = (tx.clone(), *sid);
                     match item {
                         BodyItem::Data(d) => {
-                            let _ = b.credit.send(());
-                            let _ = tx.send(Ok(http_body::Frame::data(d)));
+                            let credit = b.credit.clone();
+                            if tx.send_data(d) {
+                                tx.flow.pause(Box::new(move || {
+                                    let _ = credit.send(());
+                                }));
+                            } else {
+                                let _ = credit.send(());
+                            }
                         }
                         BodyItem::End(trailers) => {
                             t.bodies.remove(&id);
@@ -489,10 +599,23 @@ impl HttpCtx {
         let c2 = c.clone();
         let r = cx.read(&c, CHUNK, move |cx, vals, done| {
             if let Some(b) = to_bytes(&vals).filter(|b| !b.is_empty()) {
-                if let Some(tx) = me.t().sending.get(&sid) {
-                    // A client that left: the guest's work goes on, its
-                    // bytes go nowhere.
-                    let _ = tx.send(Ok(http_body::Frame::data(Bytes::from(b))));
+                // A client that left: the guest's work goes on, its bytes
+                // go nowhere.
+                let out = me.t().sending.get(&sid).cloned();
+                if let Some(out) = out {
+                    if out.send_data(Bytes::from(b)) && done.result != CopyResult::Dropped {
+                        // The client is behind: read on once it caught up.
+                        let remote = cx.remote();
+                        let wake = me.wake.get().cloned();
+                        let me2 = me.clone();
+                        out.flow.pause(Box::new(move || {
+                            remote.run(move |cx| me2.read_body(cx, sid, c2, trailers, sent));
+                            if let Some(w) = wake {
+                                w();
+                            }
+                        }));
+                        return;
+                    }
                 }
             }
             if done.result == CopyResult::Dropped {

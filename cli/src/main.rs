@@ -335,8 +335,7 @@ fn parse_serve(
                 }
             }
             "--max-concurrent-per-instance" => {
-                o.max_concurrent_per_instance =
-                    num("--max-concurrent-per-instance", &value(&a)?)?;
+                o.max_concurrent_per_instance = num("--max-concurrent-per-instance", &value(&a)?)?;
                 if o.max_concurrent_per_instance == 0 {
                     return Err("`--max-concurrent-per-instance` is at least 1".into());
                 }

@@ -93,7 +93,13 @@ impl Server {
     fn wait_line(&self, pat: &str, within: Duration) -> Instant {
         let t0 = Instant::now();
         loop {
-            if let Some((t, _)) = self.log.lock().unwrap().iter().find(|(_, l)| l.contains(pat)) {
+            if let Some((t, _)) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, l)| l.contains(pat))
+            {
                 return *t;
             }
             assert!(
@@ -201,7 +207,10 @@ async fn get(addr: &str, path: &str) -> Got {
     send(&mut s, addr, "GET", path, vec![]).await
 }
 
-fn owned_get(addr: &str, path: &'static str) -> impl std::future::Future<Output = Got> + Send + 'static {
+fn owned_get(
+    addr: &str,
+    path: &'static str,
+) -> impl std::future::Future<Output = Got> + Send + 'static {
     let a = addr.to_string();
     async move { get(&a, path).await }
 }
@@ -230,7 +239,10 @@ fn hello_not_found_and_a_streamed_body_the_guest_outlives() {
         let stream = get(&addr, "/stream?n=3&ms=50").await;
         (hello, nf, stream)
     });
-    assert_eq!((hello.status, hello.body.as_slice()), (200, &b"hello\n"[..]));
+    assert_eq!(
+        (hello.status, hello.body.as_slice()),
+        (200, &b"hello\n"[..])
+    );
     assert_eq!((nf.status, nf.body.as_slice()), (404, &b"not found\n"[..]));
     assert_eq!(stream.status, 200);
     assert_eq!(stream.body, b"line 0\nline 1\nline 2\n");
@@ -246,7 +258,10 @@ fn hello_not_found_and_a_streamed_body_the_guest_outlives() {
     // The guest's work after the response: its stderr line comes after
     // the client had the whole body...
     let finished = s.wait_line("/stream: finished 3 lines", Duration::from_secs(10));
-    assert!(finished > stream.done, "the guest finished before the body ended");
+    assert!(
+        finished > stream.done,
+        "the guest finished before the body ended"
+    );
     // ...and its instance (the third, one request each) is dropped only
     // after that line.
     s.wait_line("instance 3 dropped", Duration::from_secs(10));
@@ -283,7 +298,15 @@ fn concurrent_slow_requests_overlap_and_a_large_body_echoes() {
         let echo = send(&mut c, &addr, "POST", "/echo", body.clone()).await;
         // A client that reads slowly: the host stops taking the body from
         // its source while the client is behind, and every byte arrives.
-        let slow_echo = send_slow(&mut c, &addr, "POST", "/echo", body.clone(), Duration::from_millis(1)).await;
+        let slow_echo = send_slow(
+            &mut c,
+            &addr,
+            "POST",
+            "/echo",
+            body.clone(),
+            Duration::from_millis(1),
+        )
+        .await;
         let lines = send(&mut c, &addr, "GET", "/stream?n=2000&ms=0", vec![]).await;
         (slow, took, echo, slow_echo, lines)
     });
@@ -295,11 +318,23 @@ fn concurrent_slow_requests_overlap_and_a_large_body_echoes() {
         "8 × /slow?ms=200 took {took:?}: the calls did not overlap"
     );
     assert_eq!(echo.status, 200);
-    assert!(echo.body == body, "the echoed body differs ({} bytes back)", echo.body.len());
-    assert!(slow_echo.body == body, "the slowly read echo differs ({} bytes)", slow_echo.body.len());
+    assert!(
+        echo.body == body,
+        "the echoed body differs ({} bytes back)",
+        echo.body.len()
+    );
+    assert!(
+        slow_echo.body == body,
+        "the slowly read echo differs ({} bytes)",
+        slow_echo.body.len()
+    );
     let want: String = (0..2000).map(|i| format!("line {i}\n")).collect();
     assert_eq!(lines.status, 200);
-    assert!(lines.body == want.as_bytes(), "{} bytes of lines", lines.body.len());
+    assert!(
+        lines.body == want.as_bytes(),
+        "{} bytes of lines",
+        lines.body.len()
+    );
 }
 
 /// Runs the futures concurrently (on the runtime's tasks).
@@ -368,11 +403,20 @@ fn many_requests_leave_no_instance_and_no_task_alive() {
     bounded(300, async {
         let mut c = connect(&addr).await;
         for i in 0..n_seq {
-            let path = if i % 10 == 0 { "/stream?n=2&ms=0" } else { "/hello" };
+            let path = if i % 10 == 0 {
+                "/stream?n=2&ms=0"
+            } else {
+                "/hello"
+            };
             let r = send(&mut c, &addr, "GET", path, vec![]).await;
             assert_eq!(r.status, 200);
         }
-        let rs = futures_join((0..n_conc).map(|_| owned_get(&addr, "/slow?ms=20")).collect()).await;
+        let rs = futures_join(
+            (0..n_conc)
+                .map(|_| owned_get(&addr, "/slow?ms=20"))
+                .collect(),
+        )
+        .await;
         for r in rs {
             assert_eq!((r.status, r.body.as_slice()), (200, &b"slept 20 ms\n"[..]));
         }
@@ -381,7 +425,10 @@ fn many_requests_leave_no_instance_and_no_task_alive() {
     let lines = s.lines();
     let created = count(&lines, " created");
     let dropped = count(&lines, " dropped");
-    assert!(created >= (n_seq + n_conc) / 100, "{created} instances for 2200 requests");
+    assert!(
+        created >= (n_seq + n_conc) / 100,
+        "{created} instances for 2200 requests"
+    );
     assert_eq!(created, dropped, "instances created and dropped differ");
     assert_eq!(count(&lines, "trapped"), 0);
     // Every instance still there at shutdown was quiescent.

@@ -29,13 +29,21 @@ impl Client {
     }
 }
 
-pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>, own_req: Ty, own_resp: Ty) -> Result<(), Error> {
+pub(crate) fn add_to_linker(
+    l: &mut Linker,
+    ctx: &Arc<HttpCtx>,
+    own_req: Ty,
+    own_resp: Ty,
+) -> Result<(), Error> {
     let c = ctx.clone();
     l.func_async(
         &name("client", "send"),
         canon_async_wasi::ty::async_func(
             &[own_req],
-            Some(canon_async_wasi::ty::result(Some(own_resp), Some(error_code()))),
+            Some(canon_async_wasi::ty::result(
+                Some(own_resp),
+                Some(error_code()),
+            )),
         ),
         move |cx, args, call| {
             let req = c

@@ -102,7 +102,8 @@ fn plain(status: u16, text: &str) -> Resp {
     let mut r = hyper::Response::new(http_body_util::Either::Right(http_body_util::Full::new(
         Bytes::from(text.to_string()),
     )));
-    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut()
         .insert("content-type", http::HeaderValue::from_static("text/plain"));
     r
@@ -183,7 +184,9 @@ impl Worker {
             .map(|n| format!("{n}#handle"))
             .ok_or("the component exports no wasi:http/handler@0.3.x")?;
         let handle = inst.func(&export).ok_or("no handle function")?;
-        log(&self.opts, || format!("instance {n} created (worker {})", self.k));
+        log(&self.opts, || {
+            format!("instance {n} created (worker {})", self.k)
+        });
         let _ = &self.rt;
         Ok(Inst {
             n,
@@ -229,17 +232,13 @@ impl Worker {
         let i = &mut self.insts[k];
         i.served += 1;
         i.idle_logged = false;
-        let authority = parts
-            .uri
-            .authority()
-            .map(|a| a.to_string())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_string)
-            });
+        let authority = parts.uri.authority().map(|a| a.to_string()).or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        });
         let req = RequestData {
             method: method_val(&parts.method),
             scheme: scheme_val(Some(parts.uri.scheme_str().unwrap_or("http"))),
@@ -318,13 +317,20 @@ impl Worker {
                 }
                 i.http.fail_all("the instance trapped");
                 self.bodies.retain(|_, n| *n != i.n);
-                log(&o, || format!("instance {} dropped (trapped; not reused)", i.n));
+                log(&o, || {
+                    format!("instance {} dropped (trapped; not reused)", i.n)
+                });
                 continue;
             }
             let live = i.store.live_tasks(&i.inst);
             if live == 0 && Self::busy(i) == 0 && !i.idle_logged {
                 i.idle_logged = true;
-                log(&o, || format!("instance {} quiescent (0 live tasks, {} requests served)", i.n, i.served));
+                log(&o, || {
+                    format!(
+                        "instance {} quiescent (0 live tasks, {} requests served)",
+                        i.n, i.served
+                    )
+                });
                 if i.served >= o.max_instance_reuse {
                     let i = self.insts.remove(k);
                     self.bodies.retain(|_, n| *n != i.n);
@@ -366,7 +372,10 @@ impl Worker {
             // Wait for a message or the next timer (at least a short poll
             // while stopping).
             let wait = match (wait, stopping) {
-                (w, Some(_)) => Some(w.unwrap_or(Duration::from_millis(10)).min(Duration::from_millis(10))),
+                (w, Some(_)) => Some(
+                    w.unwrap_or(Duration::from_millis(10))
+                        .min(Duration::from_millis(10)),
+                ),
                 (w, None) => w,
             };
             let first = match wait {
@@ -380,7 +389,12 @@ impl Worker {
             let mut next = first;
             while let Some(m) = next.take() {
                 match m {
-                    Msg::Request { id, parts, credit, reply } => {
+                    Msg::Request {
+                        id,
+                        parts,
+                        credit,
+                        reply,
+                    } => {
                         if stopping.is_some() {
                             let _ = reply.send(plain(503, "shutting down\n"));
                         } else {

@@ -537,7 +537,13 @@ impl HttpCtx {
     /// stream as it writes it, then the trailers; or bridges a host-fed
     /// body straight through. `sent` (the future `response.new` returned)
     /// is resolved at the end.
-    pub fn send_body(self: &Arc<Self>, cx: &mut HostCx<'_>, body: Body, sent: Option<Val>, tx: OutTx) {
+    pub fn send_body(
+        self: &Arc<Self>,
+        cx: &mut HostCx<'_>,
+        body: Body,
+        sent: Option<Val>,
+        tx: OutTx,
+    ) {
         let mut t = self.t();
         t.next_send += 1;
         let sid = t.next_send;
@@ -548,7 +554,10 @@ impl HttpCtx {
             Body::Host(id) => {
                 let mut t = self.t();
                 if let Some(b) = t.bodies.get_mut(&id) {
-                    b.target = Target::Bridged { tx: tx.clone(), sid };
+                    b.target = Target::Bridged {
+                        tx: tx.clone(),
+                        sid,
+                    };
                     let _ = b.credit.send(());
                 } else {
                     t.sending.remove(&sid);
@@ -571,9 +580,16 @@ impl HttpCtx {
                     // request's own); a future of the guest's is read and
                     // dropped.
                     let mut t = self.t();
-                    let same = t.bodies.get(&id).and_then(|b| b.ends.as_ref()).is_some_and(|(_, f)| *f == trailers);
+                    let same = t
+                        .bodies
+                        .get(&id)
+                        .and_then(|b| b.ends.as_ref())
+                        .is_some_and(|(_, f)| *f == trailers);
                     if let Some(b) = t.bodies.get_mut(&id) {
-                        b.target = Target::Bridged { tx: tx.clone(), sid };
+                        b.target = Target::Bridged {
+                            tx: tx.clone(),
+                            sid,
+                        };
                         if !b.writing {
                             let _ = b.credit.send(());
                         }
@@ -594,7 +610,14 @@ impl HttpCtx {
         }
     }
 
-    fn read_body(self: &Arc<Self>, cx: &mut HostCx<'_>, sid: u64, c: Val, trailers: Val, sent: Option<Val>) {
+    fn read_body(
+        self: &Arc<Self>,
+        cx: &mut HostCx<'_>,
+        sid: u64,
+        c: Val,
+        trailers: Val,
+        sent: Option<Val>,
+    ) {
         let me = self.clone();
         let c2 = c.clone();
         let r = cx.read(&c, CHUNK, move |cx, vals, done| {
@@ -630,7 +653,13 @@ impl HttpCtx {
         }
     }
 
-    fn read_trailers(self: &Arc<Self>, cx: &mut HostCx<'_>, sid: u64, trailers: Val, sent: Option<Val>) {
+    fn read_trailers(
+        self: &Arc<Self>,
+        cx: &mut HostCx<'_>,
+        sid: u64,
+        trailers: Val,
+        sent: Option<Val>,
+    ) {
         let me = self.clone();
         let f = trailers.clone();
         let sent2 = sent.clone();
@@ -656,7 +685,13 @@ impl HttpCtx {
         }
     }
 
-    fn body_done(&self, cx: &mut HostCx<'_>, sid: u64, sent: Option<Val>, tr: Option<http::HeaderMap>) {
+    fn body_done(
+        &self,
+        cx: &mut HostCx<'_>,
+        sid: u64,
+        sent: Option<Val>,
+        tr: Option<http::HeaderMap>,
+    ) {
         if let Some(tx) = self.t().sending.remove(&sid) {
             if let Some(tr) = tr {
                 let _ = tx.send(Ok(http_body::Frame::trailers(tr)));
@@ -730,7 +765,10 @@ fn write_all(
 
 /// `field-size-payload`.
 fn field_size() -> Ty {
-    record(&[("field-name", option(Ty::String)), ("field-size", option(Ty::U32))])
+    record(&[
+        ("field-name", option(Ty::String)),
+        ("field-size", option(Ty::U32)),
+    ])
 }
 
 /// `error-code`.
@@ -740,7 +778,10 @@ pub fn error_code() -> Ty {
         ("DNS-timeout", None),
         (
             "DNS-error",
-            Some(record(&[("rcode", option(Ty::String)), ("info-code", option(Ty::U16))])),
+            Some(record(&[
+                ("rcode", option(Ty::String)),
+                ("info-code", option(Ty::U16)),
+            ])),
         ),
         ("destination-not-found", None),
         ("destination-unavailable", None),
@@ -756,7 +797,10 @@ pub fn error_code() -> Ty {
         ("TLS-certificate-error", None),
         (
             "TLS-alert-received",
-            Some(record(&[("alert-id", option(Ty::U8)), ("alert-message", option(Ty::String))])),
+            Some(record(&[
+                ("alert-id", option(Ty::U8)),
+                ("alert-message", option(Ty::String)),
+            ])),
         ),
         ("HTTP-request-denied", None),
         ("HTTP-request-length-required", None),
@@ -795,14 +839,20 @@ pub fn error_case(name: &str) -> u32 {
 
 /// `internal-error(some(msg))`.
 pub fn internal_error(msg: &str) -> Val {
-    Val::Variant(error_case("internal-error"), Some(Box::new(some(string(msg)))))
+    Val::Variant(
+        error_case("internal-error"),
+        Some(Box::new(some(string(msg)))),
+    )
 }
 
 /// A readable description of an `error-code` value.
 pub fn describe_error(v: &Val) -> String {
     match (error_code(), v) {
         (Ty::Variant(cs), Val::Variant(i, p)) => {
-            let n = cs.get(*i as usize).map_or("?", |c| c.0.as_str()).to_string();
+            let n = cs
+                .get(*i as usize)
+                .map_or("?", |c| c.0.as_str())
+                .to_string();
             match p {
                 Some(p) => format!("{n}({p:?})"),
                 None => n,
@@ -909,7 +959,9 @@ fn sfunc(params: &[Ty], result: Option<Ty>) -> FuncTy {
 fn str_arg(args: &[Val], i: usize) -> Result<String, HostError> {
     match args.get(i) {
         Some(Val::String(s)) => Ok(s.text.clone()),
-        o => Err(HostError::new(format!("argument {i}: expected a string, got {o:?}"))),
+        o => Err(HostError::new(format!(
+            "argument {i}: expected a string, got {o:?}"
+        ))),
     }
 }
 
@@ -965,7 +1017,11 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                         t.fields.remove(&rep);
                     }
                     1 => {
-                        if let Some(RequestData { body: Body::Host(id), .. }) = t.requests.remove(&rep) {
+                        if let Some(RequestData {
+                            body: Body::Host(id),
+                            ..
+                        }) = t.requests.remove(&rep)
+                        {
                             t.bodies.remove(&id);
                         }
                     }
@@ -996,18 +1052,34 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
     // fields
     {
         let c = ctx.clone();
-        l.func(&t("[constructor]fields"), sfunc(&[], Some(own_f.clone())), move |cx, _| {
-            Ok(vec![c.new_fields(cx, FieldsData { entries: vec![], mutable: true })])
-        })?;
+        l.func(
+            &t("[constructor]fields"),
+            sfunc(&[], Some(own_f.clone())),
+            move |cx, _| {
+                Ok(vec![c.new_fields(
+                    cx,
+                    FieldsData {
+                        entries: vec![],
+                        mutable: true,
+                    },
+                )])
+            },
+        )?;
         let c = ctx.clone();
         l.func(
             &t("[static]fields.from-list"),
-            sfunc(&[entries.clone()], Some(result(Some(own_f.clone()), Some(header_error())))),
+            sfunc(
+                &[entries.clone()],
+                Some(result(Some(own_f.clone()), Some(header_error()))),
+            ),
             move |cx, args| {
                 let Some(Val::List(es)) = args.first() else {
                     return Err(HostError::new("from-list: expected a list"));
                 };
-                let mut f = FieldsData { entries: vec![], mutable: true };
+                let mut f = FieldsData {
+                    entries: vec![],
+                    mutable: true,
+                };
                 for e in es {
                     let Val::Record(kv) = e else {
                         return Err(HostError::new("from-list: expected tuples"));
@@ -1031,12 +1103,19 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
             let c = ctx.clone();
             let mut ps = vec![bor_f.clone()];
             ps.extend_from_slice(params);
-            l.func(&t(&format!("[method]fields.{m}")), sfunc(&ps, res_ty), move |cx, args| {
-                let rep = c.fields_rep(cx, &args[0])?;
-                let mut tb = c.t();
-                let f = tb.fields.get_mut(&rep).ok_or_else(|| HostError::new("unknown fields"))?;
-                Ok(vec![op(f, &args[1..])?])
-            })
+            l.func(
+                &t(&format!("[method]fields.{m}")),
+                sfunc(&ps, res_ty),
+                move |cx, args| {
+                    let rep = c.fields_rep(cx, &args[0])?;
+                    let mut tb = c.t();
+                    let f = tb
+                        .fields
+                        .get_mut(&rep)
+                        .ok_or_else(|| HostError::new("unknown fields"))?;
+                    Ok(vec![op(f, &args[1..])?])
+                },
+            )
             .map(|_| ())
         };
         let lower = |a: &[Val]| str_arg(a, 0).map(|s| s.to_ascii_lowercase());
@@ -1048,7 +1127,11 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
             Box::new(move |f, a| {
                 let k = lower(a)?;
                 Ok(Val::List(
-                    f.entries.iter().filter(|(n, _)| *n == k).map(|(_, v)| bytes_val(v)).collect(),
+                    f.entries
+                        .iter()
+                        .filter(|(n, _)| *n == k)
+                        .map(|(_, v)| bytes_val(v))
+                        .collect(),
                 ))
             }),
         )?;
@@ -1106,8 +1189,12 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                     if !f.mutable {
                         return Ok(he(IMMUTABLE));
                     }
-                    let old: Vec<Val> =
-                        f.entries.iter().filter(|(n, _)| *n == k).map(|(_, v)| bytes_val(v)).collect();
+                    let old: Vec<Val> = f
+                        .entries
+                        .iter()
+                        .filter(|(n, _)| *n == k)
+                        .map(|(_, v)| bytes_val(v))
+                        .collect();
                     f.entries.retain(|(n, _)| *n != k);
                     Ok(if give { ok(Val::List(old)) } else { ok_unit() })
                 }),
@@ -1136,13 +1223,28 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                 }
             }),
         )?;
-        method(l, "copy-all", &[], Some(entries.clone()), Box::new(|f, _| Ok(entry_list(f))))?;
+        method(
+            l,
+            "copy-all",
+            &[],
+            Some(entries.clone()),
+            Box::new(|f, _| Ok(entry_list(f))),
+        )?;
         let c = ctx.clone();
-        l.func(&t("[method]fields.clone"), sfunc(&[bor_f.clone()], Some(own_f.clone())), move |cx, args| {
-            let rep = c.fields_rep(cx, &args[0])?;
-            let f = c.t().fields.get(&rep).cloned().ok_or_else(|| HostError::new("unknown fields"))?;
-            Ok(vec![c.new_fields(cx, FieldsData { mutable: true, ..f })])
-        })?;
+        l.func(
+            &t("[method]fields.clone"),
+            sfunc(&[bor_f.clone()], Some(own_f.clone())),
+            move |cx, args| {
+                let rep = c.fields_rep(cx, &args[0])?;
+                let f = c
+                    .t()
+                    .fields
+                    .get(&rep)
+                    .cloned()
+                    .ok_or_else(|| HostError::new("unknown fields"))?;
+                Ok(vec![c.new_fields(cx, FieldsData { mutable: true, ..f })])
+            },
+        )?;
     }
 
     let trailers_ty = result(Some(option(own_f.clone())), Some(error_code()));
@@ -1162,7 +1264,12 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         l.func(
             &t("[static]request.new"),
             sfunc(
-                &[own_f.clone(), option(body_ty()), future(Some(trailers_ty.clone())), option(own_opt.clone())],
+                &[
+                    own_f.clone(),
+                    option(body_ty()),
+                    future(Some(trailers_ty.clone())),
+                    option(own_opt.clone()),
+                ],
                 Some(tuple([own_req.clone(), future(Some(sent_ty.clone()))])),
             ),
             move |cx, args| {
@@ -1183,8 +1290,14 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                     scheme: none(),
                     authority: None,
                     path_with_query: None,
-                    headers: FieldsData { mutable: false, ..headers },
-                    body: Body::Guest { contents, trailers: args[2].clone() },
+                    headers: FieldsData {
+                        mutable: false,
+                        ..headers
+                    },
+                    body: Body::Guest {
+                        contents,
+                        trailers: args[2].clone(),
+                    },
                 };
                 let req = c.new_request(cx, r);
                 // Outgoing requests are sent (or denied) as a whole by
@@ -1194,22 +1307,36 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
             },
         )?;
         type ReqOp = dyn Fn(&mut RequestData, &[Val]) -> Result<Val, HostError> + Send + Sync;
-        let rmethod = |l: &mut Linker, m: &str, params: &[Ty], res_ty: Option<Ty>, op: Box<ReqOp>| {
-            let c = ctx.clone();
-            let mut ps = vec![bor_req.clone()];
-            ps.extend_from_slice(params);
-            l.func(&t(&format!("[method]request.{m}")), sfunc(&ps, res_ty), move |cx, args| {
-                let rep = cx
-                    .resource_rep(&c.resources().request, &args[0])
-                    .ok_or_else(|| HostError::new("not a request handle"))?;
-                let mut tb = c.t();
-                let r = tb.requests.get_mut(&rep).ok_or_else(|| HostError::new("unknown request"))?;
-                Ok(vec![op(r, &args[1..])?])
-            })
-            .map(|_| ())
-        };
+        let rmethod =
+            |l: &mut Linker, m: &str, params: &[Ty], res_ty: Option<Ty>, op: Box<ReqOp>| {
+                let c = ctx.clone();
+                let mut ps = vec![bor_req.clone()];
+                ps.extend_from_slice(params);
+                l.func(
+                    &t(&format!("[method]request.{m}")),
+                    sfunc(&ps, res_ty),
+                    move |cx, args| {
+                        let rep = cx
+                            .resource_rep(&c.resources().request, &args[0])
+                            .ok_or_else(|| HostError::new("not a request handle"))?;
+                        let mut tb = c.t();
+                        let r = tb
+                            .requests
+                            .get_mut(&rep)
+                            .ok_or_else(|| HostError::new("unknown request"))?;
+                        Ok(vec![op(r, &args[1..])?])
+                    },
+                )
+                .map(|_| ())
+            };
         let unit_ok = || result(None, None);
-        rmethod(l, "get-method", &[], Some(method_ty()), Box::new(|r, _| Ok(r.method.clone())))?;
+        rmethod(
+            l,
+            "get-method",
+            &[],
+            Some(method_ty()),
+            Box::new(|r, _| Ok(r.method.clone())),
+        )?;
         rmethod(
             l,
             "set-method",
@@ -1240,7 +1367,13 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                 Ok(ok_unit())
             }),
         )?;
-        rmethod(l, "get-scheme", &[], Some(option(scheme_ty())), Box::new(|r, _| Ok(r.scheme.clone())))?;
+        rmethod(
+            l,
+            "get-scheme",
+            &[],
+            Some(option(scheme_ty())),
+            Box::new(|r, _| Ok(r.scheme.clone())),
+        )?;
         rmethod(
             l,
             "set-scheme",
@@ -1268,7 +1401,13 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                 Ok(ok_unit())
             }),
         )?;
-        rmethod(l, "get-options", &[], Some(option(own_opt.clone())), Box::new(|_, _| Ok(none())))?;
+        rmethod(
+            l,
+            "get-options",
+            &[],
+            Some(option(own_opt.clone())),
+            Box::new(|_, _| Ok(none())),
+        )?;
         let c = ctx.clone();
         l.func(
             &t("[method]request.get-headers"),
@@ -1283,7 +1422,13 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                     .get(&rep)
                     .map(|r| r.headers.clone())
                     .ok_or_else(|| HostError::new("unknown request"))?;
-                Ok(vec![c.new_fields(cx, FieldsData { mutable: false, ..h })])
+                Ok(vec![c.new_fields(
+                    cx,
+                    FieldsData {
+                        mutable: false,
+                        ..h
+                    },
+                )])
             },
         )?;
         let c = ctx.clone();
@@ -1295,7 +1440,9 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                 Some(tuple([body_ty(), future(Some(trailers_ty.clone()))])),
             ),
             move |cx, args| {
-                let r = c.take_request(cx, &args[0]).ok_or_else(|| HostError::new("unknown request"))?;
+                let r = c
+                    .take_request(cx, &args[0])
+                    .ok_or_else(|| HostError::new("unknown request"))?;
                 discard_future(cx, args[1].clone());
                 Ok(vec![c.consume(cx, r.body, &tt)])
             },
@@ -1309,7 +1456,11 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         l.func(
             &t("[static]response.new"),
             sfunc(
-                &[own_f.clone(), option(body_ty()), future(Some(trailers_ty.clone()))],
+                &[
+                    own_f.clone(),
+                    option(body_ty()),
+                    future(Some(trailers_ty.clone())),
+                ],
                 Some(tuple([own_resp.clone(), future(Some(sent_ty.clone()))])),
             ),
             move |cx, args| {
@@ -1321,8 +1472,14 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                 let sent = cx.future_new(Some(st.clone()));
                 let r = ResponseData {
                     status: 200,
-                    headers: FieldsData { mutable: false, ..headers },
-                    body: Body::Guest { contents, trailers: args[2].clone() },
+                    headers: FieldsData {
+                        mutable: false,
+                        ..headers
+                    },
+                    body: Body::Guest {
+                        contents,
+                        trailers: args[2].clone(),
+                    },
                     sent: Some(sent.clone()),
                 };
                 Ok(vec![Val::Record(vec![c.new_response(cx, r), sent])])
@@ -1333,11 +1490,20 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                 .ok_or_else(|| HostError::new("not a response handle"))
         };
         let c = ctx.clone();
-        l.func(&t("[method]response.get-status-code"), sfunc(&[bor_resp.clone()], Some(Ty::U16)), move |cx, a| {
-            let rep = resp_rep(&c, cx, &a[0])?;
-            let s = c.t().responses.get(&rep).map(|r| r.status).ok_or_else(|| HostError::new("unknown response"))?;
-            Ok(vec![Val::U16(s)])
-        })?;
+        l.func(
+            &t("[method]response.get-status-code"),
+            sfunc(&[bor_resp.clone()], Some(Ty::U16)),
+            move |cx, a| {
+                let rep = resp_rep(&c, cx, &a[0])?;
+                let s = c
+                    .t()
+                    .responses
+                    .get(&rep)
+                    .map(|r| r.status)
+                    .ok_or_else(|| HostError::new("unknown response"))?;
+                Ok(vec![Val::U16(s)])
+            },
+        )?;
         let c = ctx.clone();
         l.func(
             &t("[method]response.set-status-code"),
@@ -1351,17 +1517,35 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                     return Ok(vec![Val::Variant(1, None)]);
                 }
                 let mut tb = c.t();
-                let r = tb.responses.get_mut(&rep).ok_or_else(|| HostError::new("unknown response"))?;
+                let r = tb
+                    .responses
+                    .get_mut(&rep)
+                    .ok_or_else(|| HostError::new("unknown response"))?;
                 r.status = s;
                 Ok(vec![ok_unit()])
             },
         )?;
         let c = ctx.clone();
-        l.func(&t("[method]response.get-headers"), sfunc(&[bor_resp.clone()], Some(own_f.clone())), move |cx, a| {
-            let rep = resp_rep(&c, cx, &a[0])?;
-            let h = c.t().responses.get(&rep).map(|r| r.headers.clone()).ok_or_else(|| HostError::new("unknown response"))?;
-            Ok(vec![c.new_fields(cx, FieldsData { mutable: false, ..h })])
-        })?;
+        l.func(
+            &t("[method]response.get-headers"),
+            sfunc(&[bor_resp.clone()], Some(own_f.clone())),
+            move |cx, a| {
+                let rep = resp_rep(&c, cx, &a[0])?;
+                let h = c
+                    .t()
+                    .responses
+                    .get(&rep)
+                    .map(|r| r.headers.clone())
+                    .ok_or_else(|| HostError::new("unknown response"))?;
+                Ok(vec![c.new_fields(
+                    cx,
+                    FieldsData {
+                        mutable: false,
+                        ..h
+                    },
+                )])
+            },
+        )?;
         let c = ctx.clone();
         let tt = trailers_ty.clone();
         l.func(
@@ -1371,7 +1555,9 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
                 Some(tuple([body_ty(), future(Some(trailers_ty.clone()))])),
             ),
             move |cx, args| {
-                let r = c.take_response(cx, &args[0]).ok_or_else(|| HostError::new("unknown response"))?;
+                let r = c
+                    .take_response(cx, &args[0])
+                    .ok_or_else(|| HostError::new("unknown response"))?;
                 discard_future(cx, args[1].clone());
                 if let Some(s) = r.sent {
                     resolve(cx, s, ok_unit());
@@ -1384,20 +1570,33 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
     // request-options
     {
         let c = ctx.clone();
-        l.func(&t("[constructor]request-options"), sfunc(&[], Some(own_opt.clone())), move |cx, _| {
-            let mut tb = c.t();
-            let rep = tb.rep();
-            tb.options.insert(rep, [None; 3]);
-            drop(tb);
-            Ok(vec![cx.resource_new(&c.resources().options, rep)])
-        })?;
-        for (i, what) in ["connect-timeout", "first-byte-timeout", "between-bytes-timeout"].iter().enumerate() {
+        l.func(
+            &t("[constructor]request-options"),
+            sfunc(&[], Some(own_opt.clone())),
+            move |cx, _| {
+                let mut tb = c.t();
+                let rep = tb.rep();
+                tb.options.insert(rep, [None; 3]);
+                drop(tb);
+                Ok(vec![cx.resource_new(&c.resources().options, rep)])
+            },
+        )?;
+        for (i, what) in [
+            "connect-timeout",
+            "first-byte-timeout",
+            "between-bytes-timeout",
+        ]
+        .iter()
+        .enumerate()
+        {
             let c = ctx.clone();
             l.func(
                 &t(&format!("[method]request-options.get-{what}")),
                 sfunc(&[bor_opt.clone()], Some(option(Ty::U64))),
                 move |cx, a| {
-                    let rep = cx.resource_rep(&c.resources().options, &a[0]).ok_or_else(|| HostError::new("not request-options"))?;
+                    let rep = cx
+                        .resource_rep(&c.resources().options, &a[0])
+                        .ok_or_else(|| HostError::new("not request-options"))?;
                     let v = c.t().options.get(&rep).and_then(|o| o[i]);
                     Ok(vec![v.map_or(none(), |d| some(Val::U64(d)))])
                 },
@@ -1405,9 +1604,14 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
             let c = ctx.clone();
             l.func(
                 &t(&format!("[method]request-options.set-{what}")),
-                sfunc(&[bor_opt.clone(), option(Ty::U64)], Some(result(None, Some(options_error())))),
+                sfunc(
+                    &[bor_opt.clone(), option(Ty::U64)],
+                    Some(result(None, Some(options_error()))),
+                ),
                 move |cx, a| {
-                    let rep = cx.resource_rep(&c.resources().options, &a[0]).ok_or_else(|| HostError::new("not request-options"))?;
+                    let rep = cx
+                        .resource_rep(&c.resources().options, &a[0])
+                        .ok_or_else(|| HostError::new("not request-options"))?;
                     let d = match &a[1] {
                         Val::Variant(1, Some(d)) => match d.as_ref() {
                             Val::U64(d) => Some(*d),
@@ -1423,15 +1627,21 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
             )?;
         }
         let c = ctx.clone();
-        l.func(&t("[method]request-options.clone"), sfunc(&[bor_opt.clone()], Some(own_opt.clone())), move |cx, a| {
-            let rep = cx.resource_rep(&c.resources().options, &a[0]).ok_or_else(|| HostError::new("not request-options"))?;
-            let mut tb = c.t();
-            let o = tb.options.get(&rep).copied().unwrap_or([None; 3]);
-            let new = tb.rep();
-            tb.options.insert(new, o);
-            drop(tb);
-            Ok(vec![cx.resource_new(&c.resources().options, new)])
-        })?;
+        l.func(
+            &t("[method]request-options.clone"),
+            sfunc(&[bor_opt.clone()], Some(own_opt.clone())),
+            move |cx, a| {
+                let rep = cx
+                    .resource_rep(&c.resources().options, &a[0])
+                    .ok_or_else(|| HostError::new("not request-options"))?;
+                let mut tb = c.t();
+                let o = tb.options.get(&rep).copied().unwrap_or([None; 3]);
+                let new = tb.rep();
+                tb.options.insert(new, o);
+                drop(tb);
+                Ok(vec![cx.resource_new(&c.resources().options, new)])
+            },
+        )?;
     }
     let _ = enumeration;
     crate::client::add_to_linker(l, ctx, own_req, own_resp)?;
@@ -1466,7 +1676,10 @@ impl HttpCtx {
                 let f = cx.future_new(Some(trailers_ty.clone()));
                 let mut t = self.t();
                 if let Some(b) = t.bodies.get_mut(&id) {
-                    b.target = Target::Guest { stream: s.clone(), trailers: f.clone() };
+                    b.target = Target::Guest {
+                        stream: s.clone(),
+                        trailers: f.clone(),
+                    };
                     b.ends = Some((s.clone(), f.clone()));
                     let _ = b.credit.send(());
                 }

@@ -47,14 +47,20 @@ fn a_guest_dropping_its_writable_end_finishes_the_hosts_waiting_read() {
     let got: Arc<Mutex<Option<(Vec<Val>, CopyDone)>>> = Arc::default();
     let g = got.clone();
     s.with_host(|cx| {
-        cx.read(end, 16, move |_, vals, d| *g.lock().unwrap() = Some((vals, d)))
-            .unwrap()
+        cx.read(end, 16, move |_, vals, d| {
+            *g.lock().unwrap() = Some((vals, d))
+        })
+        .unwrap()
     });
     s.run_until_idle().unwrap();
     assert!(got.lock().unwrap().is_none(), "nothing was written yet");
     s.call(&close, &[]).unwrap();
     s.run_until_idle().unwrap();
-    let (vals, d) = got.lock().unwrap().take().expect("the host's read finished");
+    let (vals, d) = got
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the host's read finished");
     assert!(vals.is_empty());
     assert_eq!(d.result, CopyResult::Dropped);
 }

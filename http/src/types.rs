@@ -8,7 +8,7 @@
 //! and the next one is asked for only when the guest took the last one,
 //! so the body is never buffered whole. A body the guest writes (a
 //! response) is read by the host once the response is handed over
-//! ([`take_response`]).
+//! ([`HttpCtx::take_response`], [`HttpCtx::send_body`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -1069,7 +1069,7 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         l.func(
             &t("[static]fields.from-list"),
             sfunc(
-                &[entries.clone()],
+                std::slice::from_ref(&entries),
                 Some(result(Some(own_f.clone()), Some(header_error()))),
             ),
             move |cx, args| {
@@ -1233,7 +1233,7 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         let c = ctx.clone();
         l.func(
             &t("[method]fields.clone"),
-            sfunc(&[bor_f.clone()], Some(own_f.clone())),
+            sfunc(std::slice::from_ref(&bor_f), Some(own_f.clone())),
             move |cx, args| {
                 let rep = c.fields_rep(cx, &args[0])?;
                 let f = c
@@ -1411,7 +1411,7 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         let c = ctx.clone();
         l.func(
             &t("[method]request.get-headers"),
-            sfunc(&[bor_req.clone()], Some(own_f.clone())),
+            sfunc(std::slice::from_ref(&bor_req), Some(own_f.clone())),
             move |cx, args| {
                 let rep = cx
                     .resource_rep(&c.resources().request, &args[0])
@@ -1492,7 +1492,7 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         let c = ctx.clone();
         l.func(
             &t("[method]response.get-status-code"),
-            sfunc(&[bor_resp.clone()], Some(Ty::U16)),
+            sfunc(std::slice::from_ref(&bor_resp), Some(Ty::U16)),
             move |cx, a| {
                 let rep = resp_rep(&c, cx, &a[0])?;
                 let s = c
@@ -1528,7 +1528,7 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         let c = ctx.clone();
         l.func(
             &t("[method]response.get-headers"),
-            sfunc(&[bor_resp.clone()], Some(own_f.clone())),
+            sfunc(std::slice::from_ref(&bor_resp), Some(own_f.clone())),
             move |cx, a| {
                 let rep = resp_rep(&c, cx, &a[0])?;
                 let h = c
@@ -1592,7 +1592,7 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
             let c = ctx.clone();
             l.func(
                 &t(&format!("[method]request-options.get-{what}")),
-                sfunc(&[bor_opt.clone()], Some(option(Ty::U64))),
+                sfunc(std::slice::from_ref(&bor_opt), Some(option(Ty::U64))),
                 move |cx, a| {
                     let rep = cx
                         .resource_rep(&c.resources().options, &a[0])
@@ -1629,7 +1629,7 @@ pub fn add_to_linker(l: &mut Linker, ctx: &Arc<HttpCtx>) -> Result<(), Error> {
         let c = ctx.clone();
         l.func(
             &t("[method]request-options.clone"),
-            sfunc(&[bor_opt.clone()], Some(own_opt.clone())),
+            sfunc(std::slice::from_ref(&bor_opt), Some(own_opt.clone())),
             move |cx, a| {
                 let rep = cx
                     .resource_rep(&c.resources().options, &a[0])

@@ -31,6 +31,9 @@ const COMPONENT: &str = r#"
 )
 "#;
 
+/// What the host's read finished with.
+type Got = Arc<Mutex<Option<(Vec<Val>, CopyDone)>>>;
+
 #[test]
 fn a_guest_dropping_its_writable_end_finishes_the_hosts_waiting_read() {
     let buf = wast::parser::ParseBuffer::new(COMPONENT).unwrap();
@@ -44,7 +47,7 @@ fn a_guest_dropping_its_writable_end_finishes_the_hosts_waiting_read() {
     let [end] = &s.call(&make, &[]).unwrap()[..] else {
         panic!("one result")
     };
-    let got: Arc<Mutex<Option<(Vec<Val>, CopyDone)>>> = Arc::default();
+    let got: Got = Arc::default();
     let g = got.clone();
     s.with_host(|cx| {
         cx.read(end, 16, move |_, vals, d| {

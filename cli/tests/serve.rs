@@ -35,11 +35,15 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Server::start_with(&component(), args)
+    }
+
+    fn start_with(component: &str, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_canon-async"))
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "-v"])
             .args(args)
-            .arg(component())
+            .arg(component)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -435,4 +439,185 @@ fn many_requests_leave_no_instance_and_no_task_alive() {
     for l in lines.iter().filter(|l| l.contains("dropped at shutdown")) {
         assert!(l.contains("(0 live tasks)"), "{l}");
     }
+}
+
+/// `error-code`'s cases, with their payloads in WAT.
+const ERROR_CODE: &[(&str, &str)] = &[
+    ("DNS-timeout", ""),
+    ("DNS-error", "$dns"),
+    ("destination-not-found", ""),
+    ("destination-unavailable", ""),
+    ("destination-IP-prohibited", ""),
+    ("destination-IP-unroutable", ""),
+    ("connection-refused", ""),
+    ("connection-terminated", ""),
+    ("connection-timeout", ""),
+    ("connection-read-timeout", ""),
+    ("connection-write-timeout", ""),
+    ("connection-limit-reached", ""),
+    ("TLS-protocol-error", ""),
+    ("TLS-certificate-error", ""),
+    ("TLS-alert-received", "$tls"),
+    ("HTTP-request-denied", ""),
+    ("HTTP-request-length-required", ""),
+    ("HTTP-request-body-size", "(option u64)"),
+    ("HTTP-request-method-invalid", ""),
+    ("HTTP-request-URI-invalid", ""),
+    ("HTTP-request-URI-too-long", ""),
+    ("HTTP-request-header-section-size", "(option u32)"),
+    ("HTTP-request-header-size", "(option $fsp)"),
+    ("HTTP-request-trailer-section-size", "(option u32)"),
+    ("HTTP-request-trailer-size", "$fsp"),
+    ("HTTP-response-incomplete", ""),
+    ("HTTP-response-header-section-size", "(option u32)"),
+    ("HTTP-response-header-size", "$fsp"),
+    ("HTTP-response-body-size", "(option u64)"),
+    ("HTTP-response-trailer-section-size", "(option u32)"),
+    ("HTTP-response-trailer-size", "$fsp"),
+    ("HTTP-response-transfer-coding", "(option string)"),
+    ("HTTP-response-content-coding", "(option string)"),
+    ("HTTP-response-timeout", ""),
+    ("HTTP-upgrade-failed", ""),
+    ("HTTP-protocol-error", ""),
+    ("loop-detected", ""),
+    ("configuration-error", ""),
+    ("internal-error", "(option string)"),
+];
+
+/// A `wasi:http` proxy written in WAT: `handle` sends the request it got
+/// on with `wasi:http/client@0.3.0#send` and answers with the response
+/// (or the error code) that came back.
+fn proxy_component() -> Vec<u8> {
+    let cases: String = ERROR_CODE
+        .iter()
+        .map(|(n, p)| format!("(case \"{n}\" {p})"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let wat = format!(
+        r#"(component $C
+  (import "wasi:http/types@0.3.0" (instance $types
+    (export "request" (type (sub resource)))
+    (export "response" (type (sub resource)))
+    (type $fsp0 (record (field "field-name" (option string)) (field "field-size" (option u32))))
+    (export "field-size-payload" (type $fsp (eq $fsp0)))
+    (type $dns0 (record (field "rcode" (option string)) (field "info-code" (option u16))))
+    (export "DNS-error-payload" (type $dns (eq $dns0)))
+    (type $tls0 (record (field "alert-id" (option u8)) (field "alert-message" (option string))))
+    (export "TLS-alert-received-payload" (type $tls (eq $tls0)))
+    (type $ec0 (variant {cases}))
+    (export "error-code" (type (eq $ec0)))))
+  (alias export $types "request" (type $req))
+  (alias export $types "response" (type $resp))
+  (alias export $types "error-code" (type $ec))
+  (type $res (result (own $resp) (error $ec)))
+  (import "wasi:http/client@0.3.0" (instance $client
+    (alias outer $C $req (type $r))
+    (alias outer $C $resp (type $rs))
+    (alias outer $C $ec (type $e))
+    (export "send" (func async (param "request" (own $r)) (result (result (own $rs) (error $e)))))))
+  (alias export $client "send" (func $send))
+  (core module $Libc
+    (memory (export "mem") 1)
+    (global $bump (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $p) (local.get 3)))
+      (local.get $p)))
+  (core instance $libc (instantiate $Libc))
+  (core func $send (canon lower (func $send) (memory $libc "mem") (realloc (func $libc "realloc"))))
+  (core func $ret (canon task.return (result $res) (memory $libc "mem")))
+  (core module $M
+    (import "" "mem" (memory 1))
+    (import "" "send" (func $send (param i32 i32)))
+    (import "" "ret" (func $ret (param i32 i32 i32 i64 i32 i32 i32 i32)))
+    (func (export "handle") (param $req i32)
+      (call $send (local.get $req) (i32.const 64))
+      (if (i32.eqz (i32.load8_u (i32.const 64)))
+        (then (call $ret (i32.const 0) (i32.load (i32.const 72))
+                         (i32.const 0) (i64.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+        (else (call $ret (i32.const 1) (i32.load8_u (i32.const 72))
+                         (i32.const 0) (i64.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))))))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "mem" (memory $libc "mem"))
+    (export "send" (func $send))
+    (export "ret" (func $ret))))))
+  (func $handle async (param "request" (own $req)) (result $res)
+    (canon lift (core func $m "handle") async (memory $libc "mem")))
+  (instance $h (export "handle" (func $handle)))
+  (export "wasi:http/handler@0.3.0" (instance $h))
+)"#
+    );
+    let buf = wast::parser::ParseBuffer::new(&wat).unwrap();
+    let mut w: wast::Wat = wast::parser::parse(&buf).unwrap();
+    w.encode().unwrap()
+}
+
+/// A backend on an ephemeral port: answers every request with its method,
+/// path and body.
+async fn backend() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let what = format!("{} {} ", req.method(), req.uri());
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let mut out = what.into_bytes();
+                        out.extend_from_slice(&body);
+                        Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::from(out))))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn outgoing_requests_go_only_where_allowed() {
+    let dir = std::env::temp_dir().join(format!("canon-async-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = dir.join("proxy.wasm");
+    std::fs::write(&wasm, proxy_component()).unwrap();
+    let wasm = wasm.display().to_string();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let back = rt.block_on(backend()).to_string();
+    let allowed = Server::start_with(&wasm, &["--allow-outgoing", &back]);
+    let denied = Server::start_with(&wasm, &[]);
+    let (a, d) = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            // The proxy sends the request on to its `Host`: the backend.
+            let mut c = connect(&allowed.addr).await;
+            let a = send(&mut c, &back, "POST", "/via/proxy?x=1", b"payload".to_vec()).await;
+            let mut c = connect(&denied.addr).await;
+            let d = send(&mut c, &back, "GET", "/nope", vec![]).await;
+            (a, d)
+        })
+        .await
+        .expect("the test took too long")
+    });
+    assert_eq!(a.status, 200, "{:#?}", allowed.lines());
+    assert_eq!(
+        String::from_utf8_lossy(&a.body),
+        "POST /via/proxy?x=1 payload"
+    );
+    // Not allowed: the guest's `send` got `HTTP-request-denied`, which it
+    // returned from `handle`.
+    assert_eq!(d.status, 500);
+    denied.wait_line(
+        "handle returned an error: HTTP-request-denied",
+        Duration::from_secs(10),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

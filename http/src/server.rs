@@ -13,24 +13,21 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use canon_async_wasi::WasiCtx;
 use canon_async_wasmi::{Call, Component, Engine, Func, Instance, Linker, Store, Val};
-use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::client::Client;
 use crate::types::{
-    describe_error, method_val, scheme_val, BodyError, BodyIn, BodyItem, FieldsData, Flow, HttpCtx,
-    OutFrame, OutTx, RequestData,
+    describe_error, method_val, scheme_val, BodyIn, BodyItem, FieldsData, Flow, HttpCtx, OutBody,
+    OutTx, RequestData,
 };
 
 /// How the server runs.
@@ -63,36 +60,6 @@ impl Default for ServeOpts {
             handler_timeout: Duration::from_secs(30),
             verbose: false,
         }
-    }
-}
-
-/// The body of a response the server sends: frames from a worker.
-pub struct OutBody {
-    rx: tokio::sync::mpsc::UnboundedReceiver<OutFrame>,
-    flow: Arc<Flow>,
-}
-
-impl Drop for OutBody {
-    fn drop(&mut self) {
-        self.flow.close();
-    }
-}
-
-impl http_body::Body for OutBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let r = self.rx.poll_recv(cx);
-        if let Poll::Ready(Some(Ok(f))) = &r {
-            if let Some(d) = f.data_ref() {
-                self.flow.taken(d.len());
-            }
-        }
-        r
     }
 }
 
@@ -503,6 +470,7 @@ pub fn serve(
     let next = Arc::new(AtomicU64::new(0));
     let client = Arc::new(Client {
         allow: opts.allow_outgoing.clone(),
+        rt: Some(rt.handle().clone()),
     });
     let mut txs = Vec::new();
     let mut threads = Vec::new();

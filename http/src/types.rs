@@ -133,6 +133,39 @@ impl Flow {
     }
 }
 
+/// A body the host sends (a response to a client, an outgoing request):
+/// frames from the store's thread.
+pub struct OutBody {
+    /// The frames.
+    pub rx: tokio::sync::mpsc::UnboundedReceiver<OutFrame>,
+    /// Its flow control.
+    pub flow: Arc<Flow>,
+}
+
+impl Drop for OutBody {
+    fn drop(&mut self) {
+        self.flow.close();
+    }
+}
+
+impl http_body::Body for OutBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
+        let r = self.rx.poll_recv(cx);
+        if let std::task::Poll::Ready(Some(Ok(f))) = &r {
+            if let Some(d) = f.data_ref() {
+                self.flow.taken(d.len());
+            }
+        }
+        r
+    }
+}
+
 /// Where the frames of a body the host sends go.
 #[derive(Clone)]
 pub struct OutTx {
@@ -336,6 +369,13 @@ impl HttpCtx {
     /// Sets how to wake the thread that drives the store.
     pub fn set_wake(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         let _ = self.wake.set(wake);
+    }
+
+    /// Wakes the thread that drives the store, if it is told how.
+    pub fn wake_store(&self) {
+        if let Some(w) = self.wake.get() {
+            w()
+        }
     }
 
     fn t(&self) -> MutexGuard<'_, Tables> {

@@ -621,3 +621,61 @@ fn outgoing_requests_go_only_where_allowed() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A request body the test writes piece by piece.
+struct ChanBody(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+impl hyper::body::Body for ChanBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|d| d.map(|d| Ok(hyper::body::Frame::data(d))))
+    }
+}
+
+#[test]
+fn a_request_body_reaches_the_guest_as_it_arrives() {
+    let s = Server::start(&["--workers", "1"]);
+    let addr = s.addr.clone();
+    let got = bounded(60, async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri("/echo")
+            .header("host", &addr)
+            .body(ChanBody(rx))
+            .unwrap();
+        tx.send(Bytes::from_static(b"first\n")).unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.into_body();
+        // The first piece comes back while the request is still open:
+        // neither body is buffered whole.
+        let mut got = Vec::new();
+        while got.len() < 6 {
+            let f = body.frame().await.expect("a frame").unwrap();
+            got.extend_from_slice(f.data_ref().unwrap());
+        }
+        assert_eq!(got, b"first\n");
+        tx.send(Bytes::from_static(b"second\n")).unwrap();
+        drop(tx);
+        while let Some(f) = body.frame().await {
+            if let Ok(d) = f.unwrap().into_data() {
+                got.extend_from_slice(&d);
+            }
+        }
+        got
+    });
+    assert_eq!(got, b"first\nsecond\n");
+}

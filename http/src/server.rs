@@ -120,7 +120,6 @@ struct Worker {
     bodies: HashMap<u64, u64>,
     next: Arc<AtomicU64>,
     client: Arc<Client>,
-    rt: tokio::runtime::Handle,
 }
 
 fn log(opts: &ServeOpts, s: impl FnOnce() -> String) {
@@ -154,7 +153,6 @@ impl Worker {
         log(&self.opts, || {
             format!("instance {n} created (worker {})", self.k)
         });
-        let _ = &self.rt;
         Ok(Inst {
             n,
             store,
@@ -484,7 +482,6 @@ pub fn serve(
             next.clone(),
             client.clone(),
         );
-        let handle = rt.handle().clone();
         let make = move || Worker {
             k,
             rx,
@@ -496,7 +493,6 @@ pub fn serve(
             bodies: HashMap::new(),
             next,
             client,
-            rt: handle,
         };
         // CPython's recursion runs deep: a large stack, as `run` has.
         let t = std::thread::Builder::new()

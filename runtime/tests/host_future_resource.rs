@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use canon_async_wasmi::{Component, Config, Engine, FuncTy, Linker, Store, Ty, Val};
+use canon_async_wasmi::{Component, Config, Engine, FuncTy, Linker, Store, Ty};
 
 const COMPONENT: &str = r#"
 (component
@@ -64,7 +64,7 @@ fn a_host_resource_travels_through_a_host_future() {
             // Once the future's readable end is the guest's.
             cx.defer(move |cx| {
                 let f3 = f2.clone();
-                let r = cx.write(&f2, vec![v], move |cx, d| cx.drop_end(&f3).unwrap());
+                let r = cx.write(&f2, vec![v], move |cx, _| cx.drop_end(&f3).unwrap());
                 r.unwrap();
             });
             Ok(vec![f])

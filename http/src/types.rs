@@ -184,7 +184,15 @@ impl OutTx {
     /// Sends bytes; whether the client is now too far behind.
     fn send_data(&self, d: Bytes) -> bool {
         let n = d.len();
-        self.send(Ok(http_body::Frame::data(d))) && self.flow.add(n)
+        // Counted before it can be taken (by another thread) and
+        // uncounted.
+        let over = self.flow.add(n);
+        if self.send(Ok(http_body::Frame::data(d))) {
+            over
+        } else {
+            self.flow.taken(n);
+            false
+        }
     }
 }
 
@@ -1728,5 +1736,42 @@ impl HttpCtx {
                 Val::Record(vec![s, f])
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The consumer (another thread) may take a frame before the sender
+    /// paused: the pause must still be resumed, every time.
+    #[test]
+    fn a_pause_is_always_resumed_when_the_consumer_is_fast() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OutFrame>();
+        let out = OutTx {
+            tx,
+            flow: Arc::new(Flow::default()),
+        };
+        let flow = out.flow.clone();
+        let consumer = std::thread::spawn(move || {
+            while let Some(f) = rx.blocking_recv() {
+                if let Some(d) = f.ok().and_then(|f| f.into_data().ok()) {
+                    flow.taken(d.len());
+                }
+            }
+        });
+        for _ in 0..20_000 {
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            if out.send_data(Bytes::from(vec![0u8; HIGH_WATER + 1])) {
+                out.flow.pause(Box::new(move || {
+                    let _ = done_tx.send(());
+                }));
+                done_rx
+                    .recv_timeout(std::time::Duration::from_secs(5))
+                    .expect("the paused sender was never resumed");
+            }
+        }
+        drop(out);
+        consumer.join().unwrap();
     }
 }

@@ -104,7 +104,7 @@ fn run_ready_runs_what_can_run_and_reports_the_next_timer() {
             let [Val::U32(x)] = args[..] else {
                 unreachable!()
             };
-            cx.after(Duration::from_millis(30), move |cx| {
+            cx.after(Duration::from_millis(1500), move |cx| {
                 cx.complete(call, vec![Val::U32(x + 1)]).unwrap();
             });
             Ok(())
@@ -118,8 +118,9 @@ fn run_ready_runs_what_can_run_and_reports_the_next_timer() {
     // Runs the guest up to its host call, and returns without waiting.
     let t0 = std::time::Instant::now();
     let wait = s.run_ready().unwrap().expect("a timer is set");
-    assert!(t0.elapsed() < Duration::from_millis(25));
-    assert!(wait <= Duration::from_millis(30) && wait > Duration::ZERO);
+    // (well before the timer, even on a loaded machine)
+    assert!(t0.elapsed() < Duration::from_millis(1000));
+    assert!(wait <= Duration::from_millis(1500) && wait > Duration::ZERO);
     assert!(s.try_result(&call).is_none());
     assert_eq!(s.live_tasks(&i), 1);
     std::thread::sleep(wait);

@@ -15,6 +15,17 @@
 //! status 134 (as a trapping `wasmtime run` does on Unix); a component
 //! that cannot be read, compiled or linked exits with 1.
 //!
+//! ```text
+//! canon-async serve [--addr 127.0.0.1:8080] [--max-instance-reuse N]
+//!                   [--max-concurrent-per-instance N] [--allow-outgoing HOST:PORT]...
+//!                   [--workers N] [--handler-timeout SECONDS] [-v] COMPONENT.wasm
+//! ```
+//!
+//! `serve` serves a `wasi:http/handler@0.3.0` component over HTTP/1.1
+//! (`canon-async-wasi-http`): it prints `serving on http://ADDR` once it
+//! listens, and stops on SIGINT or SIGTERM once its instances are
+//! quiescent. `-v` logs each instance's creation, quiescence and drop.
+//!
 //! `--print-schedule` prints the run's replay string at its end whatever
 //! the outcome. `--clock virtual` runs on a virtual clock: sleeps take no real time,
 //! and with `--schedule` the run is reproducible whatever the machine's
@@ -30,7 +41,10 @@ use canon_async_wasi::WasiCtx;
 use canon_async_wasmi::{ClockKind, Component, Config, Engine, Linker, Store, Val};
 
 const USAGE: &str = "usage: canon-async run [--env K=V]... [--inherit-env] [--fuel N] \
-[--schedule SEED|replay:CHOICES] [--print-schedule] [--clock real|virtual] COMPONENT.wasm [ARGS]...";
+[--schedule SEED|replay:CHOICES] [--print-schedule] [--clock real|virtual] COMPONENT.wasm [ARGS]...
+       canon-async serve [--addr 127.0.0.1:8080] [--max-instance-reuse N] \
+[--max-concurrent-per-instance N] [--allow-outgoing HOST:PORT]... [--workers N] \
+[--handler-timeout SECONDS] [-v] COMPONENT.wasm";
 
 /// The exit status of a run that trapped or deadlocked.
 const TRAP_STATUS: u8 = 134;
@@ -297,6 +311,82 @@ fn run(o: RunOpts) -> u8 {
     }
 }
 
+fn parse_serve(
+    mut args: impl Iterator<Item = String>,
+) -> Result<(String, canon_async_wasi_http::ServeOpts), String> {
+    let mut o = canon_async_wasi_http::ServeOpts::default();
+    let mut component = None;
+    while let Some(a) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or_else(|| format!("`{flag}` needs a value"));
+        fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+            v.parse().map_err(|_| format!("`{flag} {v}`: not a number"))
+        }
+        match a.as_str() {
+            "--addr" => {
+                let v = value("--addr")?;
+                o.addr = v
+                    .parse()
+                    .map_err(|_| format!("`--addr {v}`: not an address like 127.0.0.1:8080"))?;
+            }
+            "--max-instance-reuse" => {
+                o.max_instance_reuse = num("--max-instance-reuse", &value(&a)?)?;
+                if o.max_instance_reuse == 0 {
+                    return Err("`--max-instance-reuse` is at least 1".into());
+                }
+            }
+            "--max-concurrent-per-instance" => {
+                o.max_concurrent_per_instance = num("--max-concurrent-per-instance", &value(&a)?)?;
+                if o.max_concurrent_per_instance == 0 {
+                    return Err("`--max-concurrent-per-instance` is at least 1".into());
+                }
+            }
+            "--allow-outgoing" => o.allow_outgoing.push(value(&a)?),
+            "--workers" => o.workers = num::<usize>("--workers", &value(&a)?)?.max(1),
+            "--handler-timeout" => {
+                let s: f64 = num("--handler-timeout", &value(&a)?)?;
+                o.handler_timeout = std::time::Duration::try_from_secs_f64(s)
+                    .map_err(|_| format!("`--handler-timeout {s}`: not a duration"))?;
+            }
+            "-v" | "--verbose" => o.verbose = true,
+            "--" => {
+                component = args.next();
+                break;
+            }
+            f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
+            _ => {
+                component = Some(a);
+                break;
+            }
+        }
+    }
+    if let Some(extra) = args.next() {
+        return Err(format!("unexpected argument `{extra}` after the component"));
+    }
+    Ok((component.ok_or("no component given")?, o))
+}
+
+fn serve(path: &str, o: canon_async_wasi_http::ServeOpts) -> u8 {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read `{path}`: {e}");
+            return 1;
+        }
+    };
+    let r = canon_async_wasi_http::serve(&bytes, o, |addr| {
+        use std::io::Write;
+        println!("serving on http://{addr}");
+        let _ = std::io::stdout().flush();
+    });
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: `{path}`: {e}");
+            1
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let start = Instant::now();
     let mut args = std::env::args().skip(1);
@@ -320,6 +410,13 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Err(e) => {
+                eprintln!("error: {e}\n{USAGE}");
+                2
+            }
+        },
+        Some("serve") => match parse_serve(args) {
+            Ok((path, o)) => serve(&path, o),
             Err(e) => {
                 eprintln!("error: {e}\n{USAGE}");
                 2

@@ -225,6 +225,9 @@ impl<'a> HostCx<'a> {
 
     fn end_new(&mut self, kind: EndKind, elem: Option<Ty>) -> SharedId {
         let rt = self.store.data_mut();
+        // The host's resource types (`HostResource::own`) as the store's,
+        // as in the host's function types: the guest's end has those.
+        let elem = elem.map(|t| map_host_resources(rt, &t));
         let e = crate::canon::elem_type(rt, &elem);
         rt.core.host_copy_new(kind, e)
     }
@@ -592,7 +595,11 @@ pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Tra
 
 /// Reports the finished copies of host ends a guest built-in met.
 pub(crate) fn poll_dirty(store: &mut wasmi::Store<Rt>) -> bool {
-    let dirty = std::mem::take(&mut store.data_mut().host.dirty);
+    let mut dirty = std::mem::take(&mut store.data_mut().host.dirty);
+    // A guest that drops its end finishes the host's copy waiting on the
+    // other end without a transfer: poll every host copy in progress too
+    // (a second poll of an end finds nothing).
+    dirty.extend(store.data().host.ops.keys().copied());
     let mut any = false;
     for s in dirty {
         let d = store.data_mut().core.host_poll(s);

@@ -454,6 +454,41 @@ impl Store {
         Ok(())
     }
 
+    /// Runs the event loop for as long as something can run without
+    /// waiting (the core's actions, the host's ready work, due timers and
+    /// the closures a [`crate::Remote`] sent), and never blocks. Returns
+    /// the time until the store's next timer is due (`None`: no timer is
+    /// set): for an embedder that drives many stores, or a store and
+    /// channels of its own, on one thread and does the waiting itself (on
+    /// a real clock; a virtual clock does not advance here). Results of
+    /// calls are then known to [`Store::try_result`].
+    pub fn run_ready(&mut self) -> Result<Option<Duration>, Error> {
+        loop {
+            self.start_queued();
+            let a = self.wasm.data_mut().core.next_action();
+            let r = match a {
+                Action::Idle if !self.queued.is_empty() => Ok(true),
+                Action::Idle => host::turn(&mut self.wasm, false),
+                a => self
+                    .driver
+                    .act(&mut self.wasm, a)
+                    .and_then(|()| host::turn(&mut self.wasm, false).map(|_| true)),
+            };
+            match r {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(t) => {
+                    self.driver.forget_dead(&self.wasm);
+                    return Err(Error::Trap(t));
+                }
+            }
+        }
+        let h = &self.wasm.data().host;
+        Ok(h.timers
+            .next_deadline()
+            .map(|d| d.saturating_sub(h.clock.now())))
+    }
+
     /// One turn of the event loop: one core action and the host work it
     /// made ready, or, when the core is idle, the host's next piece of
     /// work (waiting for the next timer). `false` when nothing can run.

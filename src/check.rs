@@ -252,8 +252,8 @@ impl Store {
         }
         // A thread whose next action is already decided (a callback's early
         // event) runs as soon as the embedder asks.
-        if let Control::Emit { action, .. } = self.sched.control() {
-            frame_callers.extend(action.thread());
+        if let Control::Emit { .. } = self.sched.control() {
+            frame_callers.extend(self.sched.emitted().and_then(|a| a.thread()));
         }
         if let Some(c) = self.sched.current() {
             let Some(th) = self.threads.get(c.key()) else {

@@ -219,3 +219,15 @@ pub use waitable::{Event, EventCode};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+#[cfg(test)]
+mod tmp_sizes {
+    #[test]
+    fn sizes() {
+        use core::mem::size_of;
+        std::eprintln!("Task {} Thread {} Waitable {} Set {} Handle {} OptHandle {} Subtask {} CopyEnd {} slab::Entry<Task> {} Slot? Trap {} Action {} Instance {}",
+            size_of::<crate::task::Task>(), size_of::<crate::thread::Thread>(), size_of::<crate::waitable::Waitable>(),
+            size_of::<crate::waitable::WaitableSet>(), size_of::<crate::instance::Handle>(), size_of::<Option<crate::instance::Handle>>(),
+            size_of::<crate::subtask::Subtask>(), size_of::<crate::copy::CopyEnd>(), size_of::<slab::Slab<crate::task::Task>>(),
+            size_of::<crate::trap::Trap>(), size_of::<crate::action::Action>(), size_of::<crate::instance::ComponentInstance>());
+    }
+}

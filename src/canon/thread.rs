@@ -50,6 +50,12 @@ impl Store {
     /// The thread at index `i` of the running thread's instance.
     fn thread_at(&self, i: u32) -> Result<ThreadId, Trap> {
         let (_, _, inst) = self.running()?;
+        self.thread_at_in(inst, i)
+    }
+
+    /// The thread at index `i` of `inst`.
+    #[inline]
+    fn thread_at_in(&self, inst: InstanceId, i: u32) -> Result<ThreadId, Trap> {
         self.inst(inst)
             .threads
             .get(i)
@@ -190,8 +196,8 @@ impl Store {
     /// `suspend_then_promote` / `yield_then_promote`.
     fn switch(&mut self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
         let promote = kind.promotes();
-        let (t, task, _) = self.leaving()?;
-        let o = self.thread_at(i)?;
+        let (t, task, inst) = self.leaving()?;
+        let o = self.thread_at_in(inst, i)?;
         if !promote {
             trap_if(!self.thread(o).suspended(), Trap::ThreadNotSuspended)?;
         }

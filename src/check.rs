@@ -309,7 +309,7 @@ impl Store {
             );
             if th.index != 0 {
                 ensure!(
-                    task.threads.contains(&t),
+                    task.has_thread(t),
                     "tables",
                     "registered thread {tk} is not among its task's threads"
                 );
@@ -332,7 +332,7 @@ impl Store {
             );
         }
         for (k, tk) in self.tasks.iter() {
-            for &t in &tk.threads {
+            for t in tk.threads() {
                 ensure!(
                     self.threads
                         .get(t.key())

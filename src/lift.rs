@@ -130,7 +130,7 @@ impl Store {
             self.task_cancel_internal(task)?;
             // The thread function returns without ever registering the thread.
             self.threads.remove(t.key());
-            self.task_mut(task).threads.clear();
+            self.task_mut(task).clear_threads();
             self.task_exited(task);
             self.sched.stop(t);
             self.sched.return_to_frame();
@@ -156,7 +156,7 @@ impl Store {
         let index = i.threads.add(t)?;
         self.thread_mut(t).index = index;
         let tk = self.task_mut(task);
-        tk.threads.push(t);
+        tk.push_thread(t);
         debug_assert_eq!(tk.state, TaskState::Initial);
         tk.state = TaskState::Started;
         if let Caller::Guest(s) = tk.caller {

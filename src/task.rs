@@ -1,6 +1,7 @@
 //! `Task`: one call of a lifted function, and the descriptors of lifts.
 
-use smallvec::SmallVec;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId};
 use crate::lift::LiftPhase;
@@ -80,7 +81,13 @@ pub(crate) struct Task {
     /// explicit thread that reuses its slot is never taken for it
     /// (`definitions.py` compares thread objects).
     pub implicit_thread: Option<ThreadId>,
-    pub threads: SmallVec<[ThreadId; 2]>,
+    /// `Task.threads`, the registered threads in registration order, is
+    /// the implicit thread (always the first to register: explicit threads
+    /// are created by the task's running threads) while `implicit_registered`,
+    /// then `explicit`. Boxed and `None` while the task has no explicit
+    /// thread, which keeps a pending task small (path 7 of the benchmarks).
+    pub implicit_registered: bool,
+    pub explicit: Option<Box<Vec<ThreadId>>>,
     /// The live-count idempotence flag: set exactly once, when the task exits.
     pub exited: bool,
 }
@@ -88,6 +95,67 @@ pub(crate) struct Task {
 impl Task {
     pub fn inst(&self) -> InstanceId {
         self.func.inst
+    }
+
+    /// `Task.threads`, in registration order.
+    pub fn threads(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        let implicit = self.implicit_thread.filter(|_| self.implicit_registered);
+        implicit
+            .into_iter()
+            .chain(self.explicit.iter().flat_map(|v| v.iter().copied()))
+    }
+
+    /// Whether `t` is among `Task.threads`.
+    #[cfg_attr(not(feature = "check"), allow(dead_code))]
+    pub fn has_thread(&self, t: ThreadId) -> bool {
+        self.threads().any(|x| x == t)
+    }
+
+    /// Whether no thread is registered.
+    #[inline]
+    pub fn no_threads(&self) -> bool {
+        !self.implicit_registered && self.explicit.is_none()
+    }
+
+    /// `Task.threads.append(t)` (`register_thread`).
+    #[inline]
+    pub fn push_thread(&mut self, t: ThreadId) {
+        if self.implicit_thread == Some(t) {
+            debug_assert!(!self.implicit_registered && self.explicit.is_none());
+            self.implicit_registered = true;
+        } else {
+            self.explicit.get_or_insert_with(Default::default).push(t);
+        }
+    }
+
+    /// `Task.threads.remove(t)` (`unregister_thread`); a no-op if `t` is not there.
+    #[inline]
+    pub fn remove_thread(&mut self, t: ThreadId) {
+        if self.implicit_registered && self.implicit_thread == Some(t) {
+            self.implicit_registered = false;
+        } else if let Some(v) = &mut self.explicit {
+            if let Some(pos) = v.iter().position(|&x| x == t) {
+                v.remove(pos);
+            }
+            if v.is_empty() {
+                self.explicit = None;
+            }
+        }
+    }
+
+    /// Whether `t` is the only registered thread.
+    #[inline]
+    pub fn only_thread(&self, t: ThreadId) -> bool {
+        match &self.explicit {
+            None => self.implicit_registered && self.implicit_thread == Some(t),
+            Some(v) => !self.implicit_registered && v.as_slice() == [t],
+        }
+    }
+
+    /// Forgets every registered thread.
+    pub fn clear_threads(&mut self) {
+        self.implicit_registered = false;
+        self.explicit = None;
     }
 
     /// `Task.deliver_pending_cancel`.
@@ -126,7 +194,7 @@ impl Store {
         let inst = self.task(task).inst();
         let index = self.inst_mut(inst).threads.add(t)?;
         self.thread_mut(t).index = index;
-        self.task_mut(task).threads.push(t);
+        self.task_mut(task).push_thread(t);
         Ok(())
     }
 
@@ -138,20 +206,20 @@ impl Store {
         let th = self.thread(t);
         let (task, inst, index) = (th.task, th.inst, th.index);
         let tk = self.task_mut(task);
-        let last = tk.threads.as_slice() == [t];
+        let last = tk.only_thread(t);
         trap_if(
             last && tk.state != TaskState::Resolved,
             Trap::TaskNotResolved,
         )?;
+        if last {
+            tk.clear_threads();
+        } else {
+            tk.remove_thread(t);
+        }
         if tk.implicit_thread == Some(t) {
             tk.implicit_thread = None;
         }
-        if last {
-            tk.threads.clear();
-        } else if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
-            tk.threads.remove(pos);
-        }
-        let empty = tk.threads.is_empty();
+        let empty = tk.no_threads();
         if empty {
             debug_assert_eq!(tk.state, TaskState::Resolved);
             debug_assert_eq!(tk.num_borrows, 0);
@@ -177,7 +245,8 @@ impl Store {
             state: TaskState::Initial,
             num_borrows: 0,
             implicit_thread: Some(thread),
-            threads: SmallVec::new(),
+            implicit_registered: false,
+            explicit: None,
             exited: false,
         }));
         entry.insert(Thread::new(task, func.inst, Resume::Lift(LiftPhase::Enter)));

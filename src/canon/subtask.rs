@@ -98,9 +98,7 @@ impl Store {
         let skip_implicit =
             f.async_type && f.needs_exclusive() && excl.is_some() && excl != implicit;
         let cands: SmallVec<[ThreadId; 4]> = tk
-            .threads
-            .iter()
-            .copied()
+            .threads()
             .filter(|&t| {
                 let th = self.thread(t);
                 th.cancellable

@@ -270,7 +270,7 @@ impl Store {
         // `enter_implicit_thread` of a non-async type: no gate, no lock.
         if let Err(e) = self.register_thread(task, t) {
             self.threads.remove(t.key());
-            self.task_mut(task).threads.clear();
+            self.task_mut(task).clear_threads();
             self.task_exited(task);
             return Err(e);
         }

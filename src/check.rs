@@ -136,7 +136,7 @@ impl Store {
                 "tables",
                 "waitable {wk} of a missing instance"
             );
-            if let Some(s) = w.wset {
+            if let Some(s) = w.wset() {
                 ensure!(
                     self.sets.contains(s.key()),
                     "set-membership",
@@ -148,7 +148,7 @@ impl Store {
         // them with a pending event, in join order.
         let mut members: Vec<(u32, Vec<(u64, WaitableId)>)> = Vec::new();
         for (wk, w) in self.waitables.iter() {
-            if let Some(s) = w.wset {
+            if let Some(s) = w.wset() {
                 if members.len() <= s.key() {
                     members.resize_with(s.key() + 1, Default::default);
                 }
@@ -408,7 +408,7 @@ impl Store {
             }
             if w.has_sync_waiter {
                 ensure!(
-                    w.wset.is_none(),
+                    w.wset().is_none(),
                     "sync-waiter",
                     "waitable {wk} has a sync waiter and is in a set"
                 );

@@ -229,5 +229,9 @@ mod tmp_sizes {
             size_of::<crate::waitable::WaitableSet>(), size_of::<crate::instance::Handle>(), size_of::<Option<crate::instance::Handle>>(),
             size_of::<crate::subtask::Subtask>(), size_of::<crate::copy::CopyEnd>(), size_of::<slab::Slab<crate::task::Task>>(),
             size_of::<crate::trap::Trap>(), size_of::<crate::action::Action>(), size_of::<crate::instance::ComponentInstance>());
+        std::eprintln!("Pending {} OptPending {} WaitableKind {} Callee {} ThreadState {} Resume {} OptSetId {} CopyState {} GuestBuffer {}",
+            size_of::<crate::waitable::Pending>(), size_of::<Option<crate::waitable::Pending>>(), size_of::<crate::waitable::WaitableKind>(),
+            size_of::<crate::subtask::Callee>(), size_of::<crate::thread::ThreadState>(), size_of::<crate::thread::Resume>(), size_of::<Option<crate::ids::SetId>>(),
+            size_of::<crate::copy::CopyState>(), size_of::<Option<crate::copy::GuestBuffer>>());
     }
 }

@@ -57,7 +57,7 @@ impl Store {
     /// `canon_lift`'s first resume, and the sync-typed loop frame.
     pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
         if !self.task(task).func.async_type {
-            let serial = self.task_serials[task.key()];
+            let serial = self.task(task).serial;
             self.sched.push(Frame::SyncLift { task, serial });
         }
         self.sched.resume(thread, false);
@@ -244,7 +244,7 @@ impl Store {
     pub(crate) fn exit_thread_inner(&mut self) -> Result<(), Trap> {
         let (t, task, inst) = self.running()?;
         let tk = self.task(task);
-        let (f, implicit) = (tk.func, tk.implicit_thread == Some(t));
+        let (f, implicit) = (tk.func, tk.implicit_thread() == Some(t));
         self.unregister_thread(t)?;
         if implicit && f.async_type && f.needs_exclusive() {
             let i = self.inst_mut(inst);

@@ -123,7 +123,6 @@ pub(crate) struct ErrorContext {
 pub struct Store {
     pub(crate) instances: Slab<ComponentInstance>,
     pub(crate) tasks: Slab<Task>,
-    pub(crate) task_serials: Vec<u64>,
     pub(crate) threads: Slab<Thread>,
     pub(crate) waitables: Slab<Waitable>,
     pub(crate) sets: Slab<WaitableSet>,
@@ -191,7 +190,6 @@ impl Store {
         Store {
             instances: Slab::new(),
             tasks: Slab::new(),
-            task_serials: Vec::new(),
             threads: Slab::new(),
             waitables: Slab::new(),
             sets: Slab::new(),
@@ -510,12 +508,12 @@ impl Store {
                     poison.extend(inst_of(caller))
                 }
                 Frame::SyncLift { task, serial } => {
-                    if self.task_serials.get(task.key()) == Some(&serial) {
+                    if self.task_serial(task) == Some(serial) {
                         poison.push(self.task(task).inst())
                     }
                 }
                 Frame::SyncCall { task, serial, prev } => {
-                    if self.task_serials.get(task.key()) == Some(&serial) {
+                    if self.task_serial(task) == Some(serial) {
                         poison.push(self.task(task).inst())
                     }
                     poison.extend(prev.and_then(inst_of));

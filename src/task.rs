@@ -80,7 +80,15 @@ pub(crate) struct Task {
     /// The implicit thread while it lives: cleared when it exits, so an
     /// explicit thread that reuses its slot is never taken for it
     /// (`definitions.py` compares thread objects).
-    pub implicit_thread: Option<ThreadId>,
+    /// (Kept without an `Option`, `NO_THREAD` when cleared; see
+    /// [`Task::implicit_thread`].)
+    implicit: u32,
+    /// The store-wide creation number of the task: a [`Frame::SyncLift`]
+    /// or [`Frame::SyncCall`](crate::sched::Frame) names its task with it,
+    /// so that a task that exited (and whose slot was reused) is told apart.
+    ///
+    /// [`Frame::SyncLift`]: crate::sched::Frame::SyncLift
+    pub serial: u64,
     /// `Task.threads`, the registered threads in registration order, is
     /// the implicit thread (always the first to register: explicit threads
     /// are created by the task's running threads) while `implicit_registered`,
@@ -92,14 +100,25 @@ pub(crate) struct Task {
     pub exited: bool,
 }
 
+/// `Task::implicit` once the implicit thread has left.
+const NO_THREAD: u32 = u32::MAX;
+
 impl Task {
     pub fn inst(&self) -> InstanceId {
         self.func.inst
     }
 
+    /// `Task.implicit_thread` while it lives: cleared when it exits, so an
+    /// explicit thread that reuses its slot is never taken for it
+    /// (`definitions.py` compares thread objects).
+    #[inline]
+    pub fn implicit_thread(&self) -> Option<ThreadId> {
+        (self.implicit != NO_THREAD).then_some(ThreadId(self.implicit))
+    }
+
     /// `Task.threads`, in registration order.
     pub fn threads(&self) -> impl Iterator<Item = ThreadId> + '_ {
-        let implicit = self.implicit_thread.filter(|_| self.implicit_registered);
+        let implicit = self.implicit_thread().filter(|_| self.implicit_registered);
         implicit
             .into_iter()
             .chain(self.explicit.iter().flat_map(|v| v.iter().copied()))
@@ -120,7 +139,7 @@ impl Task {
     /// `Task.threads.append(t)` (`register_thread`).
     #[inline]
     pub fn push_thread(&mut self, t: ThreadId) {
-        if self.implicit_thread == Some(t) {
+        if self.implicit_thread() == Some(t) {
             debug_assert!(!self.implicit_registered && self.explicit.is_none());
             self.implicit_registered = true;
         } else {
@@ -131,7 +150,7 @@ impl Task {
     /// `Task.threads.remove(t)` (`unregister_thread`); a no-op if `t` is not there.
     #[inline]
     pub fn remove_thread(&mut self, t: ThreadId) {
-        if self.implicit_registered && self.implicit_thread == Some(t) {
+        if self.implicit_registered && self.implicit_thread() == Some(t) {
             self.implicit_registered = false;
         } else if let Some(v) = &mut self.explicit {
             if let Some(pos) = v.iter().position(|&x| x == t) {
@@ -147,7 +166,7 @@ impl Task {
     #[inline]
     pub fn only_thread(&self, t: ThreadId) -> bool {
         match &self.explicit {
-            None => self.implicit_registered && self.implicit_thread == Some(t),
+            None => self.implicit_registered && self.implicit_thread() == Some(t),
             Some(v) => !self.implicit_registered && v.as_slice() == [t],
         }
     }
@@ -216,8 +235,8 @@ impl Store {
         } else {
             tk.remove_thread(t);
         }
-        if tk.implicit_thread == Some(t) {
-            tk.implicit_thread = None;
+        if tk.implicit_thread() == Some(t) {
+            tk.implicit = NO_THREAD;
         }
         let empty = tk.no_threads();
         if empty {
@@ -244,18 +263,14 @@ impl Store {
             caller,
             state: TaskState::Initial,
             num_borrows: 0,
-            implicit_thread: Some(thread),
+            implicit: thread.0,
+            serial: self.next_serial + 1,
             implicit_registered: false,
             explicit: None,
             exited: false,
         }));
         entry.insert(Thread::new(task, func.inst, Resume::Lift(LiftPhase::Enter)));
         self.next_serial += 1;
-        let k = task.key();
-        if self.task_serials.len() <= k {
-            self.task_serials.resize(k + 1, 0);
-        }
-        self.task_serials[k] = self.next_serial;
         self.live_tasks += 1;
         self.inst_mut(func.inst).live_tasks += 1;
         (task, thread)
@@ -272,7 +287,6 @@ impl Store {
         tk.exited = true;
         let inst = tk.inst();
         self.tasks.remove(task.key());
-        self.task_serials[task.key()] = 0;
         self.live_tasks -= 1;
         if self.live_tasks == 0 {
             self.wakers.wake_all();
@@ -284,9 +298,14 @@ impl Store {
         }
     }
 
+    /// The serial of `task` while it exists (see [`Task::serial`]).
+    #[inline]
+    pub(crate) fn task_serial(&self, task: TaskId) -> Option<u64> {
+        self.tasks.get(task.key()).map(|t| t.serial)
+    }
+
     pub(crate) fn task_resolved_or_gone(&self, task: TaskId, serial: u64) -> bool {
-        self.task_serials.get(task.key()).copied() != Some(serial)
-            || self.task(task).state == TaskState::Resolved
+        self.task_serial(task) != Some(serial) || self.task(task).state == TaskState::Resolved
     }
 
     /// `Task.return_`: the checks, then `on_resolve(result)`.

@@ -78,6 +78,9 @@ pub(crate) enum WaitableKind {
     End(CopyEnd),
 }
 
+/// `Waitable::set` of a waitable in no set (set keys stay far below it).
+const NO_SET: u32 = u32::MAX;
+
 /// The spec's `Waitable` with its subclass payload.
 #[derive(Debug)]
 pub(crate) struct Waitable {
@@ -85,7 +88,9 @@ pub(crate) struct Waitable {
     /// The handle index in `inst.handles`, 0 when it has none.
     pub index: u32,
     pub pending: Option<Pending>,
-    pub wset: Option<SetId>,
+    /// `Waitable.wset`, without an `Option` (`NO_SET` when none: 8 bytes
+    /// less per waitable); see [`Waitable::wset`].
+    set: u32,
     pub has_sync_waiter: bool,
     pub kind: WaitableKind,
 }
@@ -97,10 +102,22 @@ impl Waitable {
             inst,
             index: 0,
             pending: None,
-            wset: None,
+            set: NO_SET,
             has_sync_waiter: false,
             kind,
         }
+    }
+
+    /// `Waitable.wset`: the set it is a member of.
+    #[inline]
+    pub fn wset(&self) -> Option<SetId> {
+        (self.set != NO_SET).then_some(SetId(self.set))
+    }
+
+    /// Sets `Waitable.wset`.
+    #[inline]
+    fn set_wset(&mut self, s: Option<SetId>) {
+        self.set = s.map_or(NO_SET, |s| s.0);
     }
 
     pub fn subtask(&self) -> Option<&Subtask> {
@@ -153,7 +170,7 @@ impl Store {
         let had = wt.pending.is_some();
         wt.pending = p;
         let has = p.is_some();
-        if let Some(s) = wt.wset {
+        if let Some(s) = wt.wset() {
             let set = &mut self.sets[s.key()];
             match (had, has) {
                 (false, true) => {
@@ -179,7 +196,7 @@ impl Store {
     pub(crate) fn join(&mut self, w: WaitableId, set: Option<SetId>) {
         let (old, pending) = {
             let wt = self.w(w);
-            (wt.wset, wt.pending.is_some())
+            (wt.wset(), wt.pending.is_some())
         };
         if let Some(o) = old {
             let s = &mut self.sets[o.key()];
@@ -189,7 +206,7 @@ impl Store {
                 self.set_events.remove(o, w);
             }
         }
-        self.w_mut(w).wset = set;
+        self.w_mut(w).set_wset(set);
         if let Some(n) = set {
             let s = &mut self.sets[n.key()];
             s.num_members += 1;
@@ -238,7 +255,7 @@ impl Store {
     /// `Waitable.wait_for_pending_event` (non-cancellable): `None` when the
     /// thread blocked, `Some(())` when the event is already there.
     pub(crate) fn wait_for_pending_event(&mut self, t: ThreadId, w: WaitableId) -> Option<()> {
-        debug_assert!(self.w(w).wset.is_none() && !self.w(w).has_sync_waiter);
+        debug_assert!(self.w(w).wset().is_none() && !self.w(w).has_sync_waiter);
         self.w_mut(w).has_sync_waiter = true;
         let r = self.wait_until(
             t,

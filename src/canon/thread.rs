@@ -278,7 +278,7 @@ impl Store {
         let th = self.thread_mut(t);
         th.state = ThreadState::Running;
         th.resume = Resume::Running;
-        let serial = self.task_serials[task.key()];
+        let serial = self.task(task).serial;
         self.sched.begin_nested(task, serial, t);
         Ok(t)
     }
@@ -295,7 +295,7 @@ impl Store {
     fn end_sync_call_inner(&mut self) -> Result<(), Trap> {
         let (t, task, _) = self.running()?;
         match self.sched.nested_top() {
-            Some((k, _)) if k == task && self.task(task).implicit_thread == Some(t) => {}
+            Some((k, _)) if k == task && self.task(task).implicit_thread() == Some(t) => {}
             _ => {
                 return Err(Trap::Wasm(
                     "embedder error: end_sync_call outside the thread of a synchronous call".into(),

@@ -54,6 +54,16 @@ impl Store {
     /// Sets `may_enter` of every instance of `entering_set(inst, caller)`
     /// to `value` (walked in place, without collecting the set).
     fn set_may_enter(&mut self, inst: InstanceId, caller: Option<InstanceId>, value: bool) {
+        // The common case first: a top-level instance entered from the host
+        // or from another top-level instance is the whole entering set.
+        let top_level =
+            |s: &Self, i: InstanceId| s.instances.get(i.key()).is_some_and(|n| n.parent.is_none());
+        if top_level(self, inst) && caller.is_none_or(|c| c != inst && top_level(self, c)) {
+            let n = &mut self.instances[inst.key()];
+            debug_assert_eq!(n.may_enter, !value);
+            n.may_enter = value;
+            return;
+        }
         let mut x = Some(inst);
         while let Some(i) = x {
             let entering = !caller.is_some_and(|c| self.is_ancestor_or_self(i, c));

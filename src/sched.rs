@@ -307,6 +307,15 @@ impl Store {
             return None;
         }
         let first_only = self.chooser.always_first();
+        if first_only {
+            // The common case: the first thread in waiting order is ready
+            // (nothing before it to park).
+            if let Some(t) = self.waiting.active().next() {
+                if self.thread_ready(t) {
+                    return Some(t);
+                }
+            }
+        }
         let mut ready: SmallVec<[ThreadId; 8]> = SmallVec::new();
         let mut park: SmallVec<[(ThreadId, Key); 8]> = SmallVec::new();
         let mut first = None;

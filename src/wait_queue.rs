@@ -320,6 +320,18 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_is_three_words() {
+        assert_eq!(core::mem::size_of::<Slot>(), 24);
+        for k in [
+            Key::Set(SetId(0)),
+            Key::Set(SetId(7)),
+            Key::Waitable(WaitableId(0)),
+        ] {
+            assert_eq!(Key::unpack(k.pack()), k);
+        }
+    }
+
+    #[test]
     fn notified_threads_keep_their_place_in_the_waiting_order() {
         let mut q = WaitQueue::default();
         let set = Key::Set(SetId(3));

@@ -55,6 +55,7 @@ pub(crate) enum LiftPhase {
 
 impl Store {
     /// `canon_lift`'s first resume, and the sync-typed loop frame.
+    #[inline]
     pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
         if !self.task(task).func.async_type {
             let serial = self.task(task).serial;
@@ -65,6 +66,7 @@ impl Store {
 
     /// Resumes the implicit thread `t` parked at `phase` (`cancelled`: a
     /// cancellation is delivered to it).
+    #[inline]
     pub(crate) fn lift_resume(
         &mut self,
         t: ThreadId,
@@ -98,6 +100,7 @@ impl Store {
     }
 
     /// `Task.enter_implicit_thread`, up to the backpressure gate.
+    #[inline]
     pub(crate) fn enter_implicit_thread(
         &mut self,
         t: ThreadId,
@@ -141,6 +144,7 @@ impl Store {
     }
 
     /// The rest of `enter_implicit_thread`, then `task.start()` (`on_start`).
+    #[inline]
     pub(crate) fn enter_finish(
         &mut self,
         t: ThreadId,
@@ -241,6 +245,7 @@ impl Store {
         self.guard(r)
     }
 
+    #[inline]
     pub(crate) fn exit_thread_inner(&mut self) -> Result<(), Trap> {
         let (t, task, inst) = self.running()?;
         let tk = self.task(task);

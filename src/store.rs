@@ -225,6 +225,7 @@ impl Store {
     }
 
     /// [`Store::leaving`], then [`Store::may_block_check`].
+    #[inline]
     pub(crate) fn leaving_blocking(
         &self,
         blocks: bool,
@@ -404,6 +405,7 @@ impl Store {
     }
 
     /// The running thread, its task and its instance.
+    #[inline]
     pub(crate) fn running(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
         match self.sched.current() {
             Some(t) => {
@@ -415,6 +417,7 @@ impl Store {
     }
 
     /// `trap_if(not inst.may_leave)` for the running thread; returns it.
+    #[inline]
     pub(crate) fn leaving(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
         let r = self.running()?;
         trap_if(!self.inst(r.2).may_leave, Trap::CannotLeave)?;

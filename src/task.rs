@@ -219,6 +219,7 @@ impl Store {
 
     /// `Task.unregister_thread`, and the thread is gone. Traps when the last
     /// thread leaves a task that has not resolved.
+    #[inline]
     pub(crate) fn unregister_thread(&mut self, t: ThreadId) -> Result<(), Trap> {
         // The trap leaves the thread in place (the abort that follows drops
         // it with the rest of its instance), so the trap can name its instance.
@@ -255,6 +256,7 @@ impl Store {
 
     /// Creates a task of `func` and its implicit thread (suspended, to be
     /// resumed at once). The one place the live count goes up.
+    #[inline]
     pub(crate) fn new_task(&mut self, func: Lifted, caller: Caller) -> (TaskId, ThreadId) {
         let entry = self.threads.vacant_entry();
         let thread = ThreadId::from_key(entry.key());
@@ -278,6 +280,7 @@ impl Store {
 
     /// The one place the live count goes down: the task resolved and its
     /// last thread left (or it was cancelled before it started).
+    #[inline]
     pub(crate) fn task_exited(&mut self, task: TaskId) {
         let tk = self.task_mut(task);
         debug_assert!(!tk.exited, "a task exits once");
@@ -309,6 +312,7 @@ impl Store {
     }
 
     /// `Task.return_`: the checks, then `on_resolve(result)`.
+    #[inline]
     pub(crate) fn task_return_internal(&mut self, task: TaskId) -> Result<ResultDelivery, Trap> {
         let tk = self.task_mut(task);
         trap_if(tk.state == TaskState::Resolved, Trap::TaskAlreadyResolved)?;

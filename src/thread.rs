@@ -138,6 +138,7 @@ impl Thread {
 }
 
 impl Store {
+    #[inline]
     pub(crate) fn cond_ready(&self, c: WaitCond) -> bool {
         match c {
             WaitCond::Always => true,
@@ -153,6 +154,7 @@ impl Store {
     }
 
     /// `Thread.ready`.
+    #[inline]
     pub(crate) fn thread_ready(&self, t: ThreadId) -> bool {
         let th = self.thread(t);
         match th.state {
@@ -190,6 +192,7 @@ impl Store {
 
     /// `Thread.block_internal` / `switch_to_internal`: the running thread
     /// `t` stops; control goes to `switch_to`, or back to the top frame.
+    #[inline]
     pub(crate) fn block(
         &mut self,
         t: ThreadId,
@@ -275,6 +278,7 @@ impl Store {
     }
 
     /// `Thread.resume`: the core's part of continuing `t`.
+    #[inline]
     pub(crate) fn resume_thread(
         &mut self,
         t: ThreadId,

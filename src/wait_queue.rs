@@ -145,6 +145,7 @@ impl WaitQueue {
     }
 
     /// `t` starts waiting (last in the order), active.
+    #[inline]
     pub fn push(&mut self, t: ThreadId) {
         self.next_seq += 1;
         let seq = self.next_seq;
@@ -207,6 +208,7 @@ impl WaitQueue {
     }
 
     /// `t` stops waiting (no-op if it does not wait).
+    #[inline]
     pub fn remove(&mut self, t: ThreadId) {
         if !self.contains(t) {
             return;

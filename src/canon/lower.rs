@@ -180,6 +180,7 @@ impl Store {
     }
 
     /// The rest of `canon_lower` once the callee blocked or finished.
+    #[inline]
     pub(crate) fn finish_lower(
         &mut self,
         caller: ThreadId,

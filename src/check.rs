@@ -108,7 +108,6 @@ impl Store {
             self.tasks.len()
         );
         for (k, tk) in self.tasks.iter() {
-            ensure!(!tk.exited, "live-count", "task {k} exited but still exists");
             ensure!(
                 self.instances.contains(tk.inst().key()),
                 "live-count",

@@ -96,8 +96,6 @@ pub(crate) struct Task {
     /// thread, which keeps a pending task small (path 7 of the benchmarks).
     pub implicit_registered: bool,
     pub explicit: Option<Box<Vec<ThreadId>>>,
-    /// The live-count idempotence flag: set exactly once, when the task exits.
-    pub exited: bool,
 }
 
 /// `Task::implicit` once the implicit thread has left.
@@ -269,7 +267,6 @@ impl Store {
             serial: self.next_serial + 1,
             implicit_registered: false,
             explicit: None,
-            exited: false,
         }));
         entry.insert(Thread::new(task, func.inst, Resume::Lift(LiftPhase::Enter)));
         self.next_serial += 1;
@@ -282,14 +279,12 @@ impl Store {
     /// last thread left (or it was cancelled before it started).
     #[inline]
     pub(crate) fn task_exited(&mut self, task: TaskId) {
-        let tk = self.task_mut(task);
-        debug_assert!(!tk.exited, "a task exits once");
-        if tk.exited {
+        // The task leaves the table here, so a second exit finds nothing.
+        let Some(tk) = self.tasks.try_remove(task.key()) else {
+            debug_assert!(false, "a task exits once");
             return;
-        }
-        tk.exited = true;
+        };
         let inst = tk.inst();
-        self.tasks.remove(task.key());
         self.live_tasks -= 1;
         if self.live_tasks == 0 {
             self.wakers.wake_all();

@@ -16,7 +16,7 @@ use canon_async::{
     Action, ElemClass, ElemType, EndKind, EventCode, InstanceId, LiftKind, Lifted, LowerCallee,
     ResultDelivery, ResumeValue, Step, Store, SubtaskId, SubtaskState, BLOCKED,
 };
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
 // ----- a counting global allocator -----------------------------------------
 
@@ -653,4 +653,111 @@ criterion_group!(
     path_7_million,
     path_8_population
 );
-criterion_main!(benches);
+/// `CANON_CALLGRIND=<path>:<iterations>` runs one path's loop that many
+/// times and exits, without criterion: `benches/callgrind.sh` runs it
+/// under callgrind at two iteration counts and takes the difference, so
+/// that the setup cancels out. Paths: `1`, `2`, `3`, `4` (one
+/// `yield-then-resume` round trip: two switches), `4p` (promote ping-pong,
+/// two switches), `4s` (suspend-then-resume ping-pong, two switches), `7`
+/// (that many pending callback tasks; prints the heap bytes per task).
+fn callgrind_mode(spec: &str) {
+    let (path, n) = spec
+        .split_once(':')
+        .expect("CANON_CALLGRIND=<path>:<iterations>");
+    let n: usize = n.parse().expect("iterations");
+    let mut s = new_store();
+    match path {
+        "1" => {
+            let inst = s.new_instance();
+            let f = lifted(inst, 1, LiftKind::AsyncCallback, true);
+            for _ in 0..n {
+                host_call_returns_at_once(&mut s, black_box(f));
+            }
+        }
+        "2" => {
+            let inst = s.new_instance();
+            running_caller(&mut s, inst);
+            for _ in 0..n {
+                guest_calls_host(&mut s);
+            }
+        }
+        "3" => {
+            let caller = s.new_instance();
+            let callee = s.new_instance();
+            running_caller(&mut s, caller);
+            let f = lifted(callee, 2, LiftKind::Sync, false);
+            for _ in 0..n {
+                guest_calls_guest_sync(&mut s, black_box(f));
+            }
+        }
+        "4" => {
+            let inst = s.new_instance();
+            running_caller(&mut s, inst);
+            let b_index = s.thread_new_indirect(0, 0).unwrap();
+            for _ in 0..n {
+                assert_eq!(
+                    s.thread_yield_then_resume(false, b_index),
+                    Ok(Step::Suspend)
+                );
+                match s.next_action() {
+                    Action::StartThread { .. } | Action::Resume { .. } => {}
+                    a => panic!("{a:?}"),
+                }
+                assert_eq!(s.thread_suspend(false), Ok(Step::Suspend));
+                expect_resume(&mut s);
+            }
+        }
+        "4p" | "4s" => {
+            let inst = s.new_instance();
+            running_caller(&mut s, inst);
+            let a_index = s.thread_index().unwrap();
+            let b_index = s.thread_new_indirect(0, 0).unwrap();
+            let promote = path == "4p";
+            let switch = |s: &mut Store, i| {
+                if promote {
+                    s.thread_yield_then_promote(false, i)
+                } else {
+                    s.thread_suspend_then_resume(false, i)
+                }
+            };
+            // Start B once (A stays ready for the promote ping-pong).
+            if promote {
+                s.thread_yield_then_resume(false, b_index).unwrap();
+            } else {
+                s.thread_suspend_then_resume(false, b_index).unwrap();
+            }
+            match s.next_action() {
+                Action::StartThread { .. } => {}
+                a => panic!("{a:?}"),
+            }
+            for _ in 0..n {
+                for i in [a_index, b_index] {
+                    assert_eq!(switch(&mut s, i), Ok(Step::Suspend));
+                    expect_resume(&mut s);
+                }
+            }
+        }
+        "7" => {
+            let inst = s.new_instance();
+            let before = live_bytes();
+            let subs = spawn_pending(&mut s, inst, n);
+            let bytes = live_bytes() - before - (subs.capacity() * 4) as isize;
+            println!(
+                "path 7: N={n}: {:.1} heap bytes per pending task",
+                bytes as f64 / n as f64
+            );
+            complete_pending(&mut s, &subs);
+            assert_eq!(s.live_tasks(), 0);
+        }
+        p => panic!("unknown path {p}"),
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("CANON_CALLGRIND") {
+        callgrind_mode(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -108,7 +108,6 @@ impl Store {
             self.tasks.len()
         );
         for (k, tk) in self.tasks.iter() {
-            ensure!(!tk.exited, "live-count", "task {k} exited but still exists");
             ensure!(
                 self.instances.contains(tk.inst().key()),
                 "live-count",
@@ -136,48 +135,51 @@ impl Store {
                 "tables",
                 "waitable {wk} of a missing instance"
             );
-            if let Some(s) = w.wset {
-                let Some(set) = self.sets.get(s.key()) else {
-                    return Err(("set-membership", format!("waitable {wk} in a freed set")));
-                };
-                let n = set.elems.iter().filter(|e| e.key() == wk).count();
+            if let Some(s) = w.wset() {
                 ensure!(
-                    n == 1,
+                    self.sets.contains(s.key()),
                     "set-membership",
-                    "waitable {wk} appears {n} times in its set {}",
-                    s.0
+                    "waitable {wk} in a freed set"
                 );
             }
         }
-        for (sk, set) in self.sets.iter() {
-            let mut pending = 0;
-            for (pos, &e) in set.elems.iter().enumerate() {
-                let Some(w) = self.waitables.get(e.key()) else {
-                    return Err((
-                        "set-membership",
-                        format!("set {sk} holds freed waitable {}", e.0),
-                    ));
-                };
-                ensure!(
-                    w.wset.map(|x| x.key()) == Some(sk),
-                    "set-membership",
-                    "set {sk} holds waitable {} which names set {:?}",
-                    e.0,
-                    w.wset
-                );
-                ensure!(
-                    !set.elems[..pos].contains(&e),
-                    "set-membership",
-                    "set {sk} holds waitable {} twice",
-                    e.0
-                );
-                pending += w.pending.is_some() as u32;
+        // Per set: its members (the waitables that name it) and those of
+        // them with a pending event, in join order.
+        let mut members: Vec<(u32, Vec<(u64, WaitableId)>)> = Vec::new();
+        for (wk, w) in self.waitables.iter() {
+            if let Some(s) = w.wset() {
+                if members.len() <= s.key() {
+                    members.resize_with(s.key() + 1, Default::default);
+                }
+                let m = &mut members[s.key()];
+                m.0 += 1;
+                if w.pending.is_some() {
+                    let wid = WaitableId::from_key(wk);
+                    m.1.push((self.set_events.joined_seq(wid), wid));
+                }
             }
+        }
+        for (sk, set) in self.sets.iter() {
+            let (n, mut pending) = members.get(sk).cloned().unwrap_or_default();
+            pending.sort_unstable();
             ensure!(
-                set.num_pending == pending,
+                set.num_members == n,
                 "set-membership",
-                "set {sk} counts {} pending members but has {pending}",
-                set.num_pending
+                "set {sk} counts {} members but {n} waitables name it",
+                set.num_members
+            );
+            ensure!(
+                set.num_pending as usize == pending.len(),
+                "set-membership",
+                "set {sk} counts {} pending members but has {}",
+                set.num_pending,
+                pending.len()
+            );
+            ensure!(
+                self.set_events.pending_of(SetId::from_key(sk)) == pending.as_slice(),
+                "set-membership",
+                "set {sk}'s members with an event are not those in join order: {:?} != {pending:?}",
+                self.set_events.pending_of(SetId::from_key(sk))
             );
             // Every set is reached by exactly one handle.
             let handles = self
@@ -252,8 +254,8 @@ impl Store {
         }
         // A thread whose next action is already decided (a callback's early
         // event) runs as soon as the embedder asks.
-        if let Control::Emit { action, .. } = self.sched.control() {
-            frame_callers.extend(action.thread());
+        if let Control::Emit { .. } = self.sched.control() {
+            frame_callers.extend(self.sched.emitted().and_then(|a| a.thread()));
         }
         if let Some(c) = self.sched.current() {
             let Some(th) = self.threads.get(c.key()) else {
@@ -309,7 +311,7 @@ impl Store {
             );
             if th.index != 0 {
                 ensure!(
-                    task.threads.contains(&t),
+                    task.has_thread(t),
                     "tables",
                     "registered thread {tk} is not among its task's threads"
                 );
@@ -332,7 +334,7 @@ impl Store {
             );
         }
         for (k, tk) in self.tasks.iter() {
-            for &t in &tk.threads {
+            for t in tk.threads() {
                 ensure!(
                     self.threads
                         .get(t.key())
@@ -405,7 +407,7 @@ impl Store {
             }
             if w.has_sync_waiter {
                 ensure!(
-                    w.wset.is_none(),
+                    w.wset().is_none(),
                     "sync-waiter",
                     "waitable {wk} has a sync waiter and is in a set"
                 );

@@ -14,15 +14,25 @@ pub(crate) enum Handle {
     ErrorContext(ErrorContextId),
 }
 
-/// The spec's `ResourceHandle`.
+/// The spec's `ResourceHandle` (20 bytes, and so is a handle-table slot:
+/// `borrow_scope` is kept without an `Option`, as only borrows have one).
 #[derive(Clone, Debug)]
 pub(crate) struct ResourceHandle {
     pub rt: ResourceTypeId,
     pub rep: u32,
     pub own: bool,
-    /// The task a borrow handle was lent to (its `num_borrows` counts it).
-    pub borrow_scope: Option<TaskId>,
+    /// For a borrow (`!own`): the task it was lent to (its `num_borrows`
+    /// counts it); unused for an own handle. See [`ResourceHandle::borrow_scope`].
+    pub scope: TaskId,
     pub num_lends: u32,
+}
+
+impl ResourceHandle {
+    /// `ResourceHandle.borrow_scope`: the task of a borrow, `None` for an own handle.
+    #[inline]
+    pub fn borrow_scope(&self) -> Option<TaskId> {
+        (!self.own).then_some(self.scope)
+    }
 }
 
 /// The spec's `ComponentInstance`, plus poisoning and live-task counting.

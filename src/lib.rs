@@ -219,3 +219,19 @@ pub use waitable::{Event, EventCode};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+/// The per-object sizes behind path 7 of the benchmarks (heap bytes per
+/// pending callback task: its task, implicit thread, subtask waitable,
+/// waitable set, two handle slots and waiting-queue slot).
+#[cfg(test)]
+mod layout_tests {
+    use core::mem::size_of;
+
+    #[test]
+    fn objects_of_a_pending_task_stay_small() {
+        assert_eq!(size_of::<crate::task::Task>(), 48);
+        assert_eq!(size_of::<crate::thread::Thread>(), 56);
+        assert_eq!(size_of::<crate::waitable::Waitable>(), 56);
+        assert_eq!(size_of::<crate::waitable::WaitableSet>(), 12);
+        assert_eq!(size_of::<Option<crate::instance::Handle>>(), 20);
+    }
+}

@@ -55,9 +55,10 @@ pub(crate) enum LiftPhase {
 
 impl Store {
     /// `canon_lift`'s first resume, and the sync-typed loop frame.
+    #[inline]
     pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
         if !self.task(task).func.async_type {
-            let serial = self.task_serials[task.key()];
+            let serial = self.task(task).serial;
             self.sched.push(Frame::SyncLift { task, serial });
         }
         self.sched.resume(thread, false);
@@ -65,6 +66,7 @@ impl Store {
 
     /// Resumes the implicit thread `t` parked at `phase` (`cancelled`: a
     /// cancellation is delivered to it).
+    #[inline]
     pub(crate) fn lift_resume(
         &mut self,
         t: ThreadId,
@@ -98,6 +100,7 @@ impl Store {
     }
 
     /// `Task.enter_implicit_thread`, up to the backpressure gate.
+    #[inline]
     pub(crate) fn enter_implicit_thread(
         &mut self,
         t: ThreadId,
@@ -130,7 +133,7 @@ impl Store {
             self.task_cancel_internal(task)?;
             // The thread function returns without ever registering the thread.
             self.threads.remove(t.key());
-            self.task_mut(task).threads.clear();
+            self.task_mut(task).clear_threads();
             self.task_exited(task);
             self.sched.stop(t);
             self.sched.return_to_frame();
@@ -141,6 +144,7 @@ impl Store {
     }
 
     /// The rest of `enter_implicit_thread`, then `task.start()` (`on_start`).
+    #[inline]
     pub(crate) fn enter_finish(
         &mut self,
         t: ThreadId,
@@ -156,7 +160,7 @@ impl Store {
         let index = i.threads.add(t)?;
         self.thread_mut(t).index = index;
         let tk = self.task_mut(task);
-        tk.threads.push(t);
+        tk.push_thread(t);
         debug_assert_eq!(tk.state, TaskState::Initial);
         tk.state = TaskState::Started;
         if let Caller::Guest(s) = tk.caller {
@@ -241,10 +245,11 @@ impl Store {
         self.guard(r)
     }
 
+    #[inline]
     pub(crate) fn exit_thread_inner(&mut self) -> Result<(), Trap> {
         let (t, task, inst) = self.running()?;
         let tk = self.task(task);
-        let (f, implicit) = (tk.func, tk.implicit_thread == Some(t));
+        let (f, implicit) = (tk.func, tk.implicit_thread() == Some(t));
         self.unregister_thread(t)?;
         if implicit && f.async_type && f.needs_exclusive() {
             let i = self.inst_mut(inst);

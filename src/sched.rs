@@ -66,8 +66,10 @@ pub(crate) enum Frame {
     },
 }
 
-/// The control transfer the driving loop makes next.
-#[derive(Debug)]
+/// The control transfer the driving loop makes next (small and `Copy`:
+/// the driving loop takes it at every step; an emitted action waits in
+/// [`Sched`]'s `emitted`).
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Control {
     /// Nothing pending: tick.
     Tick,
@@ -75,10 +77,10 @@ pub(crate) enum Control {
     Resume { thread: ThreadId, cancelled: bool },
     /// The running thread blocked or finished: return to the top frame.
     Return,
-    /// Hand this action to the embedder; afterwards return to the top frame
-    /// if `then_return` (a host call: its caller's frame is on top),
-    /// otherwise tick on (a callback's event, decided early).
-    Emit { action: Action, then_return: bool },
+    /// Hand the emitted action to the embedder; afterwards return to the
+    /// top frame if `then_return` (a host call: its caller's frame is on
+    /// top), otherwise tick on (a callback's event, decided early).
+    Emit { then_return: bool },
 }
 
 /// The resumer stack, the pending control transfer and the running thread.
@@ -86,9 +88,12 @@ pub(crate) enum Control {
 pub(crate) struct Sched {
     frames: Vec<Frame>,
     control: Control,
+    /// The action of a pending [`Control::Emit`].
+    emitted: Option<Action>,
     current: Option<ThreadId>,
-    /// The `control` of each open [`Frame::SyncCall`], restored when it ends.
-    nested_saved: Vec<Control>,
+    /// The `control` (and emitted action) of each open
+    /// [`Frame::SyncCall`], restored when it ends.
+    nested_saved: Vec<(Control, Option<Action>)>,
 }
 
 impl Sched {
@@ -96,6 +101,7 @@ impl Sched {
         Sched {
             frames: Vec::new(),
             control: Control::Tick,
+            emitted: None,
             current: None,
             nested_saved: Vec::new(),
         }
@@ -125,6 +131,12 @@ impl Sched {
         &self.control
     }
 
+    /// The action of a pending [`Control::Emit`] (for the invariant checks).
+    #[cfg(feature = "check")]
+    pub(crate) fn emitted(&self) -> Option<&Action> {
+        self.emitted.as_ref()
+    }
+
     /// No guest code runs and no call is part-way through its resumers.
     #[inline]
     pub(crate) fn at_boundary(&self) -> bool {
@@ -148,10 +160,8 @@ impl Sched {
     /// frame below (`then_return`) or ticks on.
     #[inline]
     pub(crate) fn emit(&mut self, action: Action, then_return: bool) {
-        self.control = Control::Emit {
-            action,
-            then_return,
-        };
+        self.emitted = Some(action);
+        self.control = Control::Emit { then_return };
     }
 
     /// The running thread `t` stops (it blocked, suspended or exited):
@@ -199,7 +209,7 @@ impl Sched {
             prev: self.current,
         });
         let saved = mem::replace(&mut self.control, Control::Tick);
-        self.nested_saved.push(saved);
+        self.nested_saved.push((saved, self.emitted.take()));
         self.current = Some(t);
     }
 
@@ -222,7 +232,7 @@ impl Sched {
                 None
             }
         };
-        self.control = self.nested_saved.pop().unwrap_or(Control::Tick);
+        (self.control, self.emitted) = self.nested_saved.pop().unwrap_or((Control::Tick, None));
         self.current = prev;
     }
 
@@ -232,6 +242,7 @@ impl Sched {
         self.nested_saved.clear();
         self.current = None;
         self.control = Control::Tick;
+        self.emitted = None;
     }
 }
 
@@ -247,13 +258,14 @@ impl Store {
         }
         loop {
             let r = match mem::replace(&mut self.sched.control, Control::Tick) {
-                Control::Emit {
-                    action,
-                    then_return,
-                } => {
+                Control::Emit { then_return } => {
                     if then_return {
                         self.sched.control = Control::Return;
                     }
+                    let Some(action) = self.sched.emitted.take() else {
+                        debug_assert!(false, "Control::Emit without an action");
+                        continue;
+                    };
                     self.sched.current = action.thread();
                     return Some(action);
                 }
@@ -295,21 +307,35 @@ impl Store {
             return None;
         }
         let first_only = self.chooser.always_first();
+        if first_only {
+            // The common case: the first thread in waiting order is ready
+            // (nothing before it to park).
+            if let Some(t) = self.waiting.active().next() {
+                if self.thread_ready(t) {
+                    return Some(t);
+                }
+            }
+        }
         let mut ready: SmallVec<[ThreadId; 8]> = SmallVec::new();
         let mut park: SmallVec<[(ThreadId, Key); 8]> = SmallVec::new();
+        let mut first = None;
         for t in self.waiting.active() {
             if self.thread_ready(t) {
-                ready.push(t);
                 if first_only {
                     // The chooser would pick index 0 of the full list.
+                    first = Some(t);
                     break;
                 }
+                ready.push(t);
             } else if let Some(k) = self.park_key(t) {
                 park.push((t, k));
             }
         }
         for &(t, k) in park.iter() {
             self.waiting.park(t, k);
+        }
+        if first.is_some() {
+            return first;
         }
         if ready.is_empty() {
             return None;

@@ -54,6 +54,19 @@ impl SetEvents {
         }
     }
 
+    /// When `w` last joined a set (for the invariant checks).
+    #[cfg(feature = "check")]
+    pub fn joined_seq(&self, w: WaitableId) -> u64 {
+        self.joined.get(w.key()).copied().unwrap_or(0)
+    }
+
+    /// The members of `s` with a pending event, in join order (for the
+    /// invariant checks).
+    #[cfg(feature = "check")]
+    pub fn pending_of(&self, s: SetId) -> &[(u64, WaitableId)] {
+        self.pending.get(s.key()).map_or(&[], |l| l.as_slice())
+    }
+
     /// The `k`-th member of `s` with a pending event, in join order.
     pub fn nth(&self, s: SetId, k: usize) -> Option<WaitableId> {
         self.pending.get(s.key())?.get(k).map(|e| e.1)

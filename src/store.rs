@@ -123,7 +123,6 @@ pub(crate) struct ErrorContext {
 pub struct Store {
     pub(crate) instances: Slab<ComponentInstance>,
     pub(crate) tasks: Slab<Task>,
-    pub(crate) task_serials: Vec<u64>,
     pub(crate) threads: Slab<Thread>,
     pub(crate) waitables: Slab<Waitable>,
     pub(crate) sets: Slab<WaitableSet>,
@@ -191,7 +190,6 @@ impl Store {
         Store {
             instances: Slab::new(),
             tasks: Slab::new(),
-            task_serials: Vec::new(),
             threads: Slab::new(),
             waitables: Slab::new(),
             sets: Slab::new(),
@@ -227,6 +225,7 @@ impl Store {
     }
 
     /// [`Store::leaving`], then [`Store::may_block_check`].
+    #[inline]
     pub(crate) fn leaving_blocking(
         &self,
         blocks: bool,
@@ -406,6 +405,7 @@ impl Store {
     }
 
     /// The running thread, its task and its instance.
+    #[inline]
     pub(crate) fn running(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
         match self.sched.current() {
             Some(t) => {
@@ -417,6 +417,7 @@ impl Store {
     }
 
     /// `trap_if(not inst.may_leave)` for the running thread; returns it.
+    #[inline]
     pub(crate) fn leaving(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
         let r = self.running()?;
         trap_if(!self.inst(r.2).may_leave, Trap::CannotLeave)?;
@@ -510,12 +511,12 @@ impl Store {
                     poison.extend(inst_of(caller))
                 }
                 Frame::SyncLift { task, serial } => {
-                    if self.task_serials.get(task.key()) == Some(&serial) {
+                    if self.task_serial(task) == Some(serial) {
                         poison.push(self.task(task).inst())
                     }
                 }
                 Frame::SyncCall { task, serial, prev } => {
-                    if self.task_serials.get(task.key()) == Some(&serial) {
+                    if self.task_serial(task) == Some(serial) {
                         poison.push(self.task(task).inst())
                     }
                     poison.extend(prev.and_then(inst_of));

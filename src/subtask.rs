@@ -65,6 +65,7 @@ impl Subtask {
 
 impl Store {
     /// `Subtask.deliver_resolve`: ends the lends of borrowed handles.
+    #[inline]
     pub(crate) fn deliver_resolve(&mut self, w: WaitableId) {
         let wt = self.w_mut(w);
         let inst = wt.inst;
@@ -81,6 +82,7 @@ impl Store {
     }
 
     /// `Subtask.resolve` with `on_progress`.
+    #[inline]
     pub(crate) fn resolve_subtask(&mut self, w: WaitableId, state: SubtaskState) {
         let wt = self.w_mut(w);
         let has_handle = wt.index != 0;

@@ -1,6 +1,7 @@
 //! `Task`: one call of a lifted function, and the descriptors of lifts.
 
-use smallvec::SmallVec;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId};
 use crate::lift::LiftPhase;
@@ -79,15 +80,102 @@ pub(crate) struct Task {
     /// The implicit thread while it lives: cleared when it exits, so an
     /// explicit thread that reuses its slot is never taken for it
     /// (`definitions.py` compares thread objects).
-    pub implicit_thread: Option<ThreadId>,
-    pub threads: SmallVec<[ThreadId; 2]>,
-    /// The live-count idempotence flag: set exactly once, when the task exits.
-    pub exited: bool,
+    /// (Kept without an `Option`, `NO_THREAD` when cleared; see
+    /// [`Task::implicit_thread`].)
+    implicit: u32,
+    /// The store-wide creation number of the task: a [`Frame::SyncLift`]
+    /// or [`Frame::SyncCall`](crate::sched::Frame) names its task with it,
+    /// so that a task that exited (and whose slot was reused) is told apart.
+    ///
+    /// [`Frame::SyncLift`]: crate::sched::Frame::SyncLift
+    pub serial: u64,
+    /// `Task.threads`, the registered threads in registration order, is
+    /// the implicit thread (always the first to register: explicit threads
+    /// are created by the task's running threads) while `implicit_registered`,
+    /// then `explicit`. Boxed and `None` while the task has no explicit
+    /// thread, which keeps a pending task small (path 7 of the benchmarks).
+    pub implicit_registered: bool,
+    // One word instead of a `Vec`'s three: the extra allocation is made
+    // only by a task that creates explicit threads.
+    #[allow(clippy::box_collection)]
+    pub explicit: Option<Box<Vec<ThreadId>>>,
 }
+
+/// `Task::implicit` once the implicit thread has left.
+const NO_THREAD: u32 = u32::MAX;
 
 impl Task {
     pub fn inst(&self) -> InstanceId {
         self.func.inst
+    }
+
+    /// `Task.implicit_thread` while it lives: cleared when it exits, so an
+    /// explicit thread that reuses its slot is never taken for it
+    /// (`definitions.py` compares thread objects).
+    #[inline]
+    pub fn implicit_thread(&self) -> Option<ThreadId> {
+        (self.implicit != NO_THREAD).then_some(ThreadId(self.implicit))
+    }
+
+    /// `Task.threads`, in registration order.
+    pub fn threads(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        let implicit = self.implicit_thread().filter(|_| self.implicit_registered);
+        implicit
+            .into_iter()
+            .chain(self.explicit.iter().flat_map(|v| v.iter().copied()))
+    }
+
+    /// Whether `t` is among `Task.threads`.
+    #[cfg_attr(not(feature = "check"), allow(dead_code))]
+    pub fn has_thread(&self, t: ThreadId) -> bool {
+        self.threads().any(|x| x == t)
+    }
+
+    /// Whether no thread is registered.
+    #[inline]
+    pub fn no_threads(&self) -> bool {
+        !self.implicit_registered && self.explicit.is_none()
+    }
+
+    /// `Task.threads.append(t)` (`register_thread`).
+    #[inline]
+    pub fn push_thread(&mut self, t: ThreadId) {
+        if self.implicit_thread() == Some(t) {
+            debug_assert!(!self.implicit_registered && self.explicit.is_none());
+            self.implicit_registered = true;
+        } else {
+            self.explicit.get_or_insert_with(Default::default).push(t);
+        }
+    }
+
+    /// `Task.threads.remove(t)` (`unregister_thread`); a no-op if `t` is not there.
+    #[inline]
+    pub fn remove_thread(&mut self, t: ThreadId) {
+        if self.implicit_registered && self.implicit_thread() == Some(t) {
+            self.implicit_registered = false;
+        } else if let Some(v) = &mut self.explicit {
+            if let Some(pos) = v.iter().position(|&x| x == t) {
+                v.remove(pos);
+            }
+            if v.is_empty() {
+                self.explicit = None;
+            }
+        }
+    }
+
+    /// Whether `t` is the only registered thread.
+    #[inline]
+    pub fn only_thread(&self, t: ThreadId) -> bool {
+        match &self.explicit {
+            None => self.implicit_registered && self.implicit_thread() == Some(t),
+            Some(v) => !self.implicit_registered && v.as_slice() == [t],
+        }
+    }
+
+    /// Forgets every registered thread.
+    pub fn clear_threads(&mut self) {
+        self.implicit_registered = false;
+        self.explicit = None;
     }
 
     /// `Task.deliver_pending_cancel`.
@@ -126,32 +214,33 @@ impl Store {
         let inst = self.task(task).inst();
         let index = self.inst_mut(inst).threads.add(t)?;
         self.thread_mut(t).index = index;
-        self.task_mut(task).threads.push(t);
+        self.task_mut(task).push_thread(t);
         Ok(())
     }
 
     /// `Task.unregister_thread`, and the thread is gone. Traps when the last
     /// thread leaves a task that has not resolved.
+    #[inline]
     pub(crate) fn unregister_thread(&mut self, t: ThreadId) -> Result<(), Trap> {
         // The trap leaves the thread in place (the abort that follows drops
         // it with the rest of its instance), so the trap can name its instance.
         let th = self.thread(t);
         let (task, inst, index) = (th.task, th.inst, th.index);
         let tk = self.task_mut(task);
-        let last = tk.threads.as_slice() == [t];
+        let last = tk.only_thread(t);
         trap_if(
             last && tk.state != TaskState::Resolved,
             Trap::TaskNotResolved,
         )?;
-        if tk.implicit_thread == Some(t) {
-            tk.implicit_thread = None;
-        }
         if last {
-            tk.threads.clear();
-        } else if let Some(pos) = tk.threads.iter().position(|&x| x == t) {
-            tk.threads.remove(pos);
+            tk.clear_threads();
+        } else {
+            tk.remove_thread(t);
         }
-        let empty = tk.threads.is_empty();
+        if tk.implicit_thread() == Some(t) {
+            tk.implicit = NO_THREAD;
+        }
+        let empty = tk.no_threads();
         if empty {
             debug_assert_eq!(tk.state, TaskState::Resolved);
             debug_assert_eq!(tk.num_borrows, 0);
@@ -168,6 +257,7 @@ impl Store {
 
     /// Creates a task of `func` and its implicit thread (suspended, to be
     /// resumed at once). The one place the live count goes up.
+    #[inline]
     pub(crate) fn new_task(&mut self, func: Lifted, caller: Caller) -> (TaskId, ThreadId) {
         let entry = self.threads.vacant_entry();
         let thread = ThreadId::from_key(entry.key());
@@ -176,17 +266,13 @@ impl Store {
             caller,
             state: TaskState::Initial,
             num_borrows: 0,
-            implicit_thread: Some(thread),
-            threads: SmallVec::new(),
-            exited: false,
+            implicit: thread.0,
+            serial: self.next_serial + 1,
+            implicit_registered: false,
+            explicit: None,
         }));
         entry.insert(Thread::new(task, func.inst, Resume::Lift(LiftPhase::Enter)));
         self.next_serial += 1;
-        let k = task.key();
-        if self.task_serials.len() <= k {
-            self.task_serials.resize(k + 1, 0);
-        }
-        self.task_serials[k] = self.next_serial;
         self.live_tasks += 1;
         self.inst_mut(func.inst).live_tasks += 1;
         (task, thread)
@@ -194,16 +280,14 @@ impl Store {
 
     /// The one place the live count goes down: the task resolved and its
     /// last thread left (or it was cancelled before it started).
+    #[inline]
     pub(crate) fn task_exited(&mut self, task: TaskId) {
-        let tk = self.task_mut(task);
-        debug_assert!(!tk.exited, "a task exits once");
-        if tk.exited {
+        // The task leaves the table here, so a second exit finds nothing.
+        let Some(tk) = self.tasks.try_remove(task.key()) else {
+            debug_assert!(false, "a task exits once");
             return;
-        }
-        tk.exited = true;
+        };
         let inst = tk.inst();
-        self.tasks.remove(task.key());
-        self.task_serials[task.key()] = 0;
         self.live_tasks -= 1;
         if self.live_tasks == 0 {
             self.wakers.wake_all();
@@ -215,12 +299,18 @@ impl Store {
         }
     }
 
+    /// The serial of `task` while it exists (see [`Task::serial`]).
+    #[inline]
+    pub(crate) fn task_serial(&self, task: TaskId) -> Option<u64> {
+        self.tasks.get(task.key()).map(|t| t.serial)
+    }
+
     pub(crate) fn task_resolved_or_gone(&self, task: TaskId, serial: u64) -> bool {
-        self.task_serials.get(task.key()).copied() != Some(serial)
-            || self.task(task).state == TaskState::Resolved
+        self.task_serial(task) != Some(serial) || self.task(task).state == TaskState::Resolved
     }
 
     /// `Task.return_`: the checks, then `on_resolve(result)`.
+    #[inline]
     pub(crate) fn task_return_internal(&mut self, task: TaskId) -> Result<ResultDelivery, Trap> {
         let tk = self.task_mut(task);
         trap_if(tk.state == TaskState::Resolved, Trap::TaskAlreadyResolved)?;

@@ -138,6 +138,7 @@ impl Thread {
 }
 
 impl Store {
+    #[inline]
     pub(crate) fn cond_ready(&self, c: WaitCond) -> bool {
         match c {
             WaitCond::Always => true,
@@ -153,6 +154,7 @@ impl Store {
     }
 
     /// `Thread.ready`.
+    #[inline]
     pub(crate) fn thread_ready(&self, t: ThreadId) -> bool {
         let th = self.thread(t);
         match th.state {
@@ -172,23 +174,25 @@ impl Store {
     /// (`set_pending`, `join`, `resolve_subtask`).
     pub(crate) fn park_key(&self, t: ThreadId) -> Option<Key> {
         match self.thread(t).state {
-            ThreadState::Waiting(WaitCond::SetEvent(s, _))
-                if self.sets[s.key()].num_pending == 0 =>
-            {
-                Some(Key::Set(s))
-            }
-            ThreadState::Waiting(WaitCond::PendingEvent(w)) if self.w(w).pending.is_none() => {
-                Some(Key::Waitable(w))
-            }
-            ThreadState::Waiting(WaitCond::SubtaskResolved(w)) if !self.sub(w).state.resolved() => {
-                Some(Key::Waitable(w))
-            }
+            ThreadState::Waiting(c) => self.cond_park_key(c),
+            _ => None,
+        }
+    }
+
+    /// [`Store::park_key`] of a thread waiting for `c`.
+    #[inline]
+    fn cond_park_key(&self, c: WaitCond) -> Option<Key> {
+        match c {
+            WaitCond::SetEvent(s, _) if self.sets[s.key()].num_pending == 0 => Some(Key::Set(s)),
+            WaitCond::PendingEvent(w) if self.w(w).pending.is_none() => Some(Key::Waitable(w)),
+            WaitCond::SubtaskResolved(w) if !self.sub(w).state.resolved() => Some(Key::Waitable(w)),
             _ => None,
         }
     }
 
     /// `Thread.block_internal` / `switch_to_internal`: the running thread
     /// `t` stops; control goes to `switch_to`, or back to the top frame.
+    #[inline]
     pub(crate) fn block(
         &mut self,
         t: ThreadId,
@@ -197,17 +201,18 @@ impl Store {
         resume: Resume,
         switch_to: Option<ThreadId>,
     ) {
-        let (inst, task) = (self.thread(t).inst, self.thread(t).task);
-        if self.reading == Reading::Suite
-            && matches!(
-                resume,
-                Resume::Wasm(Blocked::SyncEvent { .. } | Blocked::Wait { .. })
-            )
-            && self.inst(inst).exclusive_thread == Some(t)
-            && self.task(task).func.kind == LiftKind::AsyncCallback
+        if matches!(
+            resume,
+            Resume::Wasm(Blocked::SyncEvent { .. } | Blocked::Wait { .. })
+        ) && self.reading == Reading::Suite
         {
-            self.inst_mut(inst).exclusive_thread = None;
-            self.thread_mut(t).relock = true;
+            let (inst, task) = (self.thread(t).inst, self.thread(t).task);
+            if self.inst(inst).exclusive_thread == Some(t)
+                && self.task(task).func.kind == LiftKind::AsyncCallback
+            {
+                self.inst_mut(inst).exclusive_thread = None;
+                self.thread_mut(t).relock = true;
+            }
         }
         let th = self.thread_mut(t);
         debug_assert_eq!(th.state, ThreadState::Running);
@@ -217,8 +222,8 @@ impl Store {
             Some(c) => ThreadState::Waiting(c),
             None => ThreadState::Suspended,
         };
-        if cond.is_some() {
-            match self.park_key(t) {
+        if let Some(c) = cond {
+            match self.cond_park_key(c) {
                 Some(k) => self.waiting.push_parked(t, k),
                 None => self.waiting.push(t),
             }
@@ -273,6 +278,7 @@ impl Store {
     }
 
     /// `Thread.resume`: the core's part of continuing `t`.
+    #[inline]
     pub(crate) fn resume_thread(
         &mut self,
         t: ThreadId,

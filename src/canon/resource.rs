@@ -50,7 +50,7 @@ impl Store {
         let r = self.leaving().and_then(|(_, _, inst)| {
             let h = self.resource_at(inst, rt, i)?;
             trap_if(h.num_lends != 0, Trap::ResourceBorrowed)?;
-            let (own, rep, scope) = (h.own, h.rep, h.borrow_scope);
+            let (own, rep, scope) = (h.own, h.rep, h.borrow_scope());
             self.inst_mut(inst).handles.remove(i)?;
             if own {
                 Ok(Some(ResourceDrop {

@@ -247,7 +247,10 @@ impl Store {
             CopyState::Done => return Err(Trap::WriteAfterDone(kind)),
             _ => return Err(Trap::EndBusy(kind)),
         }
-        trap_if(self.w(w).wset.is_some() && !async_, Trap::SyncInWaitableSet)?;
+        trap_if(
+            self.w(w).wset().is_some() && !async_,
+            Trap::SyncInWaitableSet,
+        )?;
         let length = if kind == EndKind::Future { 1 } else { buf.len };
         trap_if(length > MAX_LENGTH, Trap::BufferTooLong)?;
         if elem.class != ElemClass::None && length > 0 {
@@ -310,7 +313,10 @@ impl Store {
             self.end(w).state != CopyState::Copying || self.w(w).has_sync_waiter,
             Trap::CancelNotCopying(kind),
         )?;
-        trap_if(self.w(w).wset.is_some() && !async_, Trap::SyncInWaitableSet)?;
+        trap_if(
+            self.w(w).wset().is_some() && !async_,
+            Trap::SyncInWaitableSet,
+        )?;
         self.end_mut(w).state = CopyState::CancellingCopy;
         // The suite's reading: a partial copy whose end is still the pending
         // side of the rendezvous is still in progress, so it is cancelled

@@ -48,7 +48,10 @@ impl Store {
         let s = self.sub(w);
         trap_if(s.resolve_delivered(), Trap::SubtaskResolveDelivered)?;
         trap_if(s.cancellation_requested, Trap::SubtaskCancelTwice)?;
-        trap_if(self.w(w).wset.is_some() && !async_, Trap::SyncInWaitableSet)?;
+        trap_if(
+            self.w(w).wset().is_some() && !async_,
+            Trap::SyncInWaitableSet,
+        )?;
         if s.state.resolved() {
             debug_assert!(self.w(w).pending.is_some());
             return Ok(Step::Done(self.get_pending_event(w).payload));
@@ -84,23 +87,21 @@ impl Store {
         if tk.state == TaskState::Initial {
             // A task that has not started still has its implicit thread
             // (waiting at the backpressure gate).
-            debug_assert!(tk.implicit_thread.is_some());
-            if let Some(t) = tk.implicit_thread {
+            debug_assert!(tk.implicit_thread().is_some());
+            if let Some(t) = tk.implicit_thread() {
                 self.task_mut(task).state = TaskState::CancelDelivered;
                 self.sched.resume(t, true);
                 return;
             }
         }
         debug_assert_eq!(tk.state, TaskState::Started);
-        let implicit = tk.implicit_thread;
+        let implicit = tk.implicit_thread();
         let f = tk.func;
         let excl = self.inst(f.inst).exclusive_thread;
         let skip_implicit =
             f.async_type && f.needs_exclusive() && excl.is_some() && excl != implicit;
         let cands: SmallVec<[ThreadId; 4]> = tk
-            .threads
-            .iter()
-            .copied()
+            .threads()
             .filter(|&t| {
                 let th = self.thread(t);
                 th.cancellable

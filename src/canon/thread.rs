@@ -50,6 +50,12 @@ impl Store {
     /// The thread at index `i` of the running thread's instance.
     fn thread_at(&self, i: u32) -> Result<ThreadId, Trap> {
         let (_, _, inst) = self.running()?;
+        self.thread_at_in(inst, i)
+    }
+
+    /// The thread at index `i` of `inst`.
+    #[inline]
+    fn thread_at_in(&self, inst: InstanceId, i: u32) -> Result<ThreadId, Trap> {
         self.inst(inst)
             .threads
             .get(i)
@@ -190,8 +196,8 @@ impl Store {
     /// `suspend_then_promote` / `yield_then_promote`.
     fn switch(&mut self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
         let promote = kind.promotes();
-        let (t, task, _) = self.leaving()?;
-        let o = self.thread_at(i)?;
+        let (t, task, inst) = self.leaving()?;
+        let o = self.thread_at_in(inst, i)?;
         if !promote {
             trap_if(!self.thread(o).suspended(), Trap::ThreadNotSuspended)?;
         }
@@ -264,7 +270,7 @@ impl Store {
         // `enter_implicit_thread` of a non-async type: no gate, no lock.
         if let Err(e) = self.register_thread(task, t) {
             self.threads.remove(t.key());
-            self.task_mut(task).threads.clear();
+            self.task_mut(task).clear_threads();
             self.task_exited(task);
             return Err(e);
         }
@@ -272,7 +278,7 @@ impl Store {
         let th = self.thread_mut(t);
         th.state = ThreadState::Running;
         th.resume = Resume::Running;
-        let serial = self.task_serials[task.key()];
+        let serial = self.task(task).serial;
         self.sched.begin_nested(task, serial, t);
         Ok(t)
     }
@@ -289,7 +295,7 @@ impl Store {
     fn end_sync_call_inner(&mut self) -> Result<(), Trap> {
         let (t, task, _) = self.running()?;
         match self.sched.nested_top() {
-            Some((k, _)) if k == task && self.task(task).implicit_thread == Some(t) => {}
+            Some((k, _)) if k == task && self.task(task).implicit_thread() == Some(t) => {}
             _ => {
                 return Err(Trap::Wasm(
                     "embedder error: end_sync_call outside the thread of a synchronous call".into(),

@@ -33,7 +33,7 @@ impl Store {
                 rt,
                 rep,
                 own: true,
-                borrow_scope: None,
+                scope: TaskId(0),
                 num_lends: 0,
             }))
     }
@@ -77,7 +77,7 @@ impl Store {
                 rt,
                 rep,
                 own: false,
-                borrow_scope: Some(task),
+                scope: task,
                 num_lends: 0,
             }))?;
         self.task_mut(task).num_borrows += 1;
@@ -108,7 +108,7 @@ impl Store {
             CopyState::Done => return Err(Trap::LiftAfterDone(kind)),
             _ => return Err(Trap::LiftBusy(kind)),
         }
-        trap_if(self.w(w).wset.is_some(), Trap::LiftInWaitableSet(kind))?;
+        trap_if(self.w(w).wset().is_some(), Trap::LiftInWaitableSet(kind))?;
         let s = e.shared;
         self.inst_mut(inst).handles.remove(i)?;
         // The end moves: the shared state keeps counting it while in transit.

@@ -99,7 +99,7 @@ impl Store {
         let r = self.leaving().and_then(|(_, _, inst)| {
             let set = self.set_at(i)?;
             let s = &self.sets[set.key()];
-            trap_if(!s.elems.is_empty(), Trap::SetNotEmpty)?;
+            trap_if(s.num_members != 0, Trap::SetNotEmpty)?;
             trap_if(s.num_waiting > 0, Trap::SetHasWaiters)?;
             self.inst_mut(inst).handles.remove(i)?;
             self.sets.remove(set.key());

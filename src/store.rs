@@ -130,6 +130,9 @@ pub struct Store {
     pub(crate) error_contexts: Slab<ErrorContext>,
     /// Message ids of freed error-contexts, for the embedder to free.
     pub(crate) freed_error_messages: alloc::vec::Vec<u32>,
+    /// Streams and futures whose host end got an event since the embedder
+    /// last looked ([`Store::take_host_events`]).
+    pub(crate) host_events: Vec<SharedId>,
     pub(crate) resource_types: Vec<InstanceId>,
     /// `Store.waiting`, in the order threads started waiting.
     pub(crate) waiting: WaitQueue,
@@ -196,6 +199,7 @@ impl Store {
             shared: Slab::new(),
             error_contexts: Slab::new(),
             freed_error_messages: alloc::vec::Vec::new(),
+            host_events: Vec::new(),
             resource_types: Vec::new(),
             waiting: WaitQueue::default(),
             set_events: SetEvents::default(),

@@ -430,7 +430,6 @@ pub(crate) fn host_transfer(
     };
     match (t.src, t.dst) {
         (TransferEnd::Host { shared, offset }, dst) => {
-            ctx.data_mut().host.dirty.push(shared);
             let Some((inst, opts, ptr)) = guest_opts(ctx.data(), &dst) else {
                 return Err(Trap::new("internal: a copy between two host ends"));
             };
@@ -454,7 +453,6 @@ pub(crate) fn host_transfer(
             Ok(())
         }
         (src, TransferEnd::Host { shared, .. }) => {
-            ctx.data_mut().host.dirty.push(shared);
             let Some((inst, opts, ptr)) = guest_opts(ctx.data(), &src) else {
                 return Err(Trap::new("internal: a copy between two host ends"));
             };
@@ -550,7 +548,7 @@ pub(crate) fn run_host_cancel(store: &mut wasmi::Store<Rt>, subtask: SubtaskId) 
 /// and `wait` is set (the core is idle), waits for the next timer (a
 /// virtual clock jumps to it) and runs it. Returns whether anything ran.
 pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Trap> {
-    let mut ran = poll_dirty(store);
+    let mut ran = poll_host_ends(store);
     while let Ok(f) = store.data().host.remote_rx.try_recv() {
         f(&mut HostCx::new(store.as_context_mut()));
         ran = true;
@@ -559,6 +557,11 @@ pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Tra
         while let Some(f) = store.data_mut().host.ready.pop_front() {
             f(&mut HostCx::new(store.as_context_mut()));
             ran = true;
+        }
+        // The clock is read only when a timer is set (a real clock's read
+        // is a system call, and this runs after every action).
+        if store.data().host.timers.next_deadline().is_none() {
+            break;
         }
         let now = store.data().host.clock.now();
         let Some(f) = store.data_mut().host.timers.pop_due(now) else {
@@ -593,20 +596,21 @@ pub(crate) fn turn(store: &mut wasmi::Store<Rt>, wait: bool) -> Result<bool, Tra
     turn(store, false).map(|_| true)
 }
 
-/// Reports the finished copies of host ends a guest built-in met.
-pub(crate) fn poll_dirty(store: &mut wasmi::Store<Rt>) -> bool {
-    let mut dirty = std::mem::take(&mut store.data_mut().host.dirty);
-    // A guest that drops its end finishes the host's copy waiting on the
-    // other end without a transfer: poll every host copy in progress too
-    // (a second poll of an end finds nothing).
-    dirty.extend(store.data().host.ops.keys().copied());
+/// Reports the finished copies of host ends: the ends the core says got
+/// an event (a guest copy met the host's, the guest dropped its end, or
+/// the copy was cancelled).
+pub(crate) fn poll_host_ends(store: &mut wasmi::Store<Rt>) -> bool {
+    let rt = store.data_mut();
+    let mut ended = std::mem::take(&mut rt.host.ended);
+    rt.core.take_host_events(&mut ended);
     let mut any = false;
-    for s in dirty {
-        let d = store.data_mut().core.host_poll(s);
-        if let Ok(Some(d)) = d {
+    for &s in &ended {
+        if let Ok(Some(d)) = store.data_mut().core.host_poll(s) {
             HostCx::new(store.as_context_mut()).finish(s, d.into());
             any = true;
         }
     }
+    ended.clear();
+    store.data_mut().host.ended = ended;
     any
 }

@@ -456,8 +456,8 @@ pub(crate) struct HostState {
     pub(crate) timers: Timers<HostTask>,
     pub(crate) ready: VecDeque<HostTask>,
     pub(crate) ops: HashMap<SharedId, HostOp>,
-    /// Host ends whose copy may have finished (a guest built-in met it).
-    pub(crate) dirty: Vec<SharedId>,
+    /// A buffer reused for the host ends the core reports events on.
+    pub(crate) ended: Vec<SharedId>,
     /// The store's resource types for the host's, by host resource key.
     pub(crate) resources: HashMap<usize, ResId>,
     /// The core instance that host resource types belong to.
@@ -505,7 +505,7 @@ impl HostState {
             timers: Timers::default(),
             ready: VecDeque::new(),
             ops: HashMap::new(),
-            dirty: Vec::new(),
+            ended: Vec::new(),
             resources: HashMap::new(),
             instance: None,
             remote_tx,

@@ -201,6 +201,17 @@ impl Store {
         Ok(self.shared[s.key()].kind)
     }
 
+    /// Moves to `into`, oldest first, the streams and futures whose host
+    /// end got an event (its copy finished: a guest copy met it, the guest
+    /// dropped its end, or it was cancelled) since this was last asked; ask
+    /// [`Store::host_poll`] for each outcome. An end may come back after
+    /// its event was already polled (then `host_poll` finds nothing).
+    /// Drain it after each action the host runs, or it grows with every
+    /// event.
+    pub fn take_host_events(&mut self, into: &mut alloc::vec::Vec<SharedId>) {
+        into.append(&mut self.host_events);
+    }
+
     /// Delivers the pending event of the host end of `shared`, if any: the
     /// host's copy finished (its buffer is free again).
     pub fn host_poll(&mut self, shared: SharedId) -> Result<Option<HostCopyDone>, EmbedderError> {

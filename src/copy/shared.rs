@@ -76,6 +76,7 @@ impl Store {
             Party::Host => {
                 if let Some(h) = self.shared[s.key()].host.as_mut() {
                     h.event = Some((result, reclaim));
+                    self.host_events.push(s);
                 }
             }
         }

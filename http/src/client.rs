@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use canon_async_wasi::ty::{err, ok};
 use canon_async_wasmi::{Error, HostError, Linker, Remote, Ty, Val};
-use http_body_util::BodyExt;
 
 use crate::types::{
     error_case, error_code, method_of, name, scheme_of, BodyIn, BodyItem, FieldsData, Flow,
@@ -60,17 +59,7 @@ async fn feed(
     ctx: Arc<HttpCtx>,
 ) {
     while credit.recv().await.is_some() {
-        let item = match body.frame().await {
-            None => BodyItem::End(None),
-            Some(Err(e)) => BodyItem::Error(e.to_string()),
-            Some(Ok(f)) => match f.into_data() {
-                Ok(d) => BodyItem::Data(d),
-                Err(f) => match f.into_trailers() {
-                    Ok(t) => BodyItem::End(Some(t)),
-                    Err(_) => continue,
-                },
-            },
-        };
+        let item = BodyItem::next(&mut body).await;
         let last = !matches!(item, BodyItem::Data(_));
         let c = ctx.clone();
         if !remote.run(move |cx| c.body_item(cx, id, item)) || last {

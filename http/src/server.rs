@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use canon_async_wasi::WasiCtx;
 use canon_async_wasmi::{Call, Component, Engine, Func, Instance, Linker, Store, Val};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::client::Client;
@@ -427,17 +426,7 @@ async fn feed(
     worker: mpsc::Sender<Msg>,
 ) {
     while credit.recv().await.is_some() {
-        let item = match body.frame().await {
-            None => BodyItem::End(None),
-            Some(Err(e)) => BodyItem::Error(e.to_string()),
-            Some(Ok(f)) => match f.into_data() {
-                Ok(d) => BodyItem::Data(d),
-                Err(f) => match f.into_trailers() {
-                    Ok(t) => BodyItem::End(Some(t)),
-                    Err(_) => continue,
-                },
-            },
-        };
+        let item = BodyItem::next(&mut body).await;
         let last = !matches!(item, BodyItem::Data(_));
         if worker.send(Msg::Body { id, item }).is_err() || last {
             return;

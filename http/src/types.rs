@@ -42,6 +42,27 @@ pub enum BodyItem {
     Error(String),
 }
 
+impl BodyItem {
+    /// The next piece of a body hyper receives: data, or its end with the
+    /// trailers, or its failure (frames of other kinds are skipped).
+    pub async fn next(body: &mut hyper::body::Incoming) -> BodyItem {
+        use http_body_util::BodyExt;
+        loop {
+            return match body.frame().await {
+                None => BodyItem::End(None),
+                Some(Err(e)) => BodyItem::Error(e.to_string()),
+                Some(Ok(f)) => match f.into_data() {
+                    Ok(d) => BodyItem::Data(d),
+                    Err(f) => match f.into_trailers() {
+                        Ok(t) => BodyItem::End(Some(t)),
+                        Err(_) => continue,
+                    },
+                },
+            };
+        }
+    }
+}
+
 /// A frame of an outgoing body, or its failure.
 pub type OutFrame = Result<http_body::Frame<Bytes>, BodyError>;
 

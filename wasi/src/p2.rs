@@ -328,29 +328,7 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
         })?;
     }
     add_environment(l, &iface("cli/environment"), ctx)?;
-    {
-        let c = ctx.clone();
-        l.func(
-            &name("cli/exit", "exit"),
-            func(&[result(None, None)], None),
-            move |_, args| {
-                let code = match args.first() {
-                    Some(Val::Variant(0, _)) => 0,
-                    _ => 1,
-                };
-                Err(c.exit(code))
-            },
-        )?;
-        let c = ctx.clone();
-        l.func(
-            &name("cli/exit", "exit-with-code"),
-            func(&[Ty::U8], None),
-            move |_, args| match args.first() {
-                Some(Val::U8(code)) => Err(c.exit(*code)),
-                _ => Err(HostError::new("exit-with-code: expected a u8")),
-            },
-        )?;
-    }
+    add_exit(l, &iface("cli/exit"), ctx)?;
     add_terminals(l, &|i| iface(i))?;
 
     // wasi:clocks
@@ -514,6 +492,33 @@ pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Er
 }
 
 /// `wasi:cli/environment` (0.2 and 0.3 have the same functions).
+/// `wasi:cli/exit` (the same in 0.2 and 0.3): `exit` with 0 for `ok` and
+/// 1 for `err`, `exit-with-code` with the guest's code; both end the run.
+pub(crate) fn add_exit(l: &mut Linker, iface: &str, ctx: &Arc<WasiCtx>) -> Result<(), Error> {
+    let c = ctx.clone();
+    l.func(
+        &format!("{iface}#exit"),
+        func(&[result(None, None)], None),
+        move |_, args| {
+            let code = match args.first() {
+                Some(Val::Variant(0, _)) => 0,
+                _ => 1,
+            };
+            Err(c.exit(code))
+        },
+    )?;
+    let c = ctx.clone();
+    l.func(
+        &format!("{iface}#exit-with-code"),
+        func(&[Ty::U8], None),
+        move |_, args| match args.first() {
+            Some(Val::U8(code)) => Err(c.exit(*code)),
+            _ => Err(HostError::new("exit-with-code: expected a u8")),
+        },
+    )?;
+    Ok(())
+}
+
 pub(crate) fn add_environment(
     l: &mut Linker,
     iface: &str,

@@ -126,29 +126,7 @@ fn feed(cx: &mut HostCx<'_>, ctx: Arc<WasiCtx>, s: Val, f: Val) {
 pub(crate) fn add_to_linker(l: &mut Linker, ctx: &Arc<WasiCtx>) -> Result<(), Error> {
     // wasi:cli
     crate::p2::add_environment(l, &iface("cli/environment"), ctx)?;
-    {
-        let c = ctx.clone();
-        l.func(
-            &name("cli/exit", "exit"),
-            func(&[result(None, None)], None),
-            move |_, args| {
-                let code = match args.first() {
-                    Some(Val::Variant(0, _)) => 0,
-                    _ => 1,
-                };
-                Err(c.exit(code))
-            },
-        )?;
-        let c = ctx.clone();
-        l.func(
-            &name("cli/exit", "exit-with-code"),
-            func(&[Ty::U8], None),
-            move |_, args| match args.first() {
-                Some(Val::U8(code)) => Err(c.exit(*code)),
-                _ => Err(HostError::new("exit-with-code: expected a u8")),
-            },
-        )?;
-    }
+    crate::p2::add_exit(l, &iface("cli/exit"), ctx)?;
     l.trap_unknown_funcs(&iface("cli/types"));
     for (i, out) in [
         ("cli/stdout", ctx.stdout.clone()),

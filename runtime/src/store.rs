@@ -381,8 +381,9 @@ impl Store {
         }
     }
 
-    /// The outcome of `call`, if it is known (without running anything).
-    fn outcome(&mut self, call: &Call) -> Option<Result<Vec<Val>, Error>> {
+    /// The outcome of `call`, if it is known (without running anything):
+    /// its results once delivered, or the error that ended it.
+    pub fn try_result(&mut self, call: &Call) -> Option<Result<Vec<Val>, Error>> {
         self.collect_delivered();
         match self.calls.get(&call.id)? {
             CallSlot::Queued(..) => None,
@@ -402,15 +403,10 @@ impl Store {
         }
     }
 
-    /// The result of `call`, if it was delivered (without running anything).
-    pub fn try_result(&mut self, call: &Call) -> Option<Result<Vec<Val>, Error>> {
-        self.outcome(call)
-    }
-
     /// Runs the event loop until `call`'s result is delivered.
     pub fn finish(&mut self, call: Call) -> Result<Vec<Val>, Error> {
         loop {
-            if let Some(r) = self.outcome(&call) {
+            if let Some(r) = self.try_result(&call) {
                 // Finish the tick in which the result came; what the callee
                 // left behind stays for later.
                 while let Some(a) = self.wasm.data_mut().core.next_action_in_tick() {

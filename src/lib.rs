@@ -178,6 +178,7 @@ pub mod copy;
 mod enter;
 #[cfg(feature = "test-kit")]
 pub mod explore;
+mod host;
 mod ids;
 mod instance;
 mod lift;
@@ -204,6 +205,7 @@ pub use canon::{
 };
 pub use chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
 pub use copy::{CopyResult, CopyState, ElemClass, ElemType, EndKind};
+pub use host::Host;
 pub use ids::{
     ErrorContextId, InstanceId, ResourceTypeId, SetId, SharedId, SubtaskId, TaskId, ThreadId,
     WaitableId,

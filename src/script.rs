@@ -38,7 +38,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::{
-    Action, Caller, CopyOutcome, ElemClass, ElemType, EndKind, Event, GuestBuf, InstanceId,
+    Action, Caller, CopyOutcome, ElemClass, ElemType, EndKind, Event, GuestBuf, Host, InstanceId,
     LiftKind, Lifted, LowerCallee, ResourceTypeId, ResultDelivery, ResumeValue, Step, Store,
     SubtaskId, TaskId, ThreadId, ThreadSwitch, Transfer, Trap,
 };
@@ -281,21 +281,15 @@ impl Script {
         Ok(())
     }
 
-    /// Drives the store until it is idle: `Ok` when nothing is ready to run
-    /// (a host-invoked call may still be pending: check the results), the
-    /// trap otherwise.
+    /// Drives the store until it is idle ([`Host::run`]): `Ok` when nothing
+    /// is ready to run (a host-invoked call may still be pending: check the
+    /// results), the trap otherwise.
     pub fn run(&mut self) -> Result<(), Trap> {
-        loop {
-            let a = self.store.borrow_mut().next_action();
-            match a {
-                Action::Idle => return Ok(()),
-                Action::Trap(t) => {
-                    self.forget_dead();
-                    return Err(t);
-                }
-                a => self.step(a)?,
-            }
+        let r = Host::run(self);
+        if r.is_err() {
+            self.forget_dead();
         }
+        r
     }
 
     /// Like [`Script::run`], but an idle store whose `task` did not return
@@ -305,75 +299,11 @@ impl Script {
         self.host_results(task).ok_or(Trap::Deadlock)
     }
 
-    /// Performs one action.
+    /// Performs one action ([`Host::dispatch`]).
     pub fn step(&mut self, a: Action) -> Result<(), Trap> {
         match a {
-            Action::Start { thread, task, func } => {
-                let args = {
-                    let mut io = self.io.borrow_mut();
-                    match self.store.borrow().task_caller(task) {
-                        Some(Caller::Guest(s)) => {
-                            io.calls.get(&s).map(|c| c.args.clone()).unwrap_or_default()
-                        }
-                        _ => io.host_args.remove(&task).unwrap_or_default(),
-                    }
-                };
-                let body = self.io.borrow().bodies[func as usize].0.clone();
-                let g = self.guest(thread);
-                let fut = body(g.clone(), args);
-                self.poll(thread, fut, g.slot)
-            }
-            Action::Callback {
-                thread,
-                func,
-                event,
-                ..
-            } => {
-                let cb = self.io.borrow().bodies[func as usize].1.clone();
-                let cb = cb.ok_or_else(|| Trap::Wasm("no callback".into()))?;
-                let g = self.guest(thread);
-                let fut = cb(g.clone(), event);
-                self.poll(thread, fut, g.slot)
-            }
-            Action::StartThread { thread, func, arg } => {
-                let body = self.io.borrow().threads_fns.get(func as usize).cloned();
-                let body = body.ok_or(Trap::BadFunctionReference)?;
-                let g = self.guest(thread);
-                let fut = body(g.clone(), vec![arg as u64]);
-                self.poll(thread, fut, g.slot)
-            }
-            Action::Resume { thread, value } => {
-                let (fut, slot) = self
-                    .parked
-                    .remove(&thread)
-                    .ok_or_else(|| Trap::Wasm("resume of an unparked thread".into()))?;
-                slot.set(Some(value));
-                self.poll(thread, fut, slot)
-            }
-            Action::HostCall { subtask } => {
-                let (h, args) = {
-                    let mut io = self.io.borrow_mut();
-                    let h = io.pending_host.take().expect("host call announced");
-                    let body = io.hosts[h].clone();
-                    let c = io.calls.get_mut(&subtask).expect("call recorded");
-                    c.host = Some(h);
-                    (body, c.args.clone())
-                };
-                let answer = {
-                    let mut store = self.store.borrow_mut();
-                    h(&mut HostCtx { store: &mut store }, subtask, args)
-                };
-                if let HostAnswer::Return(vals) = answer {
-                    self.complete_host(subtask, vals)
-                        .map_err(|_| Trap::Wasm("host_return refused".into()))?;
-                }
-                Ok(())
-            }
-            Action::HostCancel { subtask } => {
-                let _ = self.store.borrow_mut().host_cancelled(subtask);
-                Ok(())
-            }
-            Action::Idle | Action::Trap(_) => Ok(()),
+            Action::Trap(_) => Ok(()),
+            a => self.dispatch(a),
         }
     }
 
@@ -438,6 +368,89 @@ impl Script {
     fn forget_dead(&mut self) {
         let store = self.store.borrow();
         self.parked.retain(|t, _| store.thread_alive(*t));
+    }
+}
+
+/// The scripted host carries out the core's actions: guest threads are
+/// boxed futures, parked while a built-in they called answers
+/// [`Step::Suspend`].
+impl Host for Script {
+    type Error = Trap;
+
+    fn store(&mut self) -> impl core::ops::DerefMut<Target = Store> + '_ {
+        self.store.borrow_mut()
+    }
+
+    fn start(&mut self, thread: ThreadId, task: TaskId, func: u32) -> Result<(), Trap> {
+        let args = {
+            let mut io = self.io.borrow_mut();
+            match self.store.borrow().task_caller(task) {
+                Some(Caller::Guest(s)) => {
+                    io.calls.get(&s).map(|c| c.args.clone()).unwrap_or_default()
+                }
+                _ => io.host_args.remove(&task).unwrap_or_default(),
+            }
+        };
+        let body = self.io.borrow().bodies[func as usize].0.clone();
+        let g = self.guest(thread);
+        let fut = body(g.clone(), args);
+        self.poll(thread, fut, g.slot)
+    }
+
+    fn callback(
+        &mut self,
+        thread: ThreadId,
+        _: TaskId,
+        func: u32,
+        event: Event,
+    ) -> Result<(), Trap> {
+        let cb = self.io.borrow().bodies[func as usize].1.clone();
+        let cb = cb.ok_or_else(|| Trap::Wasm("no callback".into()))?;
+        let g = self.guest(thread);
+        let fut = cb(g.clone(), event);
+        self.poll(thread, fut, g.slot)
+    }
+
+    fn start_thread(&mut self, thread: ThreadId, func: u32, arg: u32) -> Result<(), Trap> {
+        let body = self.io.borrow().threads_fns.get(func as usize).cloned();
+        let body = body.ok_or(Trap::BadFunctionReference)?;
+        let g = self.guest(thread);
+        let fut = body(g.clone(), vec![arg as u64]);
+        self.poll(thread, fut, g.slot)
+    }
+
+    fn resume(&mut self, thread: ThreadId, value: ResumeValue) -> Result<(), Trap> {
+        let (fut, slot) = self
+            .parked
+            .remove(&thread)
+            .ok_or_else(|| Trap::Wasm("resume of an unparked thread".into()))?;
+        slot.set(Some(value));
+        self.poll(thread, fut, slot)
+    }
+
+    fn host_call(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
+        let (h, args) = {
+            let mut io = self.io.borrow_mut();
+            let h = io.pending_host.take().expect("host call announced");
+            let body = io.hosts[h].clone();
+            let c = io.calls.get_mut(&subtask).expect("call recorded");
+            c.host = Some(h);
+            (body, c.args.clone())
+        };
+        let answer = {
+            let mut store = self.store.borrow_mut();
+            h(&mut HostCtx { store: &mut store }, subtask, args)
+        };
+        if let HostAnswer::Return(vals) = answer {
+            self.complete_host(subtask, vals)
+                .map_err(|_| Trap::Wasm("host_return refused".into()))?;
+        }
+        Ok(())
+    }
+
+    fn host_cancel(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
+        let _ = self.store.borrow_mut().host_cancelled(subtask);
+        Ok(())
     }
 }
 

@@ -6,8 +6,10 @@
 //! count says its work is done: a waker registered with
 //! `Store::poll_quiescent_in` fires at that moment.
 //!
-//! The embedding is driven by hand: the guest's core code is a small state
-//! machine played by the host loop, one step per `Action`.
+//! The guest's core code is a small state machine played by the host, one
+//! step per action: `Server` implements `canon_async::Host`, and
+//! `Host::run` drives the store until it is idle, when the host advances its
+//! clock to the next arrival or the next completion of its import.
 //!
 //! Run with `cargo run --example keepalive`.
 
@@ -17,8 +19,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use canon_async::{
-    Action, EventCode, InstanceId, LiftKind, Lifted, LowerCallee, ResultDelivery, ResumeValue,
-    Store, SubtaskId, TaskId, ThreadId,
+    Event, EventCode, Host, InstanceId, LiftKind, Lifted, LowerCallee, ResultDelivery, ResumeValue,
+    Store, SubtaskId, TaskId, ThreadId, Trap,
 };
 
 /// The core function id of the guest's `handle` export (callback-lifted).
@@ -62,8 +64,159 @@ enum Guest {
     Waiting { set: u32 },
 }
 
+/// The host: the store, its clock, the requests it holds and the guest
+/// handlers' state.
+#[derive(Default)]
+struct Server {
+    store: Store,
+    now: u64,
+    requests: BTreeMap<u32, Request>,
+    by_task: BTreeMap<TaskId, u32>,
+    guests: BTreeMap<ThreadId, (Guest, u32)>,
+    /// Host imports in flight: completion time -> subtask.
+    flushes: BTreeMap<(u64, u32), SubtaskId>,
+    flush_latency: BTreeMap<u32, u64>,
+    pending_flush_of: Option<u32>,
+}
+
+impl Host for Server {
+    type Error = Trap;
+
+    fn store(&mut self) -> impl core::ops::DerefMut<Target = Store> + '_ {
+        &mut self.store
+    }
+
+    fn start(&mut self, thread: ThreadId, task: TaskId, _func: u32) -> Result<(), Trap> {
+        // Guest: build the response and send it at once.
+        let now = self.now;
+        let id = self.by_task[&task];
+        let path = self.requests[&id].path;
+        let status = if path == "/favicon.ico" { 404 } else { 200 };
+        match self.store.task_return()? {
+            ResultDelivery::Host(t) => {
+                let r = self.requests.get_mut(&self.by_task[&t]).unwrap();
+                r.responded_at = Some(now);
+                println!(
+                    "t={now:>3} response #{id}: {status} for {path} \
+                     (guest still working: {} live task(s) in its instance)",
+                    self.store.live_tasks_in(r.inst)
+                );
+            }
+            ResultDelivery::Guest(_) => unreachable!(),
+        }
+        // ... then keep going after a YIELD.
+        self.store.callback_returned(YIELD)?;
+        self.guests.insert(thread, (Guest::Responded, id));
+        Ok(())
+    }
+
+    fn callback(&mut self, thread: ThreadId, _: TaskId, _: u32, event: Event) -> Result<(), Trap> {
+        let (state, id) = self.guests.remove(&thread).expect("a known guest thread");
+        match (state, event.code) {
+            (Guest::Responded, EventCode::None) => {
+                // Guest: flush the access log through a host import.
+                self.pending_flush_of = Some(id);
+                self.store.canon_lower(LowerCallee::Host, true)?;
+                self.guests.insert(thread, (Guest::Flushing, id));
+            }
+            (Guest::Waiting { set }, EventCode::Subtask) => {
+                assert_eq!(event.payload, 2, "RETURNED");
+                self.store.subtask_drop(event.index)?;
+                self.store.waitable_set_drop(set)?;
+                println!("t={:>3} guest #{id}: log flushed, exiting", self.now);
+                self.store.callback_returned(EXIT)?;
+                self.drop_finished();
+            }
+            (_, code) => panic!("guest #{id}: unexpected event {code:?}"),
+        }
+        Ok(())
+    }
+
+    fn start_thread(&mut self, _: ThreadId, _: u32, _: u32) -> Result<(), Trap> {
+        unreachable!("the handler starts no threads")
+    }
+
+    fn resume(&mut self, thread: ThreadId, value: ResumeValue) -> Result<(), Trap> {
+        let ResumeValue::I32(packed) = value else {
+            panic!("unexpected resume value {value:?}")
+        };
+        let (state, id) = self.guests.remove(&thread).expect("a known guest thread");
+        assert!(matches!(state, Guest::Flushing));
+        let (_, sub) = (packed & 0xf, packed >> 4);
+        let set = self.store.waitable_set_new()?;
+        self.store.waitable_join(sub, set)?;
+        self.store.callback_returned(WAIT | (set << 4))?;
+        self.guests.insert(thread, (Guest::Waiting { set }, id));
+        Ok(())
+    }
+
+    fn host_call(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
+        // Host: the log flush completes after its latency.
+        let id = self.pending_flush_of.take().expect("a flush call");
+        self.flushes
+            .insert((self.now + self.flush_latency[&id], id), subtask);
+        Ok(())
+    }
+}
+
+impl Server {
+    /// A request arrives: one guest instance per request, and a waker for
+    /// the moment its live-task count reaches zero.
+    fn arrive(&mut self, id: u32, path: &'static str, latency: u64) {
+        let inst = self.store.new_instance();
+        let f = Lifted {
+            inst,
+            func: HANDLE,
+            kind: LiftKind::AsyncCallback,
+            async_type: true,
+        };
+        let task = self.store.invoke(f).expect("invoke");
+        let done = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(done.clone());
+        let _ = self
+            .store
+            .poll_quiescent_in(inst, &mut Context::from_waker(&waker));
+        println!("t={:>3} request #{id}: GET {path}", self.now);
+        self.by_task.insert(task, id);
+        self.flush_latency.insert(id, latency);
+        self.requests.insert(
+            id,
+            Request {
+                id,
+                path,
+                inst,
+                task,
+                done,
+                responded_at: None,
+            },
+        );
+    }
+
+    /// Drops every request whose instance has no live task left: its
+    /// waker fired exactly when the count reached zero.
+    fn drop_finished(&mut self) {
+        let now = self.now;
+        let finished: Vec<u32> = self
+            .requests
+            .values()
+            .filter(|r| r.done.0.load(Ordering::SeqCst))
+            .map(|r| r.id)
+            .collect();
+        for id in finished {
+            let r = self.requests.remove(&id).unwrap();
+            assert_eq!(self.store.live_tasks_in(r.inst), 0);
+            assert_eq!(self.store.task_state(r.task), None);
+            println!(
+                "t={now:>3} request #{id} done: responded at t={}, all work finished at t={now} \
+                 ({} task(s) still live in the store)",
+                r.responded_at.expect("responded before finishing"),
+                self.store.live_tasks()
+            );
+        }
+    }
+}
+
 fn main() {
-    let mut store = Store::new();
     // (arrival time, path, log-flush latency)
     let incoming = [
         (0, "/index.html", 30),
@@ -73,148 +226,38 @@ fn main() {
     ];
     let mut arrivals: Vec<_> = incoming.iter().enumerate().collect();
     arrivals.reverse();
-    let mut now = 0u64;
-    let mut requests: BTreeMap<u32, Request> = BTreeMap::new();
-    let mut by_task: BTreeMap<TaskId, u32> = BTreeMap::new();
-    let mut guests: BTreeMap<ThreadId, (Guest, u32)> = BTreeMap::new();
-    // Host imports in flight: completion time -> subtask.
-    let mut flushes: BTreeMap<(u64, u32), SubtaskId> = BTreeMap::new();
-    let mut flush_latency: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut pending_flush_of: Option<u32> = None;
-
+    let mut server = Server::default();
     loop {
-        match store.next_action() {
-            Action::Start { thread, task, .. } => {
-                // Guest: build the response and send it at once.
-                let id = by_task[&task];
-                let path = requests[&id].path;
-                let status = if path == "/favicon.ico" { 404 } else { 200 };
-                match store.task_return().expect("task.return") {
-                    ResultDelivery::Host(t) => {
-                        let r = requests.get_mut(&by_task[&t]).unwrap();
-                        r.responded_at = Some(now);
-                        println!(
-                            "t={now:>3} response #{id}: {status} for {path} \
-                             (guest still working: {} live task(s) in its instance)",
-                            store.live_tasks_in(r.inst)
-                        );
-                    }
-                    ResultDelivery::Guest(_) => unreachable!(),
-                }
-                // ... then keep going after a YIELD.
-                store.callback_returned(YIELD).expect("callback");
-                guests.insert(thread, (Guest::Responded, id));
+        server.run().expect("no trap");
+        // Idle: nothing runnable. Advance time to the next arrival or the
+        // next host completion.
+        let next_arrival = arrivals.last().map(|(_, a)| a.0);
+        let next_flush = server.flushes.keys().next().map(|k| k.0);
+        match (next_arrival, next_flush) {
+            (None, None) => break,
+            (Some(a), f) if f.is_none_or(|f| a <= f) => {
+                let (i, &(at, path, latency)) = arrivals.pop().unwrap();
+                server.now = at;
+                server.arrive(i as u32 + 1, path, latency);
             }
-            Action::Callback { thread, event, .. } => {
-                let (state, id) = guests.remove(&thread).expect("a known guest thread");
-                match (state, event.code) {
-                    (Guest::Responded, EventCode::None) => {
-                        // Guest: flush the access log through a host import.
-                        pending_flush_of = Some(id);
-                        store.canon_lower(LowerCallee::Host, true).expect("lower");
-                        guests.insert(thread, (Guest::Flushing, id));
-                    }
-                    (Guest::Waiting { set }, EventCode::Subtask) => {
-                        assert_eq!(event.payload, 2, "RETURNED");
-                        store.subtask_drop(event.index).expect("subtask.drop");
-                        store.waitable_set_drop(set).expect("waitable-set.drop");
-                        println!("t={now:>3} guest #{id}: log flushed, exiting");
-                        store.callback_returned(EXIT).expect("callback");
-                    }
-                    (_, code) => panic!("guest #{id}: unexpected event {code:?}"),
-                }
+            _ => {
+                let (&(at, id), &sub) = server.flushes.iter().next().unwrap();
+                server.flushes.remove(&(at, id));
+                server.now = at;
+                server.store.host_return(sub).expect("host_return");
             }
-            Action::HostCall { subtask } => {
-                // Host: the log flush completes after its latency.
-                let id = pending_flush_of.take().expect("a flush call");
-                flushes.insert((now + flush_latency[&id], id), subtask);
-            }
-            Action::Resume {
-                thread,
-                value: ResumeValue::I32(packed),
-            } => {
-                let (state, id) = guests.remove(&thread).expect("a known guest thread");
-                assert!(matches!(state, Guest::Flushing));
-                let (_, sub) = (packed & 0xf, packed >> 4);
-                let set = store.waitable_set_new().expect("waitable-set.new");
-                store.waitable_join(sub, set).expect("waitable.join");
-                store
-                    .callback_returned(WAIT | (set << 4))
-                    .expect("callback");
-                guests.insert(thread, (Guest::Waiting { set }, id));
-            }
-            Action::Idle => {
-                // Nothing runnable: advance time to the next arrival or the
-                // next host completion.
-                let next_arrival = arrivals.last().map(|(_, a)| a.0);
-                let next_flush = flushes.keys().next().map(|k| k.0);
-                match (next_arrival, next_flush) {
-                    (None, None) => break,
-                    (Some(a), f) if f.is_none_or(|f| a <= f) => {
-                        let (i, &(at, path, latency)) = arrivals.pop().unwrap();
-                        now = at;
-                        let id = i as u32 + 1;
-                        // One guest instance per request.
-                        let inst = store.new_instance();
-                        let f = Lifted {
-                            inst,
-                            func: HANDLE,
-                            kind: LiftKind::AsyncCallback,
-                            async_type: true,
-                        };
-                        let task = store.invoke(f).expect("invoke");
-                        let done = Arc::new(Flag(AtomicBool::new(false)));
-                        let waker = Waker::from(done.clone());
-                        let _ = store.poll_quiescent_in(inst, &mut Context::from_waker(&waker));
-                        println!("t={now:>3} request #{id}: GET {path}");
-                        by_task.insert(task, id);
-                        flush_latency.insert(id, latency);
-                        requests.insert(
-                            id,
-                            Request {
-                                id,
-                                path,
-                                inst,
-                                task,
-                                done,
-                                responded_at: None,
-                            },
-                        );
-                    }
-                    _ => {
-                        let (&(at, id), &sub) = flushes.iter().next().unwrap();
-                        flushes.remove(&(at, id));
-                        now = at;
-                        store.host_return(sub).expect("host_return");
-                    }
-                }
-            }
-            a => panic!("unexpected action {a:?}"),
-        }
-        // Drop every request whose instance has no live task left: its
-        // waker fired exactly when the count reached zero.
-        let finished: Vec<u32> = requests
-            .values()
-            .filter(|r| r.done.0.load(Ordering::SeqCst))
-            .map(|r| r.id)
-            .collect();
-        for id in finished {
-            let r = requests.remove(&id).unwrap();
-            assert_eq!(store.live_tasks_in(r.inst), 0);
-            assert_eq!(store.task_state(r.task), None);
-            println!(
-                "t={now:>3} request #{id} done: responded at t={}, all work finished at t={now} \
-                 ({} task(s) still live in the store)",
-                r.responded_at.expect("responded before finishing"),
-                store.live_tasks()
-            );
         }
     }
     let waker = Waker::from(Arc::new(Flag(AtomicBool::new(false))));
     assert_eq!(
-        store.poll_quiescent(&mut Context::from_waker(&waker)),
+        server
+            .store
+            .poll_quiescent(&mut Context::from_waker(&waker)),
         Poll::Ready(())
     );
-    assert!(requests.is_empty());
-    println!("t={now:>3} all requests served; the store is quiescent");
+    assert!(server.requests.is_empty());
+    println!(
+        "t={:>3} all requests served; the store is quiescent",
+        server.now
+    );
 }

@@ -20,7 +20,7 @@ use crate::state::{CFunc, CallRec, InstId, LowerDef, Opts, Park, Rt, Suspend};
 
 /// Converts a core trap into a runtime trap.
 pub fn core_trap(t: canon_async::Trap) -> Trap {
-    Trap::new(t.message())
+    t.into()
 }
 
 /// Parks the running thread: records how to resume it and unwinds to the

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use canon_async::{Action, Caller as CoreCaller, LiftKind, ResumeValue, TaskId, ThreadId};
+use canon_async::{
+    Action, Caller as CoreCaller, Event, Host, LiftKind, ResumeValue, SubtaskId, TaskId, ThreadId,
+};
 use wasmi::{AsContextMut, ResumableCall};
 
 use crate::abi::lift::{lift_flat_values, FlatIter};
@@ -122,22 +124,15 @@ impl Driver {
         let r = self
             .after(store, thread, Run::SyncCall, r, Vec::new())
             .and_then(|()| {
-                while !self.sync_done {
-                    let a = store.data_mut().core.next_action();
-                    if store.data().trace {
-                        eprintln!("[canon-async-spec] action {a:?}");
-                    }
-                    match a {
-                        Action::Idle => {
-                            return Err(fail(
-                                store,
-                                Trap::new("internal: idle during a synchronous call"),
-                            ))
-                        }
-                        a => self.act(store, a)?,
-                    }
+                let done = self.drive(store).run_until(|d| d.driver.sync_done)?;
+                if done {
+                    Ok(())
+                } else {
+                    Err(fail(
+                        store,
+                        Trap::new("internal: idle during a synchronous call"),
+                    ))
                 }
-                Ok(())
             });
         self.sync_done = false;
         if r.is_err() {
@@ -163,75 +158,62 @@ impl Driver {
         store: &mut wasmi::Store<Rt>,
         task: TaskId,
     ) -> Result<(), Trap> {
-        loop {
-            let resolved = store
-                .data()
-                .host_calls
-                .get(&task)
-                .is_some_and(|h| h.results.is_some());
-            let core = &mut store.data_mut().core;
-            let a = if resolved {
-                match core.next_action_in_tick() {
-                    Some(a) => a,
-                    None => return Ok(()),
-                }
-            } else {
-                core.next_action()
-            };
-            if store.data().trace {
-                eprintln!("[canon-async-spec] action {a:?}");
-            }
-            match a {
-                Action::Idle => return Ok(()),
-                a => self.act(store, a)?,
-            }
+        self.drive(store)
+            .run_until(|d| {
+                d.wasm
+                    .data()
+                    .host_calls
+                    .get(&task)
+                    .is_some_and(|h| h.results.is_some())
+            })
+            .map(|_| ())
+    }
+
+    /// The driver and the store as the core's [`Host`]: what carries out
+    /// the core's actions. `host_work` runs the host's ready work after
+    /// each action (the embedding API's event loop); the `.wast` runner's
+    /// calls have none.
+    pub(crate) fn drive<'a>(&'a mut self, wasm: &'a mut wasmi::Store<Rt>) -> Drive<'a> {
+        Drive {
+            driver: self,
+            wasm,
+            host_work: false,
         }
     }
 
-    /// Does what a (non-idle) action says.
-    pub(crate) fn act(&mut self, store: &mut wasmi::Store<Rt>, a: Action) -> Result<(), Trap> {
-        {
-            match a {
-                Action::Idle => {}
-                Action::Trap(t) => return Err(core_trap(t)),
-                Action::Start { thread, task, func } => self.start(store, thread, task, func)?,
-                Action::Callback {
-                    thread,
-                    func,
-                    event,
-                    ..
-                } => {
-                    let l = lifted(store, func)?;
-                    let cb = l.opts.callback.ok_or_else(|| {
-                        fail(store, Trap::new("callback lift without a callback"))
-                    })?;
-                    let args = [event.code as u32, event.index, event.payload]
-                        .map(|v| wasmi::Val::I32(v as i32));
-                    let mut outs = vec![wasmi::Val::I32(0)];
-                    let r = cb.call_resumable(&mut *store, &args, &mut outs);
-                    self.after(store, thread, Run::Callback(l), r, outs)?;
-                }
-                Action::StartThread { thread, func, arg } => {
-                    let f = store
-                        .data_mut()
-                        .thread_funcs
-                        .try_remove(func as usize)
-                        .ok_or_else(|| Trap::new("internal: unknown thread function"))?;
-                    let r = f.call_resumable(&mut *store, &[wasmi::Val::I32(arg as i32)], &mut []);
-                    self.after(store, thread, Run::Thread, r, Vec::new())?;
-                }
-                Action::Resume { thread, value } => self.resume(store, thread, value)?,
-                Action::HostCall { subtask } => {
-                    let func = match store.data().calls.get(&subtask).map(|c| &c.def.callee) {
-                        Some(CFunc::Host(h)) => h.clone(),
-                        _ => return Err(fail(store, Trap::new("internal: unknown host call"))),
-                    };
-                    crate::host::run_host_call(store, subtask, func).map_err(|t| fail(store, t))?
-                }
-                Action::HostCancel { subtask } => crate::host::run_host_cancel(store, subtask),
-            }
-        }
-        Ok(())
+    fn callback(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        thread: ThreadId,
+        func: u32,
+        event: Event,
+    ) -> Result<(), Trap> {
+        let l = lifted(store, func)?;
+        let cb = l
+            .opts
+            .callback
+            .ok_or_else(|| fail(store, Trap::new("callback lift without a callback")))?;
+        let args =
+            [event.code as u32, event.index, event.payload].map(|v| wasmi::Val::I32(v as i32));
+        let mut outs = vec![wasmi::Val::I32(0)];
+        let r = cb.call_resumable(&mut *store, &args, &mut outs);
+        self.after(store, thread, Run::Callback(l), r, outs)
+    }
+
+    fn start_thread(
+        &mut self,
+        store: &mut wasmi::Store<Rt>,
+        thread: ThreadId,
+        func: u32,
+        arg: u32,
+    ) -> Result<(), Trap> {
+        let f = store
+            .data_mut()
+            .thread_funcs
+            .try_remove(func as usize)
+            .ok_or_else(|| Trap::new("internal: unknown thread function"))?;
+        let r = f.call_resumable(&mut *store, &[wasmi::Val::I32(arg as i32)], &mut []);
+        self.after(store, thread, Run::Thread, r, Vec::new())
     }
 
     fn start(
@@ -429,5 +411,87 @@ fn lifted(store: &mut wasmi::Store<Rt>, func: u32) -> Result<Arc<Lifted>, Trap> 
     match store.data().lifted.get(func as usize).cloned() {
         Some(l) => Ok(l),
         None => Err(fail(store, Trap::new("internal: unknown lifted function"))),
+    }
+}
+
+/// The core's [`Host`] for a wasmi store: every action is a top-level
+/// resumable call started, resumed or finished by the [`Driver`], or a host
+/// function run.
+pub(crate) struct Drive<'a> {
+    pub(crate) driver: &'a mut Driver,
+    pub(crate) wasm: &'a mut wasmi::Store<Rt>,
+    /// Whether the host's ready work runs after each action.
+    pub(crate) host_work: bool,
+}
+
+impl Drive<'_> {
+    /// With the host's ready work run after each action
+    /// ([`crate::host::turn`]).
+    pub(crate) fn with_host_work(mut self) -> Self {
+        self.host_work = true;
+        self
+    }
+
+    fn then_host_work(&mut self, r: Result<(), Trap>) -> Result<(), Trap> {
+        r?;
+        if self.host_work {
+            crate::host::turn(self.wasm, false)?;
+        }
+        Ok(())
+    }
+}
+
+impl Host for Drive<'_> {
+    type Error = Trap;
+
+    fn store(&mut self) -> impl std::ops::DerefMut<Target = canon_async::Store> + '_ {
+        &mut self.wasm.data_mut().core
+    }
+
+    fn observe(&mut self, action: &Action) {
+        if self.wasm.data().trace {
+            eprintln!("[canon-async-spec] action {action:?}");
+        }
+    }
+
+    fn start(&mut self, thread: ThreadId, task: TaskId, func: u32) -> Result<(), Trap> {
+        let r = self.driver.start(self.wasm, thread, task, func);
+        self.then_host_work(r)
+    }
+
+    fn callback(
+        &mut self,
+        thread: ThreadId,
+        _: TaskId,
+        func: u32,
+        event: Event,
+    ) -> Result<(), Trap> {
+        let r = self.driver.callback(self.wasm, thread, func, event);
+        self.then_host_work(r)
+    }
+
+    fn start_thread(&mut self, thread: ThreadId, func: u32, arg: u32) -> Result<(), Trap> {
+        let r = self.driver.start_thread(self.wasm, thread, func, arg);
+        self.then_host_work(r)
+    }
+
+    fn resume(&mut self, thread: ThreadId, value: ResumeValue) -> Result<(), Trap> {
+        let r = self.driver.resume(self.wasm, thread, value);
+        self.then_host_work(r)
+    }
+
+    fn host_call(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
+        let store = &mut *self.wasm;
+        let func = match store.data().calls.get(&subtask).map(|c| &c.def.callee) {
+            Some(CFunc::Host(h)) => h.clone(),
+            _ => return Err(fail(store, Trap::new("internal: unknown host call"))),
+        };
+        let r = crate::host::run_host_call(store, subtask, func).map_err(|t| fail(store, t));
+        self.then_host_work(r)
+    }
+
+    fn host_cancel(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
+        crate::host::run_host_cancel(self.wasm, subtask);
+        self.then_host_work(Ok(()))
     }
 }

@@ -34,6 +34,14 @@ impl fmt::Display for Trap {
 
 impl std::error::Error for Trap {}
 
+/// A trap of the core (a built-in's `trap_if`, or [`canon_async::Action::Trap`]),
+/// with the text the reference suite matches.
+impl From<canon_async::Trap> for Trap {
+    fn from(t: canon_async::Trap) -> Self {
+        Trap::new(t.message())
+    }
+}
+
 impl wasmi::errors::HostError for Trap {}
 
 /// Returns `Err(Trap)` with the message when the condition holds.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use canon_async::Host as _;
 use canon_async::{Action, InstanceId, TaskId};
 
 use crate::abi::types::FuncTy;
@@ -409,12 +410,14 @@ impl Store {
             if let Some(r) = self.try_result(&call) {
                 // Finish the tick in which the result came; what the callee
                 // left behind stays for later.
-                while let Some(a) = self.wasm.data_mut().core.next_action_in_tick() {
-                    self.driver.act(&mut self.wasm, a).map_err(|t| {
-                        self.driver.forget_dead(&self.wasm);
-                        Error::Trap(t)
-                    })?;
-                    host::turn(&mut self.wasm, false).map_err(Error::Trap)?;
+                let ran = self
+                    .driver
+                    .drive(&mut self.wasm)
+                    .with_host_work()
+                    .run_until(|_| true);
+                if let Err(t) = ran {
+                    self.driver.forget_dead(&self.wasm);
+                    return Err(Error::Trap(t));
                 }
                 return r;
             }
@@ -467,8 +470,10 @@ impl Store {
                 Action::Idle => host::turn(&mut self.wasm, false),
                 a => self
                     .driver
-                    .act(&mut self.wasm, a)
-                    .and_then(|()| host::turn(&mut self.wasm, false).map(|_| true)),
+                    .drive(&mut self.wasm)
+                    .with_host_work()
+                    .dispatch(a)
+                    .map(|()| true),
             };
             match r {
                 Ok(true) => {}
@@ -498,8 +503,10 @@ impl Store {
             Action::Idle => host::turn(&mut self.wasm, true),
             a => self
                 .driver
-                .act(&mut self.wasm, a)
-                .and_then(|()| host::turn(&mut self.wasm, false).map(|_| true)),
+                .drive(&mut self.wasm)
+                .with_host_work()
+                .dispatch(a)
+                .map(|()| true),
         };
         r.map_err(|t| {
             self.driver.forget_dead(&self.wasm);

@@ -28,47 +28,9 @@ use crate::waitable::Event;
 /// [`Action`]. See the [crate documentation](crate) for what each must do
 /// and what the guest code it runs reports back to the store.
 ///
-/// ```
-/// use canon_async::{Event, Host, LiftKind, Lifted, Store, SubtaskId, TaskId, ThreadId, Trap};
+/// The [crate documentation](crate) has an example beside the pull loop it
+/// replaces.
 ///
-/// /// A host whose only guest function is a callback-lifted export that
-/// /// returns at once.
-/// struct OneShot {
-///     store: Store,
-/// }
-///
-/// impl Host for OneShot {
-///     type Error = Trap;
-///     fn store(&mut self) -> impl core::ops::DerefMut<Target = Store> + '_ {
-///         &mut self.store
-///     }
-///     fn start(&mut self, _: ThreadId, _: TaskId, _func: u32) -> Result<(), Trap> {
-///         // "Run" the core function: it calls `task.return`, then returns EXIT.
-///         self.store.task_return()?;
-///         self.store.callback_returned(0)?;
-///         Ok(())
-///     }
-///     fn callback(&mut self, _: ThreadId, _: TaskId, _: u32, _: Event) -> Result<(), Trap> {
-///         unreachable!("the export never waits")
-///     }
-///     fn start_thread(&mut self, _: ThreadId, _: u32, _: u32) -> Result<(), Trap> {
-///         unreachable!("the export starts no threads")
-///     }
-///     fn resume(&mut self, _: ThreadId, _: canon_async::ResumeValue) -> Result<(), Trap> {
-///         unreachable!("nothing parks")
-///     }
-///     fn host_call(&mut self, _: SubtaskId) -> Result<(), Trap> {
-///         unreachable!("no imports")
-///     }
-/// }
-///
-/// let mut host = OneShot { store: Store::new() };
-/// let inst = host.store.new_instance();
-/// let f = Lifted { inst, func: 7, kind: LiftKind::AsyncCallback, async_type: true };
-/// host.store.invoke(f).unwrap();
-/// host.run().unwrap();
-/// assert_eq!(host.store.live_tasks(), 0);
-/// ```
 pub trait Host {
     /// What the methods fail with; an [`Action::Trap`] becomes one.
     type Error: From<Trap>;

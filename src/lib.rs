@@ -57,6 +57,55 @@
 //! assert_eq!(store.live_tasks(), 0);
 //! ```
 //!
+//! ### Or let the core's loop call you: [`Host`]
+//!
+//! The same contract, pushed: a [`Host`] has one method per kind of action
+//! and [`Host::run`] is the loop above, written once ([`Host::run_until`]
+//! stops at the boundary of the tick in which a condition came true, as
+//! `next_action_in_tick` does; [`Host::dispatch`] carries out one action for
+//! an embedder that pulls). The scripted host of the test kit, the wasmi
+//! runtime and the keep-alive example are `Host`s. The same call as above:
+//!
+//! ```
+//! use canon_async::{Event, Host, LiftKind, Lifted, ResumeValue, Store};
+//! use canon_async::{SubtaskId, TaskId, ThreadId, Trap};
+//!
+//! struct OneShot(Store);
+//!
+//! impl Host for OneShot {
+//!     type Error = Trap;
+//!     fn store(&mut self) -> impl core::ops::DerefMut<Target = Store> + '_ {
+//!         &mut self.0
+//!     }
+//!     fn start(&mut self, _: ThreadId, _: TaskId, func: u32) -> Result<(), Trap> {
+//!         assert_eq!(func, 7);
+//!         // The guest code calls `task.return`; its core function returns EXIT.
+//!         self.0.task_return()?;
+//!         self.0.callback_returned(0)
+//!     }
+//!     // This guest never waits, starts threads, parks or calls imports.
+//!     fn callback(&mut self, _: ThreadId, _: TaskId, _: u32, _: Event) -> Result<(), Trap> {
+//!         unreachable!()
+//!     }
+//!     fn start_thread(&mut self, _: ThreadId, _: u32, _: u32) -> Result<(), Trap> {
+//!         unreachable!()
+//!     }
+//!     fn resume(&mut self, _: ThreadId, _: ResumeValue) -> Result<(), Trap> {
+//!         unreachable!()
+//!     }
+//!     fn host_call(&mut self, _: SubtaskId) -> Result<(), Trap> {
+//!         unreachable!()
+//!     }
+//! }
+//!
+//! let mut host = OneShot(Store::new());
+//! let inst = host.0.new_instance();
+//! let f = Lifted { inst, func: 7, kind: LiftKind::AsyncCallback, async_type: true };
+//! host.0.invoke(f).unwrap();
+//! host.run().unwrap(); // until Action::Idle
+//! assert_eq!(host.0.live_tasks(), 0);
+//! ```
+//!
 //! ## Threads
 //!
 //! Every task runs on threads: its implicit thread (the lifted core

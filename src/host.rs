@@ -30,7 +30,6 @@ use crate::waitable::Event;
 ///
 /// The [crate documentation](crate) has an example beside the pull loop it
 /// replaces.
-///
 pub trait Host {
     /// What the methods fail with; an [`Action::Trap`] becomes one.
     type Error: From<Trap>;

@@ -232,6 +232,6 @@ mod layout_tests {
         assert_eq!(size_of::<crate::thread::Thread>(), 56);
         assert_eq!(size_of::<crate::waitable::Waitable>(), 56);
         assert_eq!(size_of::<crate::waitable::WaitableSet>(), 12);
-        assert_eq!(size_of::<Option<crate::instance::Handle>>(), 20);
+        assert_eq!(size_of::<Option<crate::instance::Handle>>(), 8);
     }
 }

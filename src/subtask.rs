@@ -5,7 +5,6 @@ use alloc::boxed::Box;
 use smallvec::SmallVec;
 
 use crate::ids::{TaskId, WaitableId};
-use crate::instance::Handle;
 use crate::store::Store;
 use crate::wait_queue::Key;
 use crate::waitable::Pending;
@@ -75,7 +74,7 @@ impl Store {
             return;
         };
         for h in *lenders {
-            if let Ok(Handle::Resource(r)) = self.inst_mut(inst).handles.get_mut(h) {
+            if let Ok(r) = self.inst_mut(inst).resource_mut(h) {
                 r.num_lends -= 1;
             }
         }

@@ -49,9 +49,8 @@ impl Store {
         if let Ok(h) = self.inst_mut(inst).resource_mut(i) {
             h.num_lends += 1;
         }
-        let s = self.sub_mut(subtask.0);
-        if !s.delivered {
-            s.lenders.get_or_insert_with(Default::default).push(i);
+        if !self.sub(subtask.0).delivered {
+            self.add_lender(subtask.0, i);
         }
         Ok(rep)
     }

@@ -1,21 +1,29 @@
 //! `ComponentInstance`: the per-instance state of the async Canonical ABI.
 
+use slab::Slab;
+
 use crate::ids::{ErrorContextId, ResourceTypeId, SetId, TaskId, ThreadId, WaitableId};
 use crate::table::Table;
+use crate::trap::Trap;
 
 /// What a slot of an instance's handle table holds. Resources, waitables,
 /// waitable sets and error-contexts share one table, so their indices
 /// interleave exactly as the spec's single `handles` table does.
+///
+/// Eight bytes a slot (path 7 of the benchmarks: a pending callback task
+/// holds two): a resource handle lives in the instance's `resources` slab
+/// and the slot holds its key.
 #[derive(Clone, Debug)]
 pub(crate) enum Handle {
-    Resource(ResourceHandle),
+    /// The key of the [`ResourceHandle`] in [`ComponentInstance::resources`].
+    Resource(u32),
     Waitable(WaitableId),
     Set(SetId),
     ErrorContext(ErrorContextId),
 }
 
-/// The spec's `ResourceHandle` (20 bytes, and so is a handle-table slot:
-/// `borrow_scope` is kept without an `Option`, as only borrows have one).
+/// The spec's `ResourceHandle` (20 bytes: `borrow_scope` is kept without
+/// an `Option`, as only borrows have one).
 #[derive(Clone, Debug)]
 pub(crate) struct ResourceHandle {
     pub rt: ResourceTypeId,
@@ -39,6 +47,8 @@ impl ResourceHandle {
 #[derive(Debug, Default)]
 pub(crate) struct ComponentInstance {
     pub handles: Table<Handle>,
+    /// The resource handles of `handles`, out of line (see [`Handle`]).
+    pub resources: Slab<ResourceHandle>,
     pub threads: Table<ThreadId>,
     /// Off while the instance is on the current call chain (see `enter`).
     pub may_enter: bool,
@@ -61,6 +71,41 @@ impl ComponentInstance {
             may_enter: true,
             may_leave: true,
             ..Default::default()
+        }
+    }
+
+    /// `handles.add` of a resource handle.
+    pub fn add_resource(&mut self, h: ResourceHandle) -> Result<u32, Trap> {
+        let k = self.resources.insert(h);
+        let r = self.handles.add(Handle::Resource(k as u32));
+        if r.is_err() {
+            self.resources.remove(k);
+        }
+        r
+    }
+
+    /// The resource handle at index `i` (`WrongHandleKind` for another kind).
+    pub fn resource(&self, i: u32) -> Result<&ResourceHandle, Trap> {
+        match self.handles.get(i)? {
+            Handle::Resource(k) => Ok(&self.resources[*k as usize]),
+            _ => Err(Trap::WrongHandleKind(i)),
+        }
+    }
+
+    /// Mutable [`ComponentInstance::resource`].
+    pub fn resource_mut(&mut self, i: u32) -> Result<&mut ResourceHandle, Trap> {
+        match self.handles.get(i)? {
+            Handle::Resource(k) => Ok(&mut self.resources[*k as usize]),
+            _ => Err(Trap::WrongHandleKind(i)),
+        }
+    }
+
+    /// `handles.remove` of the resource handle at `i`.
+    pub fn remove_resource(&mut self, i: u32) -> Result<ResourceHandle, Trap> {
+        self.resource(i)?;
+        match self.handles.remove(i)? {
+            Handle::Resource(k) => Ok(self.resources.remove(k as usize)),
+            _ => Err(Trap::WrongHandleKind(i)),
         }
     }
 }

@@ -279,10 +279,10 @@ mod layout_tests {
 
     #[test]
     fn objects_of_a_pending_task_stay_small() {
-        assert_eq!(size_of::<crate::task::Task>(), 48);
+        assert_eq!(size_of::<crate::task::Task>(), 40);
         assert_eq!(size_of::<crate::thread::Thread>(), 56);
-        assert_eq!(size_of::<crate::waitable::Waitable>(), 56);
+        assert_eq!(size_of::<crate::waitable::Waitable>(), 44);
         assert_eq!(size_of::<crate::waitable::WaitableSet>(), 12);
-        assert_eq!(size_of::<Option<crate::instance::Handle>>(), 20);
+        assert_eq!(size_of::<Option<crate::instance::Handle>>(), 8);
     }
 }

@@ -57,7 +57,7 @@ impl Store {
     /// `canon_lift`'s first resume, and the sync-typed loop frame.
     #[inline]
     pub(crate) fn push_lift(&mut self, task: TaskId, thread: ThreadId) {
-        if !self.task(task).func.async_type {
+        if !self.task(task).func().async_type {
             let serial = self.task(task).serial;
             self.sched.push(Frame::SyncLift { task, serial });
         }
@@ -106,7 +106,7 @@ impl Store {
         t: ThreadId,
         task: TaskId,
     ) -> Result<Option<Action>, Trap> {
-        let f = self.task(task).func;
+        let f = self.task(task).func();
         if f.async_type
             && (self.has_backpressure(task) || self.inst(f.inst).num_waiting_to_enter > 0)
         {
@@ -139,7 +139,7 @@ impl Store {
             self.sched.return_to_frame();
             return Ok(None);
         }
-        let f = self.task(task).func;
+        let f = self.task(task).func();
         self.enter_finish(t, task, f)
     }
 
@@ -163,7 +163,7 @@ impl Store {
         tk.push_thread(t);
         debug_assert_eq!(tk.state, TaskState::Initial);
         tk.state = TaskState::Started;
-        if let Caller::Guest(s) = tk.caller {
+        if let Caller::Guest(s) = tk.caller() {
             let wt = self.w_mut(s.0);
             let has_handle = wt.index != 0;
             let st = wt.subtask_mut().expect("waitable is a subtask");
@@ -187,7 +187,7 @@ impl Store {
         Action::Callback {
             thread: t,
             task,
-            func: self.task(task).func.func,
+            func: self.task(task).func().func,
             event,
         }
     }
@@ -249,7 +249,7 @@ impl Store {
     pub(crate) fn exit_thread_inner(&mut self) -> Result<(), Trap> {
         let (t, task, inst) = self.running()?;
         let tk = self.task(task);
-        let (f, implicit) = (tk.func, tk.implicit_thread() == Some(t));
+        let (f, implicit) = (tk.func(), tk.implicit_thread() == Some(t));
         self.unregister_thread(t)?;
         if implicit && f.async_type && f.needs_exclusive() {
             let i = self.inst_mut(inst);

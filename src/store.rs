@@ -127,6 +127,8 @@ pub struct Store {
     pub(crate) waitables: Slab<Waitable>,
     pub(crate) sets: Slab<WaitableSet>,
     pub(crate) shared: Slab<Shared>,
+    /// The lent borrow handles of subtasks that lend some ([`Subtask::lenders`]).
+    pub(crate) lends: Slab<SmallVec<[u32; 2]>>,
     pub(crate) error_contexts: Slab<ErrorContext>,
     /// Message ids of freed error-contexts, for the embedder to free.
     pub(crate) freed_error_messages: alloc::vec::Vec<u32>,
@@ -197,6 +199,7 @@ impl Store {
             waitables: Slab::new(),
             sets: Slab::new(),
             shared: Slab::new(),
+            lends: Slab::new(),
             error_contexts: Slab::new(),
             freed_error_messages: alloc::vec::Vec::new(),
             host_events: Vec::new(),
@@ -311,12 +314,12 @@ impl Store {
 
     /// Who called a task.
     pub fn task_caller(&self, task: TaskId) -> Option<Caller> {
-        self.tasks.get(task.key()).map(|t| t.caller)
+        self.tasks.get(task.key()).map(|t| t.caller())
     }
 
     /// The lifted function a task runs.
     pub fn task_func(&self, task: TaskId) -> Option<Lifted> {
-        self.tasks.get(task.key()).map(|t| t.func)
+        self.tasks.get(task.key()).map(|t| t.func())
     }
 
     /// The state of a subtask, while the caller holds it.
@@ -558,7 +561,7 @@ impl Store {
         for t in dead_tasks {
             // A caller outside the poisoned instances keeps its subtask
             // handle; it must never reach the freed task again.
-            if let Caller::Guest(s) = self.task(t).caller {
+            if let Caller::Guest(s) = self.task(t).caller() {
                 if let Some(st) = self
                     .waitables
                     .get_mut(s.0.key())
@@ -578,6 +581,7 @@ impl Store {
             .map(|(k, _)| WaitableId::from_key(k))
             .collect();
         for w in orphans {
+            self.forget_lenders(w);
             self.join(w, None);
             self.waitables.remove(w.key());
         }

@@ -1,11 +1,9 @@
 //! `Subtask`: the caller's side of a call of a lifted function or a host
 //! function (`definitions.py`'s `class Subtask`).
 
-use alloc::boxed::Box;
-use smallvec::SmallVec;
+use core::mem;
 
 use crate::ids::{TaskId, WaitableId};
-use crate::instance::Handle;
 use crate::store::Store;
 use crate::wait_queue::Key;
 use crate::waitable::Pending;
@@ -47,15 +45,18 @@ pub(crate) enum Callee {
 pub(crate) struct Subtask {
     pub state: SubtaskState,
     pub callee: Callee,
-    /// Lent borrow handles (handle indices in the caller's instance);
-    /// `None` while none is lent (boxed: lends are rare, and a pending
-    /// subtask stays small).
-    pub lenders: Option<Box<SmallVec<[u32; 2]>>>,
+    /// The key in `Store::lends` of the lent borrow handles (handle
+    /// indices in the caller's instance); `NO_LENDS` while none is lent
+    /// (lends are rare, and a pending subtask stays small: 16 bytes).
+    pub lenders: u32,
     /// `Subtask.resolve_delivered`: the lends have ended.
     pub delivered: bool,
     pub cancellation_requested: bool,
     pub async_: bool,
 }
+
+/// [`Subtask::lenders`] while no handle is lent.
+pub(crate) const NO_LENDS: u32 = u32::MAX;
 
 impl Subtask {
     pub fn resolve_delivered(&self) -> bool {
@@ -71,12 +72,35 @@ impl Store {
         let inst = wt.inst;
         let s = wt.subtask_mut().expect("waitable is a subtask");
         s.delivered = true;
-        let Some(lenders) = s.lenders.take() else {
+        let k = mem::replace(&mut s.lenders, NO_LENDS);
+        if k == NO_LENDS {
             return;
-        };
-        for h in *lenders {
-            if let Ok(Handle::Resource(r)) = self.inst_mut(inst).handles.get_mut(h) {
+        }
+        for h in self.lends.remove(k as usize) {
+            if let Ok(r) = self.inst_mut(inst).resource_mut(h) {
                 r.num_lends -= 1;
+            }
+        }
+    }
+
+    /// Handle `h` of the caller is lent for the call of `w`.
+    pub(crate) fn add_lender(&mut self, w: WaitableId, h: u32) {
+        let k = self.sub(w).lenders;
+        if k == NO_LENDS {
+            let k = self.lends.insert(smallvec::smallvec![h]) as u32;
+            self.sub_mut(w).lenders = k;
+        } else {
+            self.lends[k as usize].push(h);
+        }
+    }
+
+    /// Frees the lends of `w`, a subtask that is freed before its
+    /// resolution was delivered (its caller's instance trapped).
+    pub(crate) fn forget_lenders(&mut self, w: WaitableId) {
+        if let Some(s) = self.w_mut(w).subtask_mut() {
+            let k = mem::replace(&mut s.lenders, NO_LENDS);
+            if k != NO_LENDS {
+                self.lends.remove(k as usize);
             }
         }
     }

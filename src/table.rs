@@ -59,6 +59,7 @@ impl<T> Table<T> {
     }
 
     /// Mutable [`Table::get`].
+    #[allow(dead_code)]
     pub fn get_mut(&mut self, i: u32) -> Result<&mut T, Trap> {
         self.array
             .get_mut(i as usize)

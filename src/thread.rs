@@ -208,7 +208,7 @@ impl Store {
         {
             let (inst, task) = (self.thread(t).inst, self.thread(t).task);
             if self.inst(inst).exclusive_thread == Some(t)
-                && self.task(task).func.kind == LiftKind::AsyncCallback
+                && self.task(task).func().kind == LiftKind::AsyncCallback
             {
                 self.inst_mut(inst).exclusive_thread = None;
                 self.thread_mut(t).relock = true;

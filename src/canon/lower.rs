@@ -98,7 +98,7 @@ impl Store {
             WaitableKind::Subtask(Subtask {
                 state: SubtaskState::Starting,
                 callee: Callee::Host,
-                lenders: None,
+                lenders: crate::subtask::NO_LENDS,
                 delivered: false,
                 cancellation_requested: false,
                 async_,

@@ -1,7 +1,7 @@
 //! `resource.new`, `resource.drop`, `resource.rep`.
 
 use crate::ids::{InstanceId, ResourceTypeId};
-use crate::instance::{Handle, ResourceHandle};
+use crate::instance::ResourceHandle;
 use crate::store::Store;
 use crate::trap::{trap_if, Trap};
 
@@ -25,10 +25,9 @@ impl Store {
         rt: ResourceTypeId,
         i: u32,
     ) -> Result<&ResourceHandle, Trap> {
-        match self.inst(inst).handles.get(i)? {
-            Handle::Resource(h) if h.rt == rt => Ok(h),
-            Handle::Resource(_) => Err(Trap::WrongResourceType(i)),
-            _ => Err(Trap::WrongHandleKind(i)),
+        match self.inst(inst).resource(i)? {
+            h if h.rt == rt => Ok(h),
+            _ => Err(Trap::WrongResourceType(i)),
         }
     }
 
@@ -51,7 +50,7 @@ impl Store {
             let h = self.resource_at(inst, rt, i)?;
             trap_if(h.num_lends != 0, Trap::ResourceBorrowed)?;
             let (own, rep, scope) = (h.own, h.rep, h.borrow_scope());
-            self.inst_mut(inst).handles.remove(i)?;
+            self.inst_mut(inst).remove_resource(i)?;
             if own {
                 Ok(Some(ResourceDrop {
                     rt,

@@ -96,7 +96,7 @@ impl Store {
         }
         debug_assert_eq!(tk.state, TaskState::Started);
         let implicit = tk.implicit_thread();
-        let f = tk.func;
+        let f = tk.func();
         let excl = self.inst(f.inst).exclusive_thread;
         let skip_implicit =
             f.async_type && f.needs_exclusive() && excl.is_some() && excl != implicit;

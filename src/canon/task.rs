@@ -47,7 +47,7 @@ impl Store {
     pub fn task_return(&mut self) -> Result<ResultDelivery, Trap> {
         let r = self.leaving().and_then(|(_, task, _)| {
             trap_if(
-                self.task(task).func.kind == LiftKind::Sync,
+                self.task(task).func().kind == LiftKind::Sync,
                 Trap::TaskNotAsync,
             )?;
             self.task_return_internal(task)
@@ -60,7 +60,7 @@ impl Store {
     pub fn task_cancel(&mut self) -> Result<(), Trap> {
         let r = self.leaving().and_then(|(_, task, _)| {
             trap_if(
-                self.task(task).func.kind == LiftKind::Sync,
+                self.task(task).func().kind == LiftKind::Sync,
                 Trap::TaskNotAsync,
             )?;
             self.task_cancel_internal(task)

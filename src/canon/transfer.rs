@@ -16,7 +16,7 @@ impl Store {
         trap_if(h.num_lends != 0, Trap::ResourceBorrowed)?;
         trap_if(!h.own, Trap::NotOwned)?;
         let rep = h.rep;
-        self.inst_mut(inst).handles.remove(i)?;
+        self.inst_mut(inst).remove_resource(i)?;
         Ok(rep)
     }
 
@@ -27,15 +27,13 @@ impl Store {
         rt: ResourceTypeId,
         rep: u32,
     ) -> Result<u32, Trap> {
-        self.inst_mut(inst)
-            .handles
-            .add(Handle::Resource(ResourceHandle {
-                rt,
-                rep,
-                own: true,
-                scope: TaskId(0),
-                num_lends: 0,
-            }))
+        self.inst_mut(inst).add_resource(ResourceHandle {
+            rt,
+            rep,
+            own: true,
+            scope: TaskId(0),
+            num_lends: 0,
+        })
     }
 
     /// `lift_borrow`: lends handle `i` of the caller of `subtask` for the
@@ -48,12 +46,11 @@ impl Store {
     ) -> Result<u32, Trap> {
         let inst = self.w(subtask.0).inst;
         let rep = self.resource_at(inst, rt, i)?.rep;
-        if let Ok(Handle::Resource(h)) = self.inst_mut(inst).handles.get_mut(i) {
+        if let Ok(h) = self.inst_mut(inst).resource_mut(i) {
             h.num_lends += 1;
         }
-        let s = self.sub_mut(subtask.0);
-        if !s.delivered {
-            s.lenders.get_or_insert_with(Default::default).push(i);
+        if !self.sub(subtask.0).delivered {
+            self.add_lender(subtask.0, i);
         }
         Ok(rep)
     }
@@ -70,16 +67,13 @@ impl Store {
         if self.resource_types.get(rt.0 as usize) == Some(&inst) {
             return Ok(rep);
         }
-        let i = self
-            .inst_mut(inst)
-            .handles
-            .add(Handle::Resource(ResourceHandle {
-                rt,
-                rep,
-                own: false,
-                scope: task,
-                num_lends: 0,
-            }))?;
+        let i = self.inst_mut(inst).add_resource(ResourceHandle {
+            rt,
+            rep,
+            own: false,
+            scope: task,
+            num_lends: 0,
+        })?;
         self.task_mut(task).num_borrows += 1;
         Ok(i)
     }

@@ -78,11 +78,20 @@ pub trait Host {
         let _ = action;
     }
 
-    /// Carries out one action: the method for its kind; [`Action::Idle`]
-    /// does nothing and [`Action::Trap`] is returned as the error.
+    /// Called after every action a method carried out (not after
+    /// [`Action::Idle`] or [`Action::Trap`]): host work the action made
+    /// ready, such as an event loop's completions and due timers. The
+    /// default does nothing.
+    fn after_action(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// Carries out one action: the method for its kind, then
+    /// [`Host::after_action`]; [`Action::Idle`] does nothing and
+    /// [`Action::Trap`] is returned as the error.
     fn dispatch(&mut self, action: Action) -> Result<(), Self::Error> {
         self.observe(&action);
-        match action {
+        let done = match action {
             Action::Start { thread, task, func } => self.start(thread, task, func),
             Action::Callback {
                 thread,
@@ -94,9 +103,11 @@ pub trait Host {
             Action::Resume { thread, value } => self.resume(thread, value),
             Action::HostCall { subtask } => self.host_call(subtask),
             Action::HostCancel { subtask } => self.host_cancel(subtask),
-            Action::Idle => Ok(()),
-            Action::Trap(t) => Err(t.into()),
-        }
+            Action::Idle => return Ok(()),
+            Action::Trap(t) => return Err(t.into()),
+        };
+        done?;
+        self.after_action()
     }
 
     /// Drives the store until it is idle ([`Action::Idle`]): nothing can

@@ -431,14 +431,6 @@ impl Drive<'_> {
         self.host_work = true;
         self
     }
-
-    fn then_host_work(&mut self, r: Result<(), Trap>) -> Result<(), Trap> {
-        r?;
-        if self.host_work {
-            crate::host::turn(self.wasm, false)?;
-        }
-        Ok(())
-    }
 }
 
 impl Host for Drive<'_> {
@@ -454,9 +446,15 @@ impl Host for Drive<'_> {
         }
     }
 
+    fn after_action(&mut self) -> Result<(), Trap> {
+        if self.host_work {
+            crate::host::turn(self.wasm, false)?;
+        }
+        Ok(())
+    }
+
     fn start(&mut self, thread: ThreadId, task: TaskId, func: u32) -> Result<(), Trap> {
-        let r = self.driver.start(self.wasm, thread, task, func);
-        self.then_host_work(r)
+        self.driver.start(self.wasm, thread, task, func)
     }
 
     fn callback(
@@ -466,18 +464,15 @@ impl Host for Drive<'_> {
         func: u32,
         event: Event,
     ) -> Result<(), Trap> {
-        let r = self.driver.callback(self.wasm, thread, func, event);
-        self.then_host_work(r)
+        self.driver.callback(self.wasm, thread, func, event)
     }
 
     fn start_thread(&mut self, thread: ThreadId, func: u32, arg: u32) -> Result<(), Trap> {
-        let r = self.driver.start_thread(self.wasm, thread, func, arg);
-        self.then_host_work(r)
+        self.driver.start_thread(self.wasm, thread, func, arg)
     }
 
     fn resume(&mut self, thread: ThreadId, value: ResumeValue) -> Result<(), Trap> {
-        let r = self.driver.resume(self.wasm, thread, value);
-        self.then_host_work(r)
+        self.driver.resume(self.wasm, thread, value)
     }
 
     fn host_call(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
@@ -486,12 +481,11 @@ impl Host for Drive<'_> {
             Some(CFunc::Host(h)) => h.clone(),
             _ => return Err(fail(store, Trap::new("internal: unknown host call"))),
         };
-        let r = crate::host::run_host_call(store, subtask, func).map_err(|t| fail(store, t));
-        self.then_host_work(r)
+        crate::host::run_host_call(store, subtask, func).map_err(|t| fail(store, t))
     }
 
     fn host_cancel(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
         crate::host::run_host_cancel(self.wasm, subtask);
-        self.then_host_work(Ok(()))
+        Ok(())
     }
 }

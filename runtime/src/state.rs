@@ -489,6 +489,16 @@ impl Remote {
     }
 }
 
+/// Dropping a `Remote` wakes an event loop that is waiting for one (with a
+/// closure that does nothing), so that it counts the live `Remote`s again
+/// and returns once none is left, rather than waiting on a channel the
+/// store itself keeps open.
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Box::new(|_| {}));
+    }
+}
+
 impl fmt::Debug for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Remote")

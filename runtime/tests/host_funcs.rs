@@ -492,3 +492,26 @@ fn async_host_call_completed_from_another_thread() {
     // No Remote is left: an idle store with nothing pending returns.
     s.run_until_idle().unwrap();
 }
+
+#[test]
+fn idle_event_loop_returns_when_the_last_remote_is_dropped_without_sending() {
+    let (mut s, _i) = instance(&linker(false));
+    let remote = s.with_host(|cx| cx.remote());
+    let dropper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(remote);
+    });
+    // The store runs on a thread of its own, so that a loop that kept
+    // waiting after the drop fails the test instead of hanging it.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = s.run_until_idle();
+        let _ = done_tx.send(r.is_ok());
+    });
+    dropper.join().unwrap();
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_secs(10)),
+        Ok(true),
+        "run_until_idle must return once no Remote is left"
+    );
+}

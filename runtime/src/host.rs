@@ -109,7 +109,7 @@ impl<'a> HostCx<'a> {
         let h = self.host();
         Remote {
             tx: h.remote_tx.clone(),
-            _hold: h.remote_holds.clone(),
+            hold: Some(h.remote_holds.clone()),
         }
     }
 

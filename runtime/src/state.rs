@@ -478,7 +478,8 @@ pub(crate) struct HostState {
 #[derive(Clone)]
 pub struct Remote {
     pub(crate) tx: std::sync::mpsc::Sender<HostTask>,
-    pub(crate) _hold: Arc<()>,
+    /// This `Remote`'s share of `remote_holds` (taken when it drops).
+    pub(crate) hold: Option<Arc<()>>,
 }
 
 impl Remote {
@@ -495,6 +496,8 @@ impl Remote {
 /// store itself keeps open.
 impl Drop for Remote {
     fn drop(&mut self) {
+        // The share goes first: the woken loop must already count one less.
+        drop(self.hold.take());
         let _ = self.tx.send(Box::new(|_| {}));
     }
 }

@@ -131,7 +131,7 @@ fn running_caller(s: &mut Store, inst: InstanceId) {
 fn host_call_returns_at_once(s: &mut Store, f: Lifted) {
     let task = s.invoke(f).unwrap();
     expect_start(s);
-    match s.task_return() {
+    match s.running().unwrap().task_return() {
         Ok(ResultDelivery::Host(t)) if t == task => {}
         r => panic!("task.return: {r:?}"),
     }
@@ -143,7 +143,11 @@ fn host_call_returns_at_once(s: &mut Store, f: Lifted) {
 // ----- path 2: guest -> async host import that completes at once --------------
 
 fn guest_calls_host(s: &mut Store) {
-    let sub = s.canon_lower(LowerCallee::Host, true).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Host, true)
+        .unwrap();
     match s.next_action() {
         Action::HostCall { subtask } if subtask == sub => {}
         a => panic!("expected HostCall, got {a:?}"),
@@ -158,7 +162,11 @@ fn guest_calls_host(s: &mut Store) {
 // ----- path 3: guest -> guest, sync lower into a sync lift ----------------------
 
 fn guest_calls_guest_sync(s: &mut Store, callee: Lifted) {
-    let sub = s.canon_lower(LowerCallee::Guest(callee), false).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(callee), false)
+        .unwrap();
     expect_start(s);
     match s.lift_returned() {
         Ok(ResultDelivery::Guest(x)) if x == sub => {}
@@ -182,7 +190,11 @@ fn spawn_pending(s: &mut Store, inst: InstanceId, n: usize) -> Vec<SubtaskId> {
     for _ in 0..n {
         s.invoke(f).unwrap();
         expect_start(s);
-        let sub = s.canon_lower(LowerCallee::Host, true).unwrap();
+        let sub = s
+            .running()
+            .unwrap()
+            .canon_lower(LowerCallee::Host, true)
+            .unwrap();
         match s.next_action() {
             Action::HostCall { .. } => {}
             a => panic!("expected HostCall, got {a:?}"),
@@ -193,9 +205,9 @@ fn spawn_pending(s: &mut Store, inst: InstanceId, n: usize) -> Vec<SubtaskId> {
             v => panic!("resumed with {v:?}"),
         };
         assert_eq!(packed & 0xf, STARTED);
-        let si = s.waitable_set_new().unwrap();
-        s.waitable_join(packed >> 4, si).unwrap();
-        s.context_set(0, si as u64).unwrap();
+        let si = s.running().unwrap().waitable_set_new().unwrap();
+        s.running().unwrap().waitable_join(packed >> 4, si).unwrap();
+        s.running().unwrap().context_set(0, si as u64).unwrap();
         s.callback_returned(WAIT | si << 4).unwrap();
         expect_idle(s);
     }
@@ -213,10 +225,10 @@ fn complete_pending(s: &mut Store, subs: &[SubtaskId]) {
                 Action::Callback { event, .. } => {
                     assert_eq!(event.code, EventCode::Subtask);
                     assert_eq!(event.payload, RETURNED);
-                    s.subtask_drop(event.index).unwrap();
-                    let si = s.context_get(0).unwrap() as u32;
-                    s.waitable_set_drop(si).unwrap();
-                    s.task_return().unwrap();
+                    s.running().unwrap().subtask_drop(event.index).unwrap();
+                    let si = s.running().unwrap().context_get(0).unwrap() as u32;
+                    s.running().unwrap().waitable_set_drop(si).unwrap();
+                    s.running().unwrap().task_return().unwrap();
                     s.callback_returned(EXIT).unwrap();
                     done += 1;
                 }
@@ -243,7 +255,11 @@ fn spawn_pending_sync(s: &mut Store, inst: InstanceId, n: usize) -> Vec<SubtaskI
     for _ in 0..n {
         s.invoke(f).unwrap();
         expect_start(s);
-        let sub = s.canon_lower(LowerCallee::Host, false).unwrap();
+        let sub = s
+            .running()
+            .unwrap()
+            .canon_lower(LowerCallee::Host, false)
+            .unwrap();
         match s.next_action() {
             Action::HostCall { .. } => {}
             a => panic!("expected HostCall, got {a:?}"),
@@ -262,7 +278,7 @@ fn complete_pending_sync(s: &mut Store, subs: &[SubtaskId]) {
             ResumeValue::Returned(x) if x == sub => {}
             v => panic!("resumed with {v:?}"),
         }
-        s.task_return().unwrap();
+        s.running().unwrap().task_return().unwrap();
         s.exit_thread().unwrap();
         expect_idle(s);
     }
@@ -323,10 +339,14 @@ fn path_4_switch(c: &mut Criterion) {
         let mut s = new_store();
         let inst = s.new_instance();
         running_caller(&mut s, inst);
-        let b_index = s.thread_new_indirect(0, 0).unwrap();
+        let b_index = s.running().unwrap().thread_new_indirect(0, 0).unwrap();
         g.bench_function("yield_then_resume + suspend/tick (per 2 switches)", |b| {
             b.iter(|| {
-                match s.thread_yield_then_resume(false, b_index) {
+                match s
+                    .running()
+                    .unwrap()
+                    .thread_yield_then_resume(false, b_index)
+                {
                     Ok(Step::Suspend) => {}
                     r => panic!("{r:?}"),
                 }
@@ -334,7 +354,7 @@ fn path_4_switch(c: &mut Criterion) {
                     Action::StartThread { .. } | Action::Resume { .. } => {}
                     a => panic!("{a:?}"),
                 }
-                match s.thread_suspend(false) {
+                match s.running().unwrap().thread_suspend(false) {
                     Ok(Step::Suspend) => {}
                     r => panic!("{r:?}"),
                 }
@@ -347,10 +367,13 @@ fn path_4_switch(c: &mut Criterion) {
         let mut s = new_store();
         let inst = s.new_instance();
         running_caller(&mut s, inst);
-        let a_index = s.thread_index().unwrap();
-        let b_index = s.thread_new_indirect(0, 0).unwrap();
+        let a_index = s.running().unwrap().thread_index().unwrap();
+        let b_index = s.running().unwrap().thread_new_indirect(0, 0).unwrap();
         // Start B once; from then on A and B are both ready while the other runs.
-        s.thread_yield_then_resume(false, b_index).unwrap();
+        s.running()
+            .unwrap()
+            .thread_yield_then_resume(false, b_index)
+            .unwrap();
         match s.next_action() {
             Action::StartThread { .. } => {}
             a => panic!("{a:?}"),
@@ -359,7 +382,7 @@ fn path_4_switch(c: &mut Criterion) {
             b.iter(|| {
                 // B -> A, then A -> B.
                 for i in [a_index, b_index] {
-                    match s.thread_yield_then_promote(false, i) {
+                    match s.running().unwrap().thread_yield_then_promote(false, i) {
                         Ok(Step::Suspend) => {}
                         r => panic!("{r:?}"),
                     }
@@ -373,9 +396,12 @@ fn path_4_switch(c: &mut Criterion) {
         let mut s = new_store();
         let inst = s.new_instance();
         running_caller(&mut s, inst);
-        let a_index = s.thread_index().unwrap();
-        let b_index = s.thread_new_indirect(0, 0).unwrap();
-        s.thread_suspend_then_resume(false, b_index).unwrap();
+        let a_index = s.running().unwrap().thread_index().unwrap();
+        let b_index = s.running().unwrap().thread_new_indirect(0, 0).unwrap();
+        s.running()
+            .unwrap()
+            .thread_suspend_then_resume(false, b_index)
+            .unwrap();
         match s.next_action() {
             Action::StartThread { .. } => {}
             a => panic!("{a:?}"),
@@ -383,7 +409,7 @@ fn path_4_switch(c: &mut Criterion) {
         g.bench_function("suspend_then_resume ping-pong (per 2 switches)", |b| {
             b.iter(|| {
                 for i in [a_index, b_index] {
-                    match s.thread_suspend_then_resume(false, i) {
+                    match s.running().unwrap().thread_suspend_then_resume(false, i) {
                         Ok(Step::Suspend) => {}
                         r => panic!("{r:?}"),
                     }
@@ -404,15 +430,15 @@ fn path_5_wait(c: &mut Criterion) {
         let mut s = new_store();
         let inst = s.new_instance();
         running_caller(&mut s, inst);
-        let si = s.waitable_set_new().unwrap();
+        let si = s.running().unwrap().waitable_set_new().unwrap();
         // N - 1 idle members, then the hot stream's readable end, last in join order.
         for _ in 1..n {
-            let ends = s.copy_new(EndKind::Stream, U8).unwrap();
-            s.waitable_join(ends as u32, si).unwrap();
+            let ends = s.running().unwrap().stream_new(U8).unwrap();
+            s.running().unwrap().waitable_join(ends as u32, si).unwrap();
         }
-        let ends = s.copy_new(EndKind::Stream, U8).unwrap();
+        let ends = s.running().unwrap().stream_new(U8).unwrap();
         let (ri, wi) = (ends as u32, (ends >> 32) as u32);
-        s.waitable_join(ri, si).unwrap();
+        s.running().unwrap().waitable_join(ri, si).unwrap();
         let buf = |mem| canon_async::GuestBuf {
             mem,
             ptr: 0,
@@ -422,14 +448,20 @@ fn path_5_wait(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 // Re-arm: an async read blocks, a write meets it.
-                let r = s.copy(EndKind::Stream, true, U8, true, ri, buf(0)).unwrap();
+                let r = s
+                    .running()
+                    .unwrap()
+                    .stream_read(U8, true, ri, buf(0))
+                    .unwrap();
                 assert_eq!(r.step, Step::Done(BLOCKED));
                 let w = s
-                    .copy(EndKind::Stream, false, U8, true, wi, buf(1))
+                    .running()
+                    .unwrap()
+                    .stream_write(U8, true, wi, buf(1))
                     .unwrap();
                 assert!(w.transfer.is_some());
                 // The measured call: the one ready member's event.
-                match s.waitable_set_wait(false, si, 0) {
+                match s.running().unwrap().waitable_set_wait(false, si, 0) {
                     Ok(Step::Suspend) => match expect_resume(&mut s) {
                         ResumeValue::Event { event, .. } => assert_eq!(event.index, ri),
                         v => panic!("{v:?}"),
@@ -463,12 +495,12 @@ fn stream_pair(len: usize) -> StreamPair {
     let mem_r = vec![0u8; len];
     // W: creates the stream, hands the readable end to R, starts writing.
     running_caller(&mut s, w_inst);
-    let ends = s.copy_new(EndKind::Stream, U8).unwrap();
+    let ends = s.running().unwrap().stream_new(U8).unwrap();
     let (ri, wi) = (ends as u32, (ends >> 32) as u32);
     let shared = s.lift_end(w_inst, EndKind::Stream, U8, ri).unwrap();
     let r_read = s.lower_end(r_inst, shared).unwrap();
-    let w_set = s.waitable_set_new().unwrap();
-    s.waitable_join(wi, w_set).unwrap();
+    let w_set = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(wi, w_set).unwrap();
     let mut p = StreamPair {
         s,
         r_read,
@@ -496,11 +528,16 @@ impl StreamPair {
     fn write_and_wait(&mut self, len: u32) {
         let b = self.buf(len);
         let w = (self.s)
-            .copy(EndKind::Stream, false, U8, true, self.w_write, b)
+            .running()
+            .unwrap()
+            .stream_write(U8, true, self.w_write, b)
             .unwrap();
         assert_eq!(w.step, Step::Done(BLOCKED));
         assert_eq!(
-            self.s.waitable_set_wait(false, self.w_set, 0),
+            self.s
+                .running()
+                .unwrap()
+                .waitable_set_wait(false, self.w_set, 0),
             Ok(Step::Suspend)
         );
     }
@@ -510,7 +547,9 @@ impl StreamPair {
     fn round(&mut self, len: u32) {
         let b = self.buf(len);
         let r = (self.s)
-            .copy(EndKind::Stream, true, U8, true, self.r_read, b)
+            .running()
+            .unwrap()
+            .stream_read(U8, true, self.r_read, b)
             .unwrap();
         let t = r.transfer.expect("rendezvous");
         let (Some((_, src)), Some((_, dst))) = (t.src.guest(), t.dst.guest()) else {
@@ -519,7 +558,10 @@ impl StreamPair {
         let (src, dst, n) = (src as usize, dst as usize, t.count as usize);
         self.mem_r[dst..dst + n].copy_from_slice(&self.mem_w[src..src + n]);
         assert_eq!(r.step, Step::Done(len << 4));
-        assert_eq!(self.s.thread_yield(false), Ok(Step::Suspend));
+        assert_eq!(
+            self.s.running().unwrap().thread_yield(false),
+            Ok(Step::Suspend)
+        );
         match expect_resume(&mut self.s) {
             ResumeValue::Event { event, .. } => debug_assert_eq!(event.payload, len << 4),
             v => panic!("{v:?}"),
@@ -693,38 +735,49 @@ fn callgrind_mode(spec: &str) {
         "4" => {
             let inst = s.new_instance();
             running_caller(&mut s, inst);
-            let b_index = s.thread_new_indirect(0, 0).unwrap();
+            let b_index = s.running().unwrap().thread_new_indirect(0, 0).unwrap();
             for _ in 0..n {
                 assert_eq!(
-                    s.thread_yield_then_resume(false, b_index),
+                    s.running()
+                        .unwrap()
+                        .thread_yield_then_resume(false, b_index),
                     Ok(Step::Suspend)
                 );
                 match s.next_action() {
                     Action::StartThread { .. } | Action::Resume { .. } => {}
                     a => panic!("{a:?}"),
                 }
-                assert_eq!(s.thread_suspend(false), Ok(Step::Suspend));
+                assert_eq!(
+                    s.running().unwrap().thread_suspend(false),
+                    Ok(Step::Suspend)
+                );
                 expect_resume(&mut s);
             }
         }
         "4p" | "4s" => {
             let inst = s.new_instance();
             running_caller(&mut s, inst);
-            let a_index = s.thread_index().unwrap();
-            let b_index = s.thread_new_indirect(0, 0).unwrap();
+            let a_index = s.running().unwrap().thread_index().unwrap();
+            let b_index = s.running().unwrap().thread_new_indirect(0, 0).unwrap();
             let promote = path == "4p";
             let switch = |s: &mut Store, i| {
                 if promote {
-                    s.thread_yield_then_promote(false, i)
+                    s.running().unwrap().thread_yield_then_promote(false, i)
                 } else {
-                    s.thread_suspend_then_resume(false, i)
+                    s.running().unwrap().thread_suspend_then_resume(false, i)
                 }
             };
             // Start B once (A stays ready for the promote ping-pong).
             if promote {
-                s.thread_yield_then_resume(false, b_index).unwrap();
+                s.running()
+                    .unwrap()
+                    .thread_yield_then_resume(false, b_index)
+                    .unwrap();
             } else {
-                s.thread_suspend_then_resume(false, b_index).unwrap();
+                s.running()
+                    .unwrap()
+                    .thread_suspend_then_resume(false, b_index)
+                    .unwrap();
             }
             match s.next_action() {
                 Action::StartThread { .. } => {}

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use canon_async::{
-    Event, EventCode, Host, InstanceId, LiftKind, Lifted, LowerCallee, ResultDelivery, ResumeValue,
-    Store, SubtaskId, TaskId, ThreadId, Trap,
+    Error, Event, EventCode, Host, InstanceId, LiftKind, Lifted, LowerCallee, ResultDelivery,
+    ResumeValue, Store, SubtaskId, TaskId, ThreadId,
 };
 
 /// The core function id of the guest's `handle` export (callback-lifted).
@@ -80,19 +80,19 @@ struct Server {
 }
 
 impl Host for Server {
-    type Error = Trap;
+    type Error = Error;
 
     fn store(&mut self) -> impl core::ops::DerefMut<Target = Store> + '_ {
         &mut self.store
     }
 
-    fn start(&mut self, thread: ThreadId, task: TaskId, _func: u32) -> Result<(), Trap> {
+    fn start(&mut self, thread: ThreadId, task: TaskId, _func: u32) -> Result<(), Error> {
         // Guest: build the response and send it at once.
         let now = self.now;
         let id = self.by_task[&task];
         let path = self.requests[&id].path;
         let status = if path == "/favicon.ico" { 404 } else { 200 };
-        match self.store.task_return()? {
+        match self.store.running()?.task_return()? {
             ResultDelivery::Host(t) => {
                 let r = self.requests.get_mut(&self.by_task[&t]).unwrap();
                 r.responded_at = Some(now);
@@ -110,19 +110,19 @@ impl Host for Server {
         Ok(())
     }
 
-    fn callback(&mut self, thread: ThreadId, _: TaskId, _: u32, event: Event) -> Result<(), Trap> {
+    fn callback(&mut self, thread: ThreadId, _: TaskId, _: u32, event: Event) -> Result<(), Error> {
         let (state, id) = self.guests.remove(&thread).expect("a known guest thread");
         match (state, event.code) {
             (Guest::Responded, EventCode::None) => {
                 // Guest: flush the access log through a host import.
                 self.pending_flush_of = Some(id);
-                self.store.canon_lower(LowerCallee::Host, true)?;
+                self.store.running()?.canon_lower(LowerCallee::Host, true)?;
                 self.guests.insert(thread, (Guest::Flushing, id));
             }
             (Guest::Waiting { set }, EventCode::Subtask) => {
                 assert_eq!(event.payload, 2, "RETURNED");
-                self.store.subtask_drop(event.index)?;
-                self.store.waitable_set_drop(set)?;
+                self.store.running()?.subtask_drop(event.index)?;
+                self.store.running()?.waitable_set_drop(set)?;
                 println!("t={:>3} guest #{id}: log flushed, exiting", self.now);
                 self.store.callback_returned(EXIT)?;
                 self.drop_finished();
@@ -132,25 +132,25 @@ impl Host for Server {
         Ok(())
     }
 
-    fn start_thread(&mut self, _: ThreadId, _: u32, _: u32) -> Result<(), Trap> {
+    fn start_thread(&mut self, _: ThreadId, _: u32, _: u32) -> Result<(), Error> {
         unreachable!("the handler starts no threads")
     }
 
-    fn resume(&mut self, thread: ThreadId, value: ResumeValue) -> Result<(), Trap> {
+    fn resume(&mut self, thread: ThreadId, value: ResumeValue) -> Result<(), Error> {
         let ResumeValue::I32(packed) = value else {
             panic!("unexpected resume value {value:?}")
         };
         let (state, id) = self.guests.remove(&thread).expect("a known guest thread");
         assert!(matches!(state, Guest::Flushing));
         let (_, sub) = (packed & 0xf, packed >> 4);
-        let set = self.store.waitable_set_new()?;
-        self.store.waitable_join(sub, set)?;
+        let set = self.store.running()?.waitable_set_new()?;
+        self.store.running()?.waitable_join(sub, set)?;
         self.store.callback_returned(WAIT | (set << 4))?;
         self.guests.insert(thread, (Guest::Waiting { set }, id));
         Ok(())
     }
 
-    fn host_call(&mut self, subtask: SubtaskId) -> Result<(), Trap> {
+    fn host_call(&mut self, subtask: SubtaskId) -> Result<(), Error> {
         // Host: the log flush completes after its latency.
         let id = self.pending_flush_of.take().expect("a flush call");
         self.flushes

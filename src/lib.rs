@@ -23,8 +23,10 @@
 //!      core itself never raises [`Trap::Deadlock`]; [`Store::describe_blocked`]
 //!      says what every thread waits for);
 //!    - [`Action::Trap`]: the call trapped;
-//! 3. while a thread runs, calls the built-ins (`store.waitable_set_wait(..)`,
-//!    `store.canon_lower(..)`, ...) for it. A built-in that answers
+//! 3. while a thread runs, calls the built-ins for it on the view
+//!    [`Store::running`] gives (`store.running()?.waitable_set_wait(..)`,
+//!    `store.running()?.canon_lower(..)`, ...; with no running thread it is
+//!    an [`EmbedderError`], which changes nothing). A built-in that answers
 //!    [`Step::Suspend`] means: park this continuation and go back to 2;
 //! 4. when a core function returns, reports it: [`Store::lift_returned`]
 //!    then [`Store::exit_thread`] (synchronous lift), [`Store::callback_returned`]
@@ -50,7 +52,7 @@
 //! let task = store.invoke(f).unwrap();
 //! let Action::Start { func: 7, .. } = store.next_action() else { panic!() };
 //! // The guest code runs; it calls `task.return` ...
-//! assert_eq!(store.task_return().unwrap(), ResultDelivery::Host(task));
+//! assert_eq!(store.running().unwrap().task_return().unwrap(), ResultDelivery::Host(task));
 //! // ... and its core function returns EXIT.
 //! store.callback_returned(0).unwrap();
 //! assert_eq!(store.next_action(), Action::Idle);
@@ -68,32 +70,32 @@
 //!
 //! ```
 //! use canon_async::{Event, Host, LiftKind, Lifted, ResumeValue, Store};
-//! use canon_async::{SubtaskId, TaskId, ThreadId, Trap};
+//! use canon_async::{Error, SubtaskId, TaskId, ThreadId};
 //!
 //! struct OneShot(Store);
 //!
 //! impl Host for OneShot {
-//!     type Error = Trap;
+//!     type Error = Error;
 //!     fn store(&mut self) -> impl core::ops::DerefMut<Target = Store> + '_ {
 //!         &mut self.0
 //!     }
-//!     fn start(&mut self, _: ThreadId, _: TaskId, func: u32) -> Result<(), Trap> {
+//!     fn start(&mut self, _: ThreadId, _: TaskId, func: u32) -> Result<(), Error> {
 //!         assert_eq!(func, 7);
 //!         // The guest code calls `task.return`; its core function returns EXIT.
-//!         self.0.task_return()?;
+//!         self.0.running()?.task_return()?;
 //!         self.0.callback_returned(0)
 //!     }
 //!     // This guest never waits, starts threads, parks or calls imports.
-//!     fn callback(&mut self, _: ThreadId, _: TaskId, _: u32, _: Event) -> Result<(), Trap> {
+//!     fn callback(&mut self, _: ThreadId, _: TaskId, _: u32, _: Event) -> Result<(), Error> {
 //!         unreachable!()
 //!     }
-//!     fn start_thread(&mut self, _: ThreadId, _: u32, _: u32) -> Result<(), Trap> {
+//!     fn start_thread(&mut self, _: ThreadId, _: u32, _: u32) -> Result<(), Error> {
 //!         unreachable!()
 //!     }
-//!     fn resume(&mut self, _: ThreadId, _: ResumeValue) -> Result<(), Trap> {
+//!     fn resume(&mut self, _: ThreadId, _: ResumeValue) -> Result<(), Error> {
 //!         unreachable!()
 //!     }
-//!     fn host_call(&mut self, _: SubtaskId) -> Result<(), Trap> {
+//!     fn host_call(&mut self, _: SubtaskId) -> Result<(), Error> {
 //!         unreachable!()
 //!     }
 //! }
@@ -110,9 +112,9 @@
 //!
 //! Every task runs on threads: its implicit thread (the lifted core
 //! function) and the explicit ones it creates with `thread.new-indirect`
-//! ([`Store::thread_new_indirect`]; the embedder resolves the table element
+//! ([`Running::thread_new_indirect`]; the embedder resolves the table element
 //! and checks its type, and reports a bad one with
-//! [`Store::thread_new_indirect_invalid`]). A new explicit thread is
+//! [`Running::thread_new_indirect_invalid`]). A new explicit thread is
 //! suspended, with both context slots zero, until `thread.resume-later`
 //! or a switch built-in runs it ([`Action::StartThread`]). The task stays
 //! live until its last thread has left, and that last thread traps if the
@@ -172,7 +174,7 @@
 //! | `canon_lift` (one state machine, each step with its line) | `lift.rs` |
 //! | `canon_lower`, `canon_subtask_cancel`, `Task.request_cancellation` | `canon/lower.rs`, `canon/subtask.rs` |
 //! | `Store.tick`, `Store.invoke` and who a blocked thread returns to | `sched.rs` (the private scheduler) and `store.rs` |
-//! | every other `canon_*` built-in | `canon/`, one [`Store`] method each |
+//! | every other `canon_*` built-in | `canon/`, one [`Running`] method each |
 //!
 //! `sched.rs` owns the resumer stack, the pending control transfer and the
 //! running thread: no built-in touches them but through its handful of
@@ -225,6 +227,7 @@ mod check;
 pub mod chooser;
 pub mod copy;
 mod enter;
+mod error;
 #[cfg(feature = "test-kit")]
 pub mod explore;
 mod host;
@@ -234,6 +237,7 @@ mod lift;
 pub mod live;
 #[cfg(feature = "arbitrary")]
 pub mod ops;
+mod running;
 mod sched;
 #[cfg(feature = "test-kit")]
 pub mod script;
@@ -249,17 +253,19 @@ mod waitable;
 
 pub use action::{Action, ResumeValue};
 pub use canon::{
-    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, LowerCallee, ResourceDrop, ThreadSwitch,
-    Transfer, TransferEnd, SYNC_CALL_FUNC,
+    CopyOutcome, GuestBuf, HostCopy, HostCopyDone, HostEnd, LowerCallee, ResourceDrop,
+    ThreadSwitch, Transfer, TransferEnd, SYNC_CALL_FUNC,
 };
 pub use chooser::{ChoicePoint, Chooser, Deterministic, Replay, Seeded};
 pub use copy::{CopyResult, CopyState, ElemClass, ElemType, EndKind};
+pub use error::{EmbedderError, Error};
 pub use host::Host;
 pub use ids::{
     ErrorContextId, InstanceId, ResourceTypeId, SetId, SharedId, SubtaskId, TaskId, ThreadId,
     WaitableId,
 };
-pub use store::{EmbedderError, Reading, ResultDelivery, Step, Store, BLOCKED};
+pub use running::Running;
+pub use store::{Reading, ResultDelivery, Step, Store, BLOCKED};
 pub use subtask::SubtaskState;
 pub use table::MAX_LENGTH;
 pub use task::{Caller, LiftKind, Lifted, TaskState};

@@ -28,8 +28,10 @@
 
 use crate::action::Action;
 use crate::chooser::ChoicePoint;
+use crate::error::Error;
 use crate::ids::{SetId, TaskId, ThreadId};
 use crate::instance::Handle;
+use crate::running::Cur;
 use crate::sched::Frame;
 use crate::store::{ResultDelivery, Store};
 use crate::subtask::SubtaskState;
@@ -230,24 +232,21 @@ impl Store {
     /// spec's `task.return_` on them. The embedder then delivers the values
     /// as [`ResultDelivery`] says, runs `post-return` (between
     /// [`Store::set_may_leave`] `false` and `true`), and calls [`Store::exit_thread`].
-    pub fn lift_returned(&mut self) -> Result<ResultDelivery, Trap> {
-        let r = self
-            .running()
-            .and_then(|(_, task, _)| self.task_return_internal(task));
-        self.guard(r)
+    pub fn lift_returned(&mut self) -> Result<ResultDelivery, Error> {
+        Ok(self
+            .running()?
+            .run(|s, (_, task, _)| s.task_return_internal(task))?)
     }
 
     /// The running thread's core function returned (a stackful lift, an
     /// explicit thread, or a sync lift after its post-return): the thread is
     /// gone. Traps when it was the last thread of a task that has not resolved.
-    pub fn exit_thread(&mut self) -> Result<(), Trap> {
-        let r = self.exit_thread_inner();
-        self.guard(r)
+    pub fn exit_thread(&mut self) -> Result<(), Error> {
+        Ok(self.running()?.run(|s, cur| s.exit_thread_inner(cur))?)
     }
 
     #[inline]
-    pub(crate) fn exit_thread_inner(&mut self) -> Result<(), Trap> {
-        let (t, task, inst) = self.running()?;
+    fn exit_thread_inner(&mut self, (t, task, inst): Cur) -> Result<(), Trap> {
         let tk = self.task(task);
         let (f, implicit) = (tk.func(), tk.implicit_thread() == Some(t));
         self.unregister_thread(t)?;
@@ -265,17 +264,18 @@ impl Store {
 
     /// A callback-lifted core function (or its callback) returned `packed`:
     /// EXIT, YIELD or WAIT on the set `packed >> 4`.
-    pub fn callback_returned(&mut self, packed: u32) -> Result<(), Trap> {
-        let r = self.callback_returned_inner(packed);
-        self.guard(r)
+    pub fn callback_returned(&mut self, packed: u32) -> Result<(), Error> {
+        Ok(self
+            .running()?
+            .run(|s, cur| s.callback_returned_inner(cur, packed))?)
     }
 
-    pub(crate) fn callback_returned_inner(&mut self, packed: u32) -> Result<(), Trap> {
-        let (t, _, inst) = self.running()?;
+    fn callback_returned_inner(&mut self, cur: Cur, packed: u32) -> Result<(), Trap> {
+        let (t, _, inst) = cur;
         let code = packed & 0xf;
         trap_if(code > 2, Trap::UnsupportedCallbackCode(code))?;
         if code == 0 {
-            return self.exit_thread_inner();
+            return self.exit_thread_inner(cur);
         }
         debug_assert_eq!(self.inst(inst).exclusive_thread, Some(t));
         self.inst_mut(inst).exclusive_thread = None;

@@ -27,7 +27,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use crate::script::{Guest, HostAnswer, Ret, Script};
+use crate::script::{running, Guest, HostAnswer, Ret, Script};
 use crate::ThreadSwitch;
 use crate::{
     Action, Chooser, ElemClass, ElemType, EndKind, Event, EventCode, InstanceId, LiftKind, Lifted,
@@ -358,7 +358,7 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
     let inst = g.instance();
     match op {
         Op::SetNew => {
-            g.store().waitable_set_new()?;
+            running(&mut g.store()).waitable_set_new()?;
         }
         Op::SetWait { si, cancellable } => {
             g.wait(cancellable, idx(si), EVPTR).await?;
@@ -366,8 +366,8 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
         Op::SetPoll { si, cancellable } => {
             g.poll(cancellable, idx(si), EVPTR)?;
         }
-        Op::SetDrop { si } => g.store().waitable_set_drop(idx(si))?,
-        Op::Join { wi, si } => g.store().waitable_join(idx(wi), idx(si))?,
+        Op::SetDrop { si } => running(&mut g.store()).waitable_set_drop(idx(si))?,
+        Op::Join { wi, si } => running(&mut g.store()).waitable_join(idx(wi), idx(si))?,
         Op::Yield { cancellable } => {
             g.yield_(cancellable).await?;
         }
@@ -375,9 +375,9 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
             g.suspend(cancellable).await?;
         }
         Op::ThreadNew { arg } => {
-            g.store().thread_new_indirect(0, arg as u32)?;
+            running(&mut g.store()).thread_new_indirect(0, arg as u32)?;
         }
-        Op::ResumeLater { i } => g.store().thread_resume_later(idx(i))?,
+        Op::ResumeLater { i } => running(&mut g.store()).thread_resume_later(idx(i))?,
         Op::Switch {
             i,
             yield_,
@@ -394,7 +394,7 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
             g.switch(kind, cancellable, i).await?;
         }
         Op::ThreadIndex => {
-            g.store().thread_index()?;
+            running(&mut g.store()).thread_index()?;
         }
         Op::Call { f, async_ } => {
             let f = {
@@ -418,9 +418,9 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
         Op::SubtaskCancel { i, async_ } => {
             g.subtask_cancel(async_, idx(i)).await?;
         }
-        Op::SubtaskDrop { i } => g.store().subtask_drop(idx(i))?,
+        Op::SubtaskDrop { i } => running(&mut g.store()).subtask_drop(idx(i))?,
         Op::New { future, unit } => {
-            g.store().copy_new(kind(future), elem(unit))?;
+            running(&mut g.store()).copy_new(kind(future), elem(unit))?;
         }
         Op::Copy {
             future,
@@ -449,7 +449,7 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
             unit,
             read,
             i,
-        } => g.store().drop_end(kind(future), read, elem(unit), idx(i))?,
+        } => running(&mut g.store()).drop_end(kind(future), read, elem(unit), idx(i))?,
         Op::PassEnd {
             future,
             unit,
@@ -462,26 +462,26 @@ async fn guest_op(g: &Guest, ctx: &Ctx, op: Op) -> Result<(), Trap> {
             st.lower_end(to, s)?;
         }
         Op::TaskReturn => g.task_return(vec![])?,
-        Op::TaskCancel => g.store().task_cancel()?,
+        Op::TaskCancel => running(&mut g.store()).task_cancel()?,
         Op::Backpressure { inc } => {
             if inc {
-                g.store().backpressure_inc()?
+                running(&mut g.store()).backpressure_inc()?
             } else {
-                g.store().backpressure_dec()?
+                running(&mut g.store()).backpressure_dec()?
             }
         }
         Op::Context { set, i } => {
             if set {
-                g.store().context_set(i as u32, i as u64)?
+                running(&mut g.store()).context_set(i as u32, i as u64)?
             } else {
-                g.store().context_get(i as u32)?;
+                running(&mut g.store()).context_get(i as u32)?;
             }
         }
         Op::ErrorContext { new, i } => {
             if new {
-                g.store().error_context_new(i as u32)?;
+                running(&mut g.store()).error_context_new(i as u32)?;
             } else {
-                g.store().error_context_drop(idx(i))?
+                running(&mut g.store()).error_context_drop(idx(i))?
             }
         }
         Op::Invoke { .. }
@@ -680,9 +680,13 @@ fn invoke(s: &mut Script, ctx: &Ctx, f: usize, out: &mut Outcome) -> bool {
             out.log.push(format!("invoke {f:?}: {t:?}"));
             true
         }
-        Err(t) => {
-            out.traps += 1;
-            out.log.push(format!("invoke {f:?}: {t:?}"));
+        Err(e) => {
+            // An invoke while guest code runs is the embedder's mistake,
+            // not a trap.
+            if let crate::Error::Trap(_) = e {
+                out.traps += 1;
+            }
+            out.log.push(format!("invoke {f:?}: {e:?}"));
             false
         }
     }

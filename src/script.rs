@@ -38,9 +38,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::{
-    Action, Caller, CopyOutcome, ElemClass, ElemType, EndKind, Event, GuestBuf, Host, InstanceId,
-    LiftKind, Lifted, LowerCallee, ResourceTypeId, ResultDelivery, ResumeValue, Step, Store,
-    SubtaskId, TaskId, ThreadId, ThreadSwitch, Transfer, Trap,
+    Action, Caller, CopyOutcome, ElemClass, ElemType, EndKind, Error, Event, GuestBuf, Host,
+    InstanceId, LiftKind, Lifted, LowerCallee, ResourceTypeId, ResultDelivery, ResumeValue,
+    Running, Step, Store, SubtaskId, TaskId, ThreadId, ThreadSwitch, Transfer, Trap,
 };
 
 /// What a guest core function returns.
@@ -258,7 +258,9 @@ impl Script {
     }
 
     /// `Store.invoke` from the host with flat `args`.
-    pub fn invoke(&mut self, f: Lifted, args: Vec<u64>) -> Result<TaskId, Trap> {
+    /// As [`Store::invoke`], an invoke while guest code runs is an
+    /// [`EmbedderError`](crate::EmbedderError), not a trap.
+    pub fn invoke(&mut self, f: Lifted, args: Vec<u64>) -> Result<TaskId, Error> {
         let task = self.store.borrow_mut().invoke(f)?;
         self.io.borrow_mut().host_args.insert(task, args);
         Ok(task)
@@ -356,12 +358,12 @@ impl Script {
     fn returned(&mut self, ret: Ret) -> Result<(), Trap> {
         match ret {
             Ret::Values(vals) => {
-                let d = self.store.borrow_mut().lift_returned()?;
+                let d = trap_of(self.store.borrow_mut().lift_returned())?;
                 deliver(&self.io, d, vals);
-                self.store.borrow_mut().exit_thread()
+                trap_of(self.store.borrow_mut().exit_thread())
             }
-            Ret::Code(c) => self.store.borrow_mut().callback_returned(c),
-            Ret::Exit => self.store.borrow_mut().exit_thread(),
+            Ret::Code(c) => trap_of(self.store.borrow_mut().callback_returned(c)),
+            Ret::Exit => trap_of(self.store.borrow_mut().exit_thread()),
         }
     }
 
@@ -547,10 +549,7 @@ impl Guest {
         host: Option<usize>,
     ) -> Result<SubtaskId, Trap> {
         self.io.borrow_mut().pending_host = host;
-        let s = self
-            .store
-            .borrow_mut()
-            .canon_lower(callee, mode != Mode::Sync)?;
+        let s = running(&mut self.store.borrow_mut()).canon_lower(callee, mode != Mode::Sync)?;
         self.io.borrow_mut().calls.insert(
             s,
             Call {
@@ -624,17 +623,14 @@ impl Guest {
 
     /// `task.return` with flat results.
     pub fn task_return(&self, vals: Vec<u64>) -> Result<(), Trap> {
-        let d = self.store.borrow_mut().task_return()?;
+        let d = running(&mut self.store.borrow_mut()).task_return()?;
         deliver(&self.io, d, vals);
         Ok(())
     }
 
     /// `waitable-set.wait`: the event; its payload is also stored at `ptr`.
     pub async fn wait(&self, cancellable: bool, si: u32, ptr: u32) -> Result<Event, Trap> {
-        let step = self
-            .store
-            .borrow_mut()
-            .waitable_set_wait(cancellable, si, ptr);
+        let step = running(&mut self.store.borrow_mut()).waitable_set_wait(cancellable, si, ptr);
         let e = self
             .block(step, |v| match v {
                 ResumeValue::Event { event, .. } => event,
@@ -651,7 +647,7 @@ impl Guest {
 
     /// `waitable-set.poll`: the event; its payload is also stored at `ptr`.
     pub fn poll(&self, cancellable: bool, si: u32, ptr: u32) -> Result<Event, Trap> {
-        let e = self.store.borrow_mut().waitable_set_poll(cancellable, si)?;
+        let e = running(&mut self.store.borrow_mut()).waitable_set_poll(cancellable, si)?;
         self.store_bytes(ptr, &e.payload_bytes());
         Ok(e)
     }
@@ -665,13 +661,13 @@ impl Guest {
 
     /// `thread.yield`: `Cancelled`.
     pub async fn yield_(&self, cancellable: bool) -> Result<u32, Trap> {
-        let s = self.store.borrow_mut().thread_yield(cancellable);
+        let s = running(&mut self.store.borrow_mut()).thread_yield(cancellable);
         self.block(s, Self::i32_of).await
     }
 
     /// `thread.suspend`: `Cancelled`.
     pub async fn suspend(&self, cancellable: bool) -> Result<u32, Trap> {
-        let s = self.store.borrow_mut().thread_suspend(cancellable);
+        let s = running(&mut self.store.borrow_mut()).thread_suspend(cancellable);
         self.block(s, Self::i32_of).await
     }
 
@@ -679,13 +675,13 @@ impl Guest {
     /// `thread.yield-then-resume`, `thread.suspend-then-promote`,
     /// `thread.yield-then-promote`): `Cancelled`.
     pub async fn switch(&self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<u32, Trap> {
-        let s = self.store.borrow_mut().thread_switch(kind, cancellable, i);
+        let s = running(&mut self.store.borrow_mut()).thread_switch(kind, cancellable, i);
         self.block(s, Self::i32_of).await
     }
 
     /// `subtask.cancel`: the subtask state, or `BLOCKED`.
     pub async fn subtask_cancel(&self, async_: bool, i: u32) -> Result<u32, Trap> {
-        let s = self.store.borrow_mut().subtask_cancel(async_, i);
+        let s = running(&mut self.store.borrow_mut()).subtask_cancel(async_, i);
         self.block(s, Self::i32_of).await
     }
 
@@ -710,10 +706,8 @@ impl Guest {
             len,
             mem_size,
         };
-        let CopyOutcome { step, transfer } = self
-            .store
-            .borrow_mut()
-            .copy(kind, readable, elem, async_, i, buf)?;
+        let CopyOutcome { step, transfer } =
+            running(&mut self.store.borrow_mut()).copy(kind, readable, elem, async_, i, buf)?;
         if let Some(t) = transfer {
             apply_transfer(&self.store, &self.io, t)?;
         }
@@ -729,12 +723,28 @@ impl Guest {
         async_: bool,
         i: u32,
     ) -> Result<u32, Trap> {
-        let s = self
-            .store
-            .borrow_mut()
-            .cancel_copy(kind, readable, elem, async_, i);
+        let s = running(&mut self.store.borrow_mut()).cancel_copy(kind, readable, elem, async_, i);
         self.block(s, Self::i32_of).await
     }
+}
+
+/// The running thread of a store the script host drives: a script guest
+/// calls built-ins only while its own thread runs, so there always is one
+/// (panics otherwise: a bug of the test kit, not a trap).
+pub fn running(store: &mut Store) -> Running<'_> {
+    store
+        .running()
+        .expect("a script guest calls built-ins only while its thread runs")
+}
+
+/// The trap of an embedder call the script host makes: its calls never
+/// misuse the store, so an [`EmbedderError`](crate::EmbedderError) is a
+/// bug of the test kit (it panics), never a trap.
+pub fn trap_of<T>(r: Result<T, Error>) -> Result<T, Trap> {
+    r.map_err(|e| match e {
+        Error::Trap(t) => t,
+        Error::Embedder(e) => panic!("the script host misused the store: {e}"),
+    })
 }
 
 /// Moves the elements of a rendezvous between guest memories.

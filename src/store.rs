@@ -13,6 +13,7 @@ use smallvec::SmallVec;
 use crate::action::Action;
 use crate::chooser::{ChoicePoint, Chooser, Deterministic};
 use crate::copy::Shared;
+use crate::error::{EmbedderError, Error};
 use crate::ids::*;
 use crate::instance::ComponentInstance;
 use crate::live::Wakers;
@@ -87,25 +88,6 @@ pub enum ResultDelivery {
     /// (through its out-pointer for an async lower; as flat results handed
     /// over at [`ResumeValue::Returned`](crate::ResumeValue::Returned) for a sync lower).
     Guest(SubtaskId),
-}
-
-/// An error of the embedder API (never caused by guest input).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EmbedderError {
-    /// The id names nothing (it was freed, or never existed).
-    UnknownId,
-    /// The object is not in the state the call needs.
-    WrongState,
-}
-
-impl core::fmt::Display for EmbedderError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            EmbedderError::UnknownId => "unknown id",
-            EmbedderError::WrongState => "object is not in the state this call needs",
-        })
-    }
 }
 
 /// An error-context value (the message is kept by the embedder, if at all).
@@ -231,17 +213,6 @@ impl Store {
         self.reading
     }
 
-    /// [`Store::leaving`], then [`Store::may_block_check`].
-    #[inline]
-    pub(crate) fn leaving_blocking(
-        &self,
-        blocks: bool,
-    ) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
-        let r = self.leaving()?;
-        self.may_block_check(r.1, blocks)?;
-        Ok(r)
-    }
-
     /// Replaces the chooser, returning the old one.
     pub fn set_chooser(&mut self, chooser: Box<dyn Chooser>) -> Box<dyn Chooser> {
         mem::replace(&mut self.chooser, chooser)
@@ -254,7 +225,7 @@ impl Store {
 
     /// Creates a component instance nested in `parent` (a child component
     /// instantiated inside it). Calls between an instance and its
-    /// ancestors trap (see [`Store::canon_lower`]).
+    /// ancestors trap (see [`Running::canon_lower`](crate::Running::canon_lower)).
     pub fn new_child_instance(&mut self, parent: InstanceId) -> InstanceId {
         let mut i = ComponentInstance::new();
         i.parent = Some(parent);
@@ -274,7 +245,7 @@ impl Store {
     }
 
     /// Defines a resource type implemented by `inst` (its destructor, if
-    /// any, is the embedder's to run when [`Store::resource_drop`] says so).
+    /// any, is the embedder's to run when [`Running::resource_drop`](crate::Running::resource_drop) says so).
     pub fn new_resource_type(&mut self, inst: InstanceId) -> ResourceTypeId {
         self.resource_types.push(inst);
         ResourceTypeId((self.resource_types.len() - 1) as u32)
@@ -411,26 +382,6 @@ impl Store {
         self.w_mut(w).subtask_mut().expect("waitable is a subtask")
     }
 
-    /// The running thread, its task and its instance.
-    #[inline]
-    pub(crate) fn running(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
-        match self.sched.current() {
-            Some(t) => {
-                let th = self.thread(t);
-                Ok((t, th.task, th.inst))
-            }
-            None => Err(Trap::Wasm("embedder error: no thread is running".into())),
-        }
-    }
-
-    /// `trap_if(not inst.may_leave)` for the running thread; returns it.
-    #[inline]
-    pub(crate) fn leaving(&self) -> Result<(ThreadId, TaskId, InstanceId), Trap> {
-        let r = self.running()?;
-        trap_if(!self.inst(r.2).may_leave, Trap::CannotLeave)?;
-        Ok(r)
-    }
-
     pub(crate) fn choose(&mut self, point: ChoicePoint, n: usize) -> usize {
         debug_assert!(n > 0);
         if n <= 1 {
@@ -450,11 +401,16 @@ impl Store {
     /// Host entry: `Store.invoke` of a lifted function. The call runs when
     /// the embedder next calls [`Store::next_action`]; the results come back
     /// through [`ResultDelivery::Host`] when the task returns.
-    pub fn invoke(&mut self, func: Lifted) -> Result<TaskId, Trap> {
+    ///
+    /// Fails with [`EmbedderError::NotAtTickBoundary`] unless
+    /// [`Store::at_tick_boundary`], [`EmbedderError::UnknownId`] for an
+    /// unknown instance, and with [`Trap::CannotEnter`] for a poisoned one.
+    pub fn invoke(&mut self, func: Lifted) -> Result<TaskId, Error> {
         if !self.sched.at_boundary() {
-            return Err(Trap::Wasm(
-                "embedder error: invoke while guest code runs".into(),
-            ));
+            return Err(EmbedderError::NotAtTickBoundary.into());
+        }
+        if !self.instances.contains(func.inst.key()) {
+            return Err(EmbedderError::UnknownId.into());
         }
         trap_if(self.is_poisoned(func.inst), Trap::CannotEnter)?;
         let (task, thread) = self.new_task(func, Caller::Host);

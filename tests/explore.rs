@@ -31,7 +31,7 @@ const U32: ElemType = ElemType {
     align: 4,
 };
 
-fn t(e: Trap) -> String {
+fn t(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
@@ -87,9 +87,9 @@ async fn copy_wait(
     if r != BLOCKED {
         return Ok(r);
     }
-    g.store().waitable_join(i, set)?;
+    g.store().running().unwrap().waitable_join(i, set)?;
     let e = g.wait(false, set, 0).await?;
-    g.store().waitable_join(i, 0)?;
+    g.store().running().unwrap().waitable_join(i, 0)?;
     assert_eq!(e.index, i);
     Ok(e.payload)
 }
@@ -101,7 +101,7 @@ async fn wait_returned(g: &Guest, set: u32, n: usize) -> Result<Vec<u32>, Trap> 
         let e = g.wait(false, set, 0).await?;
         assert_eq!(e.code, EventCode::Subtask);
         if e.payload == RETURNED {
-            g.store().subtask_drop(e.index)?;
+            g.store().running().unwrap().subtask_drop(e.index)?;
             done.push(e.index);
         }
     }
@@ -118,7 +118,7 @@ fn cancel_vs_complete(ch: Box<dyn Chooser>) -> Out {
     let callee = s.func(b, LiftKind::AsyncStackful, true, |g, _| async move {
         if g.yield_(true).await? == 1 {
             g.log("callee cancelled");
-            g.store().task_cancel()?;
+            g.store().running().unwrap().task_cancel()?;
         } else {
             g.log("callee returned");
             g.task_return(vec![1])?;
@@ -133,7 +133,7 @@ fn cancel_vs_complete(ch: Box<dyn Chooser>) -> Out {
             assert_eq!(p & 0xf, STARTED);
             g.yield_(false).await?;
             let r = g.subtask_cancel(false, p >> 4).await?;
-            g.store().subtask_drop(p >> 4)?;
+            g.store().running().unwrap().subtask_drop(p >> 4)?;
             r
         };
         g.log(format!("final {r}"));
@@ -172,10 +172,10 @@ fn backpressure(ch: Box<dyn Chooser>) -> Out {
     let mut s = Script::with_store(Store::with_chooser(ch));
     let (a, b) = (s.instance(), s.instance());
     let gate = s.func(b, LiftKind::AsyncStackful, true, |g, _| async move {
-        g.store().backpressure_inc()?;
+        g.store().running().unwrap().backpressure_inc()?;
         g.yield_(false).await?;
         g.log("dec");
-        g.store().backpressure_dec()?;
+        g.store().running().unwrap().backpressure_dec()?;
         g.task_return(vec![])?;
         Ok(Ret::Exit)
     });
@@ -186,11 +186,11 @@ fn backpressure(ch: Box<dyn Chooser>) -> Out {
         Ok(Ret::Exit)
     });
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| async move {
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         let mut n = 0;
         let p = g.call_async(gate, vec![], 0).await?;
         if p != RETURNED {
-            g.store().waitable_join(p >> 4, set)?;
+            g.store().running().unwrap().waitable_join(p >> 4, set)?;
             n += 1;
         }
         for (k, arg) in [1u64, 2].into_iter().enumerate() {
@@ -198,7 +198,7 @@ fn backpressure(ch: Box<dyn Chooser>) -> Out {
             if p != RETURNED {
                 // Queued behind the gate, or started after it dropped.
                 assert!(p & 0xf == STARTING || p & 0xf == STARTED, "{p}");
-                g.store().waitable_join(p >> 4, set)?;
+                g.store().running().unwrap().waitable_join(p >> 4, set)?;
                 n += 1;
             }
         }
@@ -227,7 +227,7 @@ fn backpressure_with_queued_callers() {
 /// Passes the readable end of a new u32 stream of the caller's instance
 /// to instance `to`; returns (the end's index there, the writable end's index).
 fn pass_stream(g: &Guest, to: InstanceId) -> Result<(u32, u32), Trap> {
-    let rw = g.store().copy_new(EndKind::Stream, U32)?;
+    let rw = g.store().running().unwrap().stream_new(U32)?;
     let (r, w) = (rw as u32, (rw >> 32) as u32);
     let mut st = g.store();
     let sh = st.lift_end(g.instance(), EndKind::Stream, U32, r)?;
@@ -242,7 +242,7 @@ fn reader(s: &mut Script, b: InstanceId, chunk: u32) -> canon_async::Lifted {
         true,
         move |g, args| async move {
             let ri = args[0] as u32;
-            let set = g.store().waitable_set_new()?;
+            let set = g.store().running().unwrap().waitable_set_new()?;
             let mut got = Vec::new();
             loop {
                 g.yield_(false).await?;
@@ -255,7 +255,7 @@ fn reader(s: &mut Script, b: InstanceId, chunk: u32) -> canon_async::Lifted {
                 }
                 assert_eq!(r & 0xf, COMPLETED);
             }
-            g.store().drop_end(EndKind::Stream, true, U32, ri)?;
+            g.store().running().unwrap().stream_drop_readable(U32, ri)?;
             g.log(format!("read {got:?}"));
             g.task_return(vec![])?;
             Ok(Ret::Exit)
@@ -285,12 +285,12 @@ fn stream_cancel_drop(ch: Box<dyn Chooser>) -> Out {
         } else {
             r >> 4
         };
-        g.store().drop_end(EndKind::Stream, false, U32, w)?;
+        g.store().running().unwrap().stream_drop_writable(U32, w)?;
         let expect: Vec<u32> = [10, 20, 30][..written as usize].to_vec();
         g.log(format!("wrote {expect:?}"));
         if p != RETURNED {
-            let set = g.store().waitable_set_new()?;
-            g.store().waitable_join(p >> 4, set)?;
+            let set = g.store().running().unwrap().waitable_set_new()?;
+            g.store().running().unwrap().waitable_join(p >> 4, set)?;
             wait_returned(&g, set, 1).await?;
         }
         g.task_return(vec![])?;
@@ -323,7 +323,7 @@ fn zero_length(ch: Box<dyn Chooser>) -> Out {
     let (a, b) = (s.instance(), s.instance());
     let rd = s.func(b, LiftKind::AsyncStackful, true, |g, args| async move {
         let ri = args[0] as u32;
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         g.yield_(false).await?;
         let z = copy_wait(&g, true, ri, 512, 0, set).await?;
         g.log(format!("zero read {z}"));
@@ -337,7 +337,7 @@ fn zero_length(ch: Box<dyn Chooser>) -> Out {
                 break;
             }
         }
-        g.store().drop_end(EndKind::Stream, true, U32, ri)?;
+        g.store().running().unwrap().stream_drop_readable(U32, ri)?;
         g.log(format!("read {got:?}"));
         g.task_return(vec![])?;
         Ok(Ret::Exit)
@@ -345,15 +345,15 @@ fn zero_length(ch: Box<dyn Chooser>) -> Out {
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| async move {
         let (ri, w) = pass_stream(&g, b)?;
         let p = g.call_async(rd, vec![ri as u64], 0).await?;
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         let z = copy_wait(&g, false, w, 256, 0, set).await?;
         g.log(format!("zero write {z}"));
         g.store_u32(256, 5);
         let one = copy_wait(&g, false, w, 256, 1, set).await?;
         g.log(format!("write {one}"));
-        g.store().drop_end(EndKind::Stream, false, U32, w)?;
+        g.store().running().unwrap().stream_drop_writable(U32, w)?;
         if p != RETURNED {
-            g.store().waitable_join(p >> 4, set)?;
+            g.store().running().unwrap().waitable_join(p >> 4, set)?;
             wait_returned(&g, set, 1).await?;
         }
         g.task_return(vec![])?;
@@ -397,7 +397,7 @@ fn threads(ch: Box<dyn Chooser>) -> Out {
             let (done, main_suspended) = c.get();
             c.set((done + 1, main_suspended));
             if done + 1 == 2 && main_suspended {
-                g.store().thread_resume_later(main)?;
+                g.store().running().unwrap().thread_resume_later(main)?;
             }
             Ok(Ret::Exit)
         }
@@ -405,10 +405,18 @@ fn threads(ch: Box<dyn Chooser>) -> Out {
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| {
         let c = state.clone();
         async move {
-            let me = g.store().thread_index()?;
-            let t1 = g.store().thread_new_indirect(tf, me * 10 + 1)?;
-            let t2 = g.store().thread_new_indirect(tf, me * 10 + 2)?;
-            g.store().thread_resume_later(t1)?;
+            let me = g.store().running().unwrap().thread_index()?;
+            let t1 = g
+                .store()
+                .running()
+                .unwrap()
+                .thread_new_indirect(tf, me * 10 + 1)?;
+            let t2 = g
+                .store()
+                .running()
+                .unwrap()
+                .thread_new_indirect(tf, me * 10 + 2)?;
+            g.store().running().unwrap().thread_resume_later(t1)?;
             g.switch(ThreadSwitch::YieldThenResume, false, t2).await?;
             while c.get().0 < 2 {
                 c.set((c.get().0, true));
@@ -459,26 +467,26 @@ fn keep_alive(ch: Box<dyn Chooser>) -> Out {
             g.yield_(false).await?;
             let p = g.call_host_async(h, vec![], 0).await?;
             assert_eq!(p & 0xf, STARTED);
-            let set = g.store().waitable_set_new()?;
-            g.store().waitable_join(p >> 4, set)?;
+            let set = g.store().running().unwrap().waitable_set_new()?;
+            g.store().running().unwrap().waitable_join(p >> 4, set)?;
             Ok(Ret::Code(2 | set << 4))
         },
         |g, e| async move {
             assert_eq!((e.code, e.payload), (EventCode::Subtask, RETURNED));
-            g.store().subtask_drop(e.index)?;
+            g.store().running().unwrap().subtask_drop(e.index)?;
             g.log("keeper done");
             Ok(Ret::Code(0))
         },
     );
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| async move {
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         let mut n = 0;
         for k in 0..2u32 {
             let p = g
                 .call_async(keeper, vec![k as u64 + 1], 100 + 4 * k)
                 .await?;
             if p != RETURNED {
-                g.store().waitable_join(p >> 4, set)?;
+                g.store().running().unwrap().waitable_join(p >> 4, set)?;
                 n += 1;
             }
         }
@@ -529,11 +537,11 @@ fn set_event_choice(ch: Box<dyn Chooser>) -> Out {
         HostAnswer::Pending
     });
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| async move {
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         for k in 0..3u32 {
             let p = g.call_host_async(h, vec![], 100 + 4 * k).await?;
             assert_eq!(p & 0xf, STARTED);
-            g.store().waitable_join(p >> 4, set)?;
+            g.store().running().unwrap().waitable_join(p >> 4, set)?;
         }
         // Blocks until the host completed the three calls (and this one).
         g.call_host(h, vec![]).await?;
@@ -601,7 +609,7 @@ fn callbacks(ch: Box<dyn Chooser>) -> Out {
             let st = s1.clone();
             async move {
                 let id = args[0] as usize;
-                g.store().context_set(0, id as u64)?;
+                g.store().running().unwrap().context_set(0, id as u64)?;
                 g.log(format!("{id} start"));
                 let mut v = st.get();
                 v[id] = 1;
@@ -613,7 +621,7 @@ fn callbacks(ch: Box<dyn Chooser>) -> Out {
             let st = s2.clone();
             async move {
                 assert_eq!(e.code, EventCode::None);
-                let id = g.store().context_get(0)? as usize;
+                let id = g.store().running().unwrap().context_get(0)? as usize;
                 let mut v = st.get();
                 v[id] += 1;
                 st.set(v);
@@ -627,12 +635,12 @@ fn callbacks(ch: Box<dyn Chooser>) -> Out {
         },
     );
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| async move {
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         let mut n = 0;
         for id in 1..=2u64 {
             let p = g.call_async(cb, vec![id], 0).await?;
             if p != RETURNED {
-                g.store().waitable_join(p >> 4, set)?;
+                g.store().running().unwrap().waitable_join(p >> 4, set)?;
                 n += 1;
             }
         }
@@ -684,12 +692,12 @@ fn sync_lift(ch: Box<dyn Chooser>) -> Out {
         Ok(Ret::Values(vec![42]))
     });
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| async move {
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         let mut n = 0;
         for k in 1..=2u64 {
             let p = g.call_async(bg, vec![k], 0).await?;
             if p != RETURNED {
-                g.store().waitable_join(p >> 4, set)?;
+                g.store().running().unwrap().waitable_join(p >> 4, set)?;
                 n += 1;
             }
         }
@@ -756,9 +764,9 @@ fn wait_early(ch: Box<dyn Chooser>) -> Out {
     });
     let main = s.func(a, LiftKind::AsyncStackful, true, move |g, _| async move {
         let p = g.call_async(f, vec![], 100).await?;
-        let set = g.store().waitable_set_new()?;
+        let set = g.store().running().unwrap().waitable_set_new()?;
         if p != RETURNED {
-            g.store().waitable_join(p >> 4, set)?;
+            g.store().running().unwrap().waitable_join(p >> 4, set)?;
             g.yield_(false).await?;
             g.log("main yielded");
             let e = g.wait(false, set, 0).await?;
@@ -766,7 +774,7 @@ fn wait_early(ch: Box<dyn Chooser>) -> Out {
                 (e.code, e.index, e.payload),
                 (EventCode::Subtask, p >> 4, RETURNED)
             );
-            g.store().subtask_drop(e.index)?;
+            g.store().running().unwrap().subtask_drop(e.index)?;
         }
         g.log(format!("result {}", g.load_u32(100)));
         g.task_return(vec![])?;

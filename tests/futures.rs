@@ -32,11 +32,14 @@ fn futures() {
         h.m()[8] = 42;
         assert_eq!(h.copy(F, false, U8, wfi, 8, 1), COMPLETED);
         assert_eq!(
-            h.s.host_poll(incoming).unwrap(),
+            h.s.host_end(incoming).map(|mut e| e.poll()).unwrap(),
             done(CopyResult::Completed, 1)
         );
         assert_eq!(h.received(incoming), vec![42]);
-        assert_eq!(h.s.host_state(incoming), Some(CopyState::Done));
+        assert_eq!(
+            h.s.host_end(incoming).ok().map(|e| e.state()),
+            Some(CopyState::Done)
+        );
         let _ = h.host_write(outgoing, U8, &[43]);
         if round == 0 {
             let seti = h.set_new();
@@ -47,19 +50,25 @@ fn futures() {
                 (EventCode::FutureRead, rfi, COMPLETED)
             );
             h.join(rfi, 0);
-            h.s.waitable_set_drop(seti).unwrap();
+            h.s.running().unwrap().waitable_set_drop(seti).unwrap();
         } else {
             assert_eq!(
-                h.s.cancel_copy(F, true, U8, false, rfi),
+                h.s.running().unwrap().future_cancel_read(U8, false, rfi),
                 Ok(Step::Done(COMPLETED))
             );
         }
         assert_eq!(h.m()[0], 43);
         h.m()[0] = 0;
-        h.s.drop_end(F, false, U8, wfi).unwrap();
-        h.s.drop_end(F, true, U8, rfi).unwrap();
-        h.s.host_drop(incoming).unwrap();
-        h.s.host_drop(outgoing).unwrap();
+        h.s.running()
+            .unwrap()
+            .future_drop_writable(U8, wfi)
+            .unwrap();
+        h.s.running()
+            .unwrap()
+            .future_drop_readable(U8, rfi)
+            .unwrap();
+        h.s.host_end(incoming).and_then(|e| e.drop()).unwrap();
+        h.s.host_end(outgoing).and_then(|e| e.drop()).unwrap();
     }
     h.finish();
 }
@@ -70,13 +79,13 @@ fn futures() {
 fn reader_drops_first() {
     let (mut h, _) = one();
     let (r, w) = h.new_ends(F, U8);
-    h.s.drop_end(F, true, U8, r).unwrap();
+    h.s.running().unwrap().future_drop_readable(U8, r).unwrap();
     assert_eq!(h.copy(F, false, U8, w, 0, 1), DROPPED);
-    h.s.drop_end(F, false, U8, w).unwrap();
+    h.s.running().unwrap().future_drop_writable(U8, w).unwrap();
     // A pending write is told DROPPED when the reader goes.
     let (r, w) = h.new_ends(F, U8);
     assert_eq!(h.copy(F, false, U8, w, 0, 1), B);
-    h.s.drop_end(F, true, U8, r).unwrap();
+    h.s.running().unwrap().future_drop_readable(U8, r).unwrap();
     let set = h.set_new();
     h.join(w, set);
     let e = h.wait_now(set);
@@ -84,7 +93,7 @@ fn reader_drops_first() {
         (e.code, e.index, e.payload),
         (EventCode::FutureWrite, w, DROPPED)
     );
-    h.s.drop_end(F, false, U8, w).unwrap();
+    h.s.running().unwrap().future_drop_writable(U8, w).unwrap();
 }
 
 /// A host that holds a future's writable end must write before dropping.
@@ -93,12 +102,12 @@ fn host_future_writer_must_write() {
     let (mut h, inst) = one();
     let f = h.s.host_copy_new(F, U8);
     let r = h.s.lower_end(inst, f).unwrap();
-    assert!(h.s.host_drop(f).is_err());
+    assert!(h.s.host_end(f).and_then(|e| e.drop()).is_err());
     assert_eq!(h.copy(F, true, U8, r, 0, 1), B);
     let c = h.host_write(f, U8, &[5]);
     assert_eq!(c.done, done(CopyResult::Completed, 1));
-    assert!(h.s.host_write(f, 1).is_err());
-    h.s.host_drop(f).unwrap();
+    assert!(h.s.host_end(f).unwrap().write(1).is_err());
+    h.s.host_end(f).and_then(|e| e.drop()).unwrap();
     assert_eq!(h.m()[0], 5);
 }
 
@@ -121,17 +130,23 @@ fn trap_second_cancel_after_blocked() {
     let (mut h, inst) = one();
     let src = h.s.host_copy_new(S, U8);
     let r = h.s.lower_end(inst, src).unwrap();
-    h.s.host_defer_cancel(src, true).unwrap();
+    h.s.host_end(src).map(|mut e| e.defer_cancel(true)).unwrap();
     assert_eq!(h.read(r, 0, 4), B);
     assert_eq!(h.cancel(S, true, U8, r), B);
-    traps(h.s.cancel_copy(S, true, U8, true, r), "cancel");
+    traps(
+        h.s.running().unwrap().stream_cancel_read(U8, true, r),
+        "cancel",
+    );
 }
 
 #[test]
 fn trap_cancel_when_idle() {
     let (mut h, _) = one();
     let (r, _w) = h.new_ends(S, U8);
-    traps(h.s.cancel_copy(S, true, U8, true, r), "cancel");
+    traps(
+        h.s.running().unwrap().stream_cancel_read(U8, true, r),
+        "cancel",
+    );
 }
 
 const IN_SET: &str = "waitable cannot be used synchronously while added to a waitable set";
@@ -161,14 +176,17 @@ fn trap_sync_cancel_in_set() {
     let set = h.set_new();
     h.join(r, set);
     assert_eq!(h.read(r, 0, 4), B);
-    traps(h.s.cancel_copy(S, true, U8, false, r), IN_SET);
+    traps(
+        h.s.running().unwrap().stream_cancel_read(U8, false, r),
+        IN_SET,
+    );
 }
 
 #[test]
 fn trap_read_stream_after_done() {
     let (mut h, _) = one();
     let (r, w) = h.new_ends(S, U8);
-    h.s.drop_end(S, false, U8, w).unwrap();
+    h.s.running().unwrap().stream_drop_writable(U8, w).unwrap();
     assert_eq!(h.read(r, 0, 4), packed(DROPPED, 0));
     traps(
         h.try_copy(S, true, U8, true, r, 0, 4),
@@ -181,7 +199,7 @@ fn trap_write_stream_after_done() {
     let (mut h, _) = one();
     let (r, w) = h.new_ends(S, U8);
     assert_eq!(h.write(w, 0, 4), B);
-    h.s.drop_end(S, true, U8, r).unwrap();
+    h.s.running().unwrap().stream_drop_readable(U8, r).unwrap();
     // The DROPPED is delivered by the sync... async cancel here.
     assert_eq!(h.cancel(S, false, U8, w), packed(DROPPED, 0));
     traps(
@@ -218,7 +236,7 @@ fn trap_write_future_after_done() {
 fn trap_write_future_after_reader_dropped() {
     let (mut h, _) = one();
     let (r, w) = h.new_ends(F, U8);
-    h.s.drop_end(F, true, U8, r).unwrap();
+    h.s.running().unwrap().future_drop_readable(U8, r).unwrap();
     assert_eq!(h.copy(F, false, U8, w, 0, 1), DROPPED);
     traps(
         h.try_copy(F, false, U8, true, w, 0, 1),
@@ -231,7 +249,10 @@ fn trap_drop_busy_writable() {
     let (mut h, inst) = one();
     let (_r, w) = h.new_ends(S, U8);
     assert_eq!(h.write(w, 0, 4), B);
-    traps(h.s.drop_end(S, false, U8, w), "cannot drop busy stream");
+    traps(
+        h.s.running().unwrap().stream_drop_writable(U8, w),
+        "cannot drop busy stream",
+    );
     assert!(h.s.is_poisoned(inst));
 }
 
@@ -242,7 +263,10 @@ fn trap_drop_busy_readable() {
     assert_eq!(h.read(r, 0, 8), B);
     // Even after elements arrived, until the event is delivered.
     assert_eq!(h.write(w, 0, 4), packed(COMPLETED, 4));
-    traps(h.s.drop_end(S, true, U8, r), "cannot remove busy stream");
+    traps(
+        h.s.running().unwrap().stream_drop_readable(U8, r),
+        "cannot remove busy stream",
+    );
 }
 
 #[test]
@@ -250,7 +274,7 @@ fn trap_drop_future_writer_unwritten() {
     let (mut h, _) = one();
     let (_r, w) = h.new_ends(F, U8);
     traps(
-        h.s.drop_end(F, false, U8, w),
+        h.s.running().unwrap().future_drop_writable(U8, w),
         "cannot drop future write end without first writing a value",
     );
 }
@@ -274,7 +298,7 @@ fn trap_lift_busy_end() {
 fn trap_lift_stream_after_done() {
     let (mut h, inst) = one();
     let (r, w) = h.new_ends(S, U8);
-    h.s.drop_end(S, false, U8, w).unwrap();
+    h.s.running().unwrap().stream_drop_writable(U8, w).unwrap();
     assert_eq!(h.read(r, 0, 4), packed(DROPPED, 0));
     traps(
         h.s.lift_end(inst, S, U8, r),
@@ -382,7 +406,10 @@ fn trap_buffer_too_long() {
     let (r, _w) = h.new_ends(S, UNIT);
     // Payload-less: no bounds, but the length limit holds.
     assert_eq!(h.copy(S, true, UNIT, r, 0, MAX_LENGTH), B);
-    h.s.cancel_copy(S, true, UNIT, true, r).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_cancel_read(UNIT, true, r)
+        .unwrap();
     traps(
         h.try_copy(S, true, UNIT, true, r, 0, MAX_LENGTH + 1),
         "2^28-1",
@@ -395,7 +422,10 @@ fn trap_unaligned_pointer() {
     let (r, _w) = h.new_ends(S, F64);
     // A zero-length buffer is not checked.
     assert_eq!(h.copy(S, true, F64, r, 4, 0), B);
-    h.s.cancel_copy(S, true, F64, true, r).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_cancel_read(F64, true, r)
+        .unwrap();
     traps(h.try_copy(S, true, F64, true, r, 4, 1), "unaligned pointer");
 }
 
@@ -421,5 +451,8 @@ fn trap_out_of_bounds_future_huge_pointer() {
         len: 1,
         mem_size: MEM as u64,
     };
-    traps(h.s.copy(F, true, U32, true, r, buf), "out of bounds");
+    traps(
+        h.s.running().unwrap().future_read(U32, true, r, buf),
+        "out of bounds",
+    );
 }

@@ -49,7 +49,10 @@ fn task_stays_live_after_returning_until_it_exits() {
     let (t, _) = expect_start(&mut s, 1);
 
     // The response goes out first.
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(task)));
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(task))
+    );
     assert_eq!(s.live_tasks(), 1, "resolved, but still running");
     assert_eq!(
         s.poll_quiescent(&mut Context::from_waker(&w1)),
@@ -73,12 +76,16 @@ fn task_stays_live_after_returning_until_it_exits() {
     assert_eq!(expect_callback(&mut s, t), none_event());
     assert_eq!((wakes(&c1), wakes(&c2), wakes(&ci)), (0, 0, 0));
     // More work: a host import that completes later.
-    let sub = s.canon_lower(LowerCallee::Host, true).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Host, true)
+        .unwrap();
     assert_eq!(expect_host_call(&mut s), sub);
     let (state, i) = unpack(expect_resume_i32(&mut s, t));
     assert_eq!(state, 1, "STARTED");
-    let si = s.waitable_set_new().unwrap();
-    s.waitable_join(i, si).unwrap();
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(i, si).unwrap();
     s.callback_returned(2 | (si << 4)).unwrap(); // WAIT
 
     // Nothing can run until the host completes the import.
@@ -88,8 +95,8 @@ fn task_stays_live_after_returning_until_it_exits() {
     assert_eq!((wakes(&c1), wakes(&c2), wakes(&ci)), (0, 0, 0));
     s.host_return(sub).unwrap();
     assert_eq!(expect_callback(&mut s, t), subtask_event(i, 2));
-    s.subtask_drop(i).unwrap();
-    s.waitable_set_drop(si).unwrap();
+    s.running().unwrap().subtask_drop(i).unwrap();
+    s.running().unwrap().waitable_set_drop(si).unwrap();
     assert_eq!((wakes(&c1), wakes(&c2), wakes(&ci)), (0, 0, 0));
     assert_eq!(s.live_tasks(), 1);
 
@@ -120,12 +127,18 @@ fn per_instance_wakers_wake_when_their_instance_is_done() {
 
     let ta = s.invoke(stackful(a, 1)).unwrap();
     let (t1, _) = expect_start(&mut s, 1);
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(ta)));
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(ta))
+    );
     let ha = block_on_host(&mut s);
     expect_idle(&mut s);
     let tb = s.invoke(stackful(b, 2)).unwrap();
     let (t2, _) = expect_start(&mut s, 2);
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(tb)));
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(tb))
+    );
     let hb = block_on_host(&mut s);
     expect_idle(&mut s);
 

@@ -35,7 +35,7 @@ const CANCELLED_BEFORE_RETURNED: u32 = SubtaskState::CancelledBeforeReturned as 
 /// caller's memory (the map) and returns the subtask.
 #[track_caller]
 fn return_to_guest(s: &mut Store, mem: &mut HashMap<SubtaskId, u32>, v: u32) -> SubtaskId {
-    match s.task_return() {
+    match s.running().unwrap().task_return() {
         Ok(ResultDelivery::Guest(sub)) => {
             mem.insert(sub, v);
             sub
@@ -63,11 +63,14 @@ fn async_to_async() {
 
     let top = s.invoke(cons).unwrap();
     let (c, _) = expect_start(&mut s, 10);
-    let seti = s.waitable_set_new().unwrap();
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
     assert_eq!(seti, 1);
 
     // The eager producer returns before the caller gets control back.
-    s.canon_lower(LowerCallee::Guest(eager), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(eager), true)
+        .unwrap();
     let (e, _) = expect_start(&mut s, 1);
     let sub_eager = return_to_guest(&mut s, &mut mem, 43);
     s.exit_thread().unwrap();
@@ -76,32 +79,41 @@ fn async_to_async() {
     assert!(!s.thread_alive(e));
 
     // The toggle producer raises backpressure and blocks on fut1_1.
-    s.canon_lower(LowerCallee::Guest(toggle), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(toggle), true)
+        .unwrap();
     let (t, _) = expect_start(&mut s, 2);
-    s.backpressure_inc().unwrap();
+    s.running().unwrap().backpressure_inc().unwrap();
     let fut1_1 = block_on_host(&mut s);
     let (state, subi1) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi1), (STARTED, 2));
-    s.waitable_join(subi1, seti).unwrap();
+    s.running().unwrap().waitable_join(subi1, seti).unwrap();
 
     // The blocking producer cannot start: backpressure.
     let ret = lower_async(&mut s, LowerCallee::Guest(blocking));
     let (state, subi2) = unpack(ret);
     assert_eq!((state, subi2), (STARTING, 3));
-    s.waitable_join(subi2, seti).unwrap();
+    s.running().unwrap().waitable_join(subi2, seti).unwrap();
     s.host_return(fut1_1).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, t, fut1_1);
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     let fut1_2 = block_on_host(&mut s);
     assert_eq!(expect_event(&mut s, c), subtask_event(subi1, RETURNED));
-    s.subtask_drop(subi1).unwrap();
+    s.running().unwrap().subtask_drop(subi1).unwrap();
     s.host_return(fut1_2).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, t, fut1_2);
-    s.backpressure_dec().unwrap();
+    s.running().unwrap().backpressure_dec().unwrap();
     s.exit_thread().unwrap();
     // Backpressure is gone: the blocking producer starts.
     let (b, _) = expect_start(&mut s, 3);
@@ -110,13 +122,16 @@ fn async_to_async() {
     assert!(!mem.values().any(|&v| v == 44), "no result lowered yet");
     s.host_return(fut2).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, b, fut2);
     let sub_blocking = return_to_guest(&mut s, &mut mem, 44);
     let fut3 = block_on_host(&mut s);
     assert_eq!(expect_event(&mut s, c), subtask_event(subi2, RETURNED));
     assert_eq!(mem[&sub_blocking], 44);
-    s.subtask_drop(subi2).unwrap();
+    s.running().unwrap().subtask_drop(subi2).unwrap();
     s.host_return(fut3).unwrap();
 
     // The consumer waits for fut4, which the blocking producer sets after
@@ -128,7 +143,10 @@ fn async_to_async() {
     s.exit_thread().unwrap();
     assert_eq!(s.live_tasks_in(producer), 0);
     expect_returned(&mut s, c, fut4);
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(top)));
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(top))
+    );
     assert_eq!(s.task_state(top), Some(TaskState::Resolved));
     s.exit_thread().unwrap();
     expect_idle(&mut s);
@@ -151,47 +169,56 @@ fn async_callback() {
 
     let top = s.invoke(cons).unwrap();
     let (c, _) = expect_start(&mut s, 10);
-    s.canon_lower(LowerCallee::Guest(p1), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(p1), true)
+        .unwrap();
     let (t1, _) = expect_start(&mut s, 1);
     let fut1 = block_on_host(&mut s);
     let (state, subi1) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi1), (STARTED, 1));
-    s.canon_lower(LowerCallee::Guest(p2), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(p2), true)
+        .unwrap();
     let (t2, _) = expect_start(&mut s, 2);
     let fut2 = block_on_host(&mut s);
     let (state, subi2) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi2), (STARTED, 2));
-    let seti = s.waitable_set_new().unwrap();
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
     assert_eq!(seti, 3);
-    s.waitable_join(subi1, seti).unwrap();
-    s.waitable_join(subi2, seti).unwrap();
+    s.running().unwrap().waitable_join(subi1, seti).unwrap();
+    s.running().unwrap().waitable_join(subi2, seti).unwrap();
     s.host_return(fut1).unwrap();
-    s.context_set(0, 42).unwrap();
+    s.running().unwrap().context_set(0, 42).unwrap();
     s.callback_returned(2 | (seti << 4)).unwrap();
 
     // Producer 1 runs to its return; then the consumer's callback sees it.
     expect_returned(&mut s, t1, fut1);
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_callback(&mut s, c), subtask_event(1, RETURNED));
-    assert_eq!(s.context_get(0), Ok(42));
-    s.subtask_drop(1).unwrap();
-    s.context_set(0, 52).unwrap();
+    assert_eq!(s.running().unwrap().context_get(0), Ok(42));
+    s.running().unwrap().subtask_drop(1).unwrap();
+    s.running().unwrap().context_set(0, 52).unwrap();
     s.callback_returned(1).unwrap();
 
     assert_eq!(expect_callback(&mut s, c), none_event());
-    assert_eq!(s.context_get(0), Ok(52));
+    assert_eq!(s.running().unwrap().context_get(0), Ok(52));
     s.host_return(fut2).unwrap();
-    s.context_set(0, 62).unwrap();
+    s.running().unwrap().context_set(0, 62).unwrap();
     s.callback_returned(2 | (seti << 4)).unwrap();
 
     expect_returned(&mut s, t2, fut2);
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_callback(&mut s, c), subtask_event(2, RETURNED));
-    assert_eq!(s.context_get(0), Ok(62));
-    s.subtask_drop(2).unwrap();
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(top)));
+    assert_eq!(s.running().unwrap().context_get(0), Ok(62));
+    s.running().unwrap().subtask_drop(2).unwrap();
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(top))
+    );
     s.callback_returned(0).unwrap();
     expect_idle(&mut s);
     assert_eq!(s.live_tasks(), 0);
@@ -220,13 +247,15 @@ fn callback_interleaving() {
     let set_bp = |s: &mut Store, on: bool| {
         let c = s.current_thread().unwrap();
         let sub = s
+            .running()
+            .unwrap()
             .canon_lower(LowerCallee::Guest(if on { bp_inc } else { bp_dec }), false)
             .unwrap();
         expect_start(s, if on { 3 } else { 4 });
         if on {
-            s.backpressure_inc().unwrap();
+            s.running().unwrap().backpressure_inc().unwrap();
         } else {
-            s.backpressure_dec().unwrap();
+            s.running().unwrap().backpressure_dec().unwrap();
         }
         assert_eq!(s.lift_returned(), Ok(ResultDelivery::Guest(sub)));
         s.exit_thread().unwrap();
@@ -239,14 +268,19 @@ fn callback_interleaving() {
     set_bp(&mut s, true);
     let (state, todie) = unpack(lower_async(&mut s, LowerCallee::Guest(prod)));
     assert_eq!((state, todie), (STARTING, 1));
-    s.subtask_cancel(false, todie)
+    s.running()
+        .unwrap()
+        .subtask_cancel(false, todie)
         .unwrap_done(&mut s, c, CANCELLED_BEFORE_STARTED);
     set_bp(&mut s, false);
 
     // Producer 0 starts and blocks in its sync read of fut1, holding the lock.
-    s.canon_lower(LowerCallee::Guest(prod), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(prod), true)
+        .unwrap();
     let (p0, _) = expect_start(&mut s, 1);
-    s.context_set(0, 0).unwrap();
+    s.running().unwrap().context_set(0, 0).unwrap();
     let fut11 = block_on_host(&mut s);
     let (state, subi1) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi1), (STARTED, 2));
@@ -254,30 +288,41 @@ fn callback_interleaving() {
     // Producer 1 cannot start while producer 0 holds the lock.
     let (state, todie) = unpack(lower_async(&mut s, LowerCallee::Guest(prod)));
     assert_eq!((state, todie), (STARTING, 3));
-    s.subtask_cancel(false, todie)
+    s.running()
+        .unwrap()
+        .subtask_cancel(false, todie)
         .unwrap_done(&mut s, c, CANCELLED_BEFORE_STARTED);
     let (state, subi2) = unpack(lower_async(&mut s, LowerCallee::Guest(prod)));
     assert_eq!((state, subi2), (STARTING, 4));
 
-    let seti = s.waitable_set_new().unwrap();
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
     assert_eq!(seti, 5);
-    s.waitable_join(subi1, seti).unwrap();
-    s.waitable_join(subi2, seti).unwrap();
+    s.running().unwrap().waitable_join(subi1, seti).unwrap();
+    s.running().unwrap().waitable_join(subi2, seti).unwrap();
     s.host_return(fut11).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     // Producer 0 resumes, reads fut2 asynchronously and WAITs (releasing
     // the lock); then producer 1 enters and blocks on its fut1.
     expect_returned(&mut s, p0, fut11);
-    let p0_seti = s.waitable_set_new().unwrap();
-    s.canon_lower(LowerCallee::Host, true).unwrap();
+    let p0_seti = s.running().unwrap().waitable_set_new().unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Host, true)
+        .unwrap();
     let fut12 = expect_host_call(&mut s);
     let (state, p0_fut2) = unpack(expect_resume_i32(&mut s, p0));
     assert_eq!((p0_seti, state, p0_fut2), (1, STARTED, 2));
-    s.waitable_join(p0_fut2, p0_seti).unwrap();
+    s.running()
+        .unwrap()
+        .waitable_join(p0_fut2, p0_seti)
+        .unwrap();
     s.callback_returned(2 | (p0_seti << 4)).unwrap();
     let (p1, _) = expect_start(&mut s, 1);
-    s.context_set(0, 1).unwrap();
+    s.running().unwrap().context_set(0, 1).unwrap();
     let fut21 = block_on_host(&mut s);
     assert_eq!(expect_event(&mut s, c), subtask_event(subi2, STARTED));
 
@@ -285,66 +330,87 @@ fn callback_interleaving() {
     // holds the lock. Yields and polls see nothing.
     s.host_return(fut12).unwrap();
     for _ in 0..10 {
-        assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+        assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
         assert_eq!(expect_resume_i32(&mut s, c), 0);
-        assert_eq!(s.waitable_set_poll(true, seti), Ok(none_event()));
+        assert_eq!(
+            s.running().unwrap().waitable_set_poll(true, seti),
+            Ok(none_event())
+        );
     }
     s.host_return(fut21).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     // Producer 1 reads fut2 asynchronously and WAITs; producer 0's
     // callback then returns 42 and blocks on fut3 in its callback.
     expect_returned(&mut s, p1, fut21);
-    let p1_seti = s.waitable_set_new().unwrap();
-    s.canon_lower(LowerCallee::Host, true).unwrap();
+    let p1_seti = s.running().unwrap().waitable_set_new().unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Host, true)
+        .unwrap();
     let fut22 = expect_host_call(&mut s);
     let (state, p1_fut2) = unpack(expect_resume_i32(&mut s, p1));
     assert_eq!((p1_seti, state, p1_fut2), (3, STARTED, 4));
-    s.waitable_join(p1_fut2, p1_seti).unwrap();
+    s.running()
+        .unwrap()
+        .waitable_join(p1_fut2, p1_seti)
+        .unwrap();
     s.callback_returned(2 | (p1_seti << 4)).unwrap();
     assert_eq!(
         expect_callback(&mut s, p0),
         subtask_event(p0_fut2, RETURNED)
     );
-    let i = s.context_get(0).unwrap() as u32;
+    let i = s.running().unwrap().context_get(0).unwrap() as u32;
     assert_eq!(i, 0);
     let sub1 = return_to_guest(&mut s, &mut mem, 42 + i);
     let fut13 = block_on_host(&mut s);
     assert_eq!(expect_event(&mut s, c), subtask_event(subi1, RETURNED));
     assert_eq!(mem[&sub1], 42);
-    s.subtask_drop(subi1).unwrap();
+    s.running().unwrap().subtask_drop(subi1).unwrap();
 
     s.host_return(fut22).unwrap();
     for _ in 0..10 {
-        assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+        assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
         assert_eq!(expect_resume_i32(&mut s, c), 0);
-        assert_eq!(s.waitable_set_poll(true, seti), Ok(none_event()));
+        assert_eq!(
+            s.running().unwrap().waitable_set_poll(true, seti),
+            Ok(none_event())
+        );
     }
     s.host_return(fut13).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, p0, fut13);
     s.callback_returned(0).unwrap();
     assert_eq!(
         expect_callback(&mut s, p1),
         subtask_event(p1_fut2, RETURNED)
     );
-    let i = s.context_get(0).unwrap() as u32;
+    let i = s.running().unwrap().context_get(0).unwrap() as u32;
     assert_eq!(i, 1);
     let sub2 = return_to_guest(&mut s, &mut mem, 42 + i);
     let fut23 = block_on_host(&mut s);
     assert_eq!(expect_event(&mut s, c), subtask_event(subi2, RETURNED));
     assert_eq!(mem[&sub2], 43);
-    s.subtask_drop(subi2).unwrap();
+    s.running().unwrap().subtask_drop(subi2).unwrap();
 
     // A sync-lifted callee of the same instance stays STARTING while
     // producer 1 holds the lock.
     let (state, subi3) = unpack(lower_async(&mut s, LowerCallee::Guest(sync_callee)));
     assert_eq!((state, subi3), (STARTING, 4));
-    s.waitable_join(subi3, seti).unwrap();
+    s.running().unwrap().waitable_join(subi3, seti).unwrap();
     s.host_return(fut23).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, p1, fut23);
     s.callback_returned(0).unwrap();
     expect_start(&mut s, 2);
@@ -395,7 +461,9 @@ fn sync_ignores_backpressure() {
 
     let top = s.invoke(stackful(caller, 10)).unwrap();
     let (c, _) = expect_start(&mut s, 10);
-    s.canon_lower(LowerCallee::Guest(async_callee), true)
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(async_callee), true)
         .unwrap();
     let (a, _) = expect_start(&mut s, 1);
     let fut = block_on_host(&mut s);
@@ -404,6 +472,8 @@ fn sync_ignores_backpressure() {
 
     // The sync-typed call runs at once although the lock is held.
     let sub2 = s
+        .running()
+        .unwrap()
         .canon_lower(LowerCallee::Guest(sync_callee), false)
         .unwrap();
     expect_start(&mut s, 2);
@@ -414,9 +484,12 @@ fn sync_ignores_backpressure() {
     assert_eq!(mem[&sub2], 86);
 
     s.host_return(fut).unwrap();
-    let seti = s.waitable_set_new().unwrap();
-    s.waitable_join(subi, seti).unwrap();
-    assert_eq!(s.waitable_set_wait(true, seti, 12), Ok(Step::Suspend));
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(subi, seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 12),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, a, fut);
     let sub1 = match s.lift_returned() {
         Ok(ResultDelivery::Guest(sub)) => sub,
@@ -426,8 +499,11 @@ fn sync_ignores_backpressure() {
     s.exit_thread().unwrap();
     assert_eq!(expect_event(&mut s, c), subtask_event(subi, RETURNED));
     assert_eq!(mem[&sub1], 43);
-    s.subtask_drop(subi).unwrap();
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(top)));
+    s.running().unwrap().subtask_drop(subi).unwrap();
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(top))
+    );
     s.exit_thread().unwrap();
     expect_idle(&mut s);
     assert_eq!(s.live_tasks(), 0);
@@ -448,23 +524,26 @@ fn async_to_sync() {
 
     let top = s.invoke(stackful(consumer, 10)).unwrap();
     let (c, _) = expect_start(&mut s, 10);
-    s.canon_lower(LowerCallee::Guest(p1), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(p1), true)
+        .unwrap();
     let (t1, _) = expect_start(&mut s, 1);
     let fut = block_on_host(&mut s);
     let (state, subi1) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi1), (STARTED, 1));
     let (state, subi2) = unpack(lower_async(&mut s, LowerCallee::Guest(p2)));
     assert_eq!((state, subi2), (STARTING, 2));
-    let seti = s.waitable_set_new().unwrap();
-    s.waitable_join(subi1, seti).unwrap();
-    s.waitable_join(subi2, seti).unwrap();
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(subi1, seti).unwrap();
+    s.running().unwrap().waitable_join(subi2, seti).unwrap();
     s.host_return(fut).unwrap();
 
     let (mut p1_done, mut p2_done) = (false, false);
     let mut remain = vec![subi1, subi2];
     let mut order = vec![];
     while !remain.is_empty() {
-        assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+        assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
         // Run whatever the store schedules until the consumer resumes.
         loop {
             match s.next_action() {
@@ -488,7 +567,7 @@ fn async_to_sync() {
                 a => panic!("unexpected {a:?}"),
             }
         }
-        let e = s.waitable_set_poll(true, seti).unwrap();
+        let e = s.running().unwrap().waitable_set_poll(true, seti).unwrap();
         if e == none_event() {
             continue;
         }
@@ -497,12 +576,15 @@ fn async_to_sync() {
         let pos = remain.iter().position(|&x| x == e.index).unwrap();
         remain.remove(pos);
         order.push(e.index);
-        s.subtask_drop(e.index).unwrap();
+        s.running().unwrap().subtask_drop(e.index).unwrap();
     }
     assert!(p1_done && p2_done);
     assert_eq!(order, [subi1, subi2]);
-    s.waitable_set_drop(seti).unwrap();
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(top)));
+    s.running().unwrap().waitable_set_drop(seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(top))
+    );
     s.exit_thread().unwrap();
     expect_idle(&mut s);
     assert_eq!(s.live_tasks(), 0);
@@ -519,38 +601,50 @@ fn async_backpressure() {
 
     let top = s.invoke(stackful(consumer, 10)).unwrap();
     let (c, _) = expect_start(&mut s, 10);
-    s.canon_lower(LowerCallee::Guest(p1), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(p1), true)
+        .unwrap();
     let (t1, _) = expect_start(&mut s, 1);
-    s.backpressure_inc().unwrap();
+    s.running().unwrap().backpressure_inc().unwrap();
     let fut = block_on_host(&mut s);
     let (state, subi1) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi1), (STARTED, 1));
     let (state, subi2) = unpack(lower_async(&mut s, LowerCallee::Guest(p2)));
     assert_eq!((state, subi2), (STARTING, 2));
-    let seti = s.waitable_set_new().unwrap();
-    s.waitable_join(subi1, seti).unwrap();
-    s.waitable_join(subi2, seti).unwrap();
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(subi1, seti).unwrap();
+    s.running().unwrap().waitable_join(subi2, seti).unwrap();
     s.host_return(fut).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 8), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 8),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, t1, fut);
-    s.backpressure_dec().unwrap();
-    s.task_return().unwrap();
+    s.running().unwrap().backpressure_dec().unwrap();
+    s.running().unwrap().task_return().unwrap();
     // Producer 2 may enter now, but producer 1 is still running: both
     // tasks are live.
     assert_eq!(s.live_tasks_in(producer), 2);
     s.exit_thread().unwrap();
     let (_, t2) = expect_start(&mut s, 2);
     assert_eq!(s.task_state(t2), Some(TaskState::Started));
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_event(&mut s, c), subtask_event(subi1, RETURNED));
-    s.subtask_drop(subi1).unwrap();
-    assert_eq!(s.waitable_set_wait(true, seti, 8), Ok(Step::Suspend));
+    s.running().unwrap().subtask_drop(subi1).unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 8),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_event(&mut s, c), subtask_event(subi2, RETURNED));
-    s.subtask_drop(subi2).unwrap();
-    s.waitable_set_drop(seti).unwrap();
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(top)));
+    s.running().unwrap().subtask_drop(subi2).unwrap();
+    s.running().unwrap().waitable_set_drop(seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(top))
+    );
     s.exit_thread().unwrap();
     expect_idle(&mut s);
     assert_eq!(s.live_tasks(), 0);
@@ -567,37 +661,49 @@ fn sync_using_wait() {
 
     let top = s.invoke(sync_lift_async_type(consumer, 10)).unwrap();
     let (c, _) = expect_start(&mut s, 10);
-    s.canon_lower(LowerCallee::Guest(p1), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(p1), true)
+        .unwrap();
     let (t1, _) = expect_start(&mut s, 1);
     let fut1 = block_on_host(&mut s);
     let (state, subi1) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi1), (STARTED, 1));
-    s.canon_lower(LowerCallee::Guest(p2), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(p2), true)
+        .unwrap();
     let (t2, _) = expect_start(&mut s, 2);
     let fut2 = block_on_host(&mut s);
     let (state, subi2) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!((state, subi2), (STARTED, 2));
-    let seti = s.waitable_set_new().unwrap();
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
     assert_eq!(seti, 3);
-    s.waitable_join(subi1, seti).unwrap();
-    s.waitable_join(subi2, seti).unwrap();
+    s.running().unwrap().waitable_join(subi1, seti).unwrap();
+    s.running().unwrap().waitable_join(subi2, seti).unwrap();
     s.host_return(fut1).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, t1, fut1);
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_event(&mut s, c), subtask_event(subi1, RETURNED));
     s.host_return(fut2).unwrap();
 
-    assert_eq!(s.waitable_set_wait(true, seti, 0), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 0),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, t2, fut2);
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_event(&mut s, c), subtask_event(subi2, RETURNED));
-    s.subtask_drop(subi1).unwrap();
-    s.subtask_drop(subi2).unwrap();
-    s.waitable_set_drop(seti).unwrap();
+    s.running().unwrap().subtask_drop(subi1).unwrap();
+    s.running().unwrap().subtask_drop(subi2).unwrap();
+    s.running().unwrap().waitable_set_drop(seti).unwrap();
     assert_eq!(s.lift_returned(), Ok(ResultDelivery::Host(top)));
     s.exit_thread().unwrap();
     expect_idle(&mut s);
@@ -631,13 +737,15 @@ fn cancel_subtask() {
     let set_bp = |s: &mut Store, on: bool| {
         let c = s.current_thread().unwrap();
         let sub = s
+            .running()
+            .unwrap()
             .canon_lower(LowerCallee::Guest(if on { bp_inc } else { bp_dec }), false)
             .unwrap();
         expect_start(s, if on { 8 } else { 9 });
         if on {
-            s.backpressure_inc().unwrap();
+            s.running().unwrap().backpressure_inc().unwrap();
         } else {
-            s.backpressure_dec().unwrap();
+            s.running().unwrap().backpressure_dec().unwrap();
         }
         s.lift_returned().unwrap();
         s.exit_thread().unwrap();
@@ -646,7 +754,7 @@ fn cancel_subtask() {
 
     let top = s.invoke(stackful(caller, 10)).unwrap();
     let (c, _) = expect_start(&mut s, 10);
-    let seti = s.waitable_set_new().unwrap();
+    let seti = s.running().unwrap().waitable_set_new().unwrap();
     assert_eq!(seti, 1);
 
     // Cancelled before starting: sync and async, both resolve at once.
@@ -655,9 +763,13 @@ fn cancel_subtask() {
     assert_eq!((state, subi1), (STARTING, 2));
     let (state, subi2) = unpack(lower_async(&mut s, LowerCallee::Guest(callee1)));
     assert_eq!((state, subi2), (STARTING, 3));
-    s.subtask_cancel(false, subi2)
+    s.running()
+        .unwrap()
+        .subtask_cancel(false, subi2)
         .unwrap_done(&mut s, c, CANCELLED_BEFORE_STARTED);
-    s.subtask_cancel(true, subi1)
+    s.running()
+        .unwrap()
+        .subtask_cancel(true, subi1)
         .unwrap_done(&mut s, c, CANCELLED_BEFORE_STARTED);
     set_bp(&mut s, false);
     assert_eq!(s.live_tasks_in(callee), 0, "callee1 never ran");
@@ -665,10 +777,17 @@ fn cancel_subtask() {
     // Six callee2 calls, each blocked on an empty set, cancellable.
     let mut callee2s = vec![];
     for x in [1, 2, 3, 3, 4, 4] {
-        let sub = s.canon_lower(LowerCallee::Guest(callee2), true).unwrap();
+        let sub = s
+            .running()
+            .unwrap()
+            .canon_lower(LowerCallee::Guest(callee2), true)
+            .unwrap();
         let (t, _) = expect_start(&mut s, 2);
-        let si = s.waitable_set_new().unwrap();
-        assert_eq!(s.waitable_set_wait(true, si, 0), Ok(Step::Suspend));
+        let si = s.running().unwrap().waitable_set_new().unwrap();
+        assert_eq!(
+            s.running().unwrap().waitable_set_wait(true, si, 0),
+            Ok(Step::Suspend)
+        );
         let (state, i) = unpack(expect_resume_i32(&mut s, c));
         assert_eq!(state, STARTED);
         callee2s.push((x, i, t, sub));
@@ -682,86 +801,114 @@ fn cancel_subtask() {
     };
 
     // x = 1: TASK_CANCELLED, then task.return(42): sync cancel → RETURNED.
-    assert_eq!(s.subtask_cancel(false, subi1), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(false, subi1),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_event(&mut s, t1), cancelled_event());
     return_to_guest(&mut s, &mut mem, 42);
     s.exit_thread().unwrap();
     assert_eq!(expect_resume_i32(&mut s, c), RETURNED);
     assert_eq!(mem.remove(&sub1), Some(42));
-    s.subtask_drop(subi1).unwrap();
+    s.running().unwrap().subtask_drop(subi1).unwrap();
 
     // x = 2: TASK_CANCELLED, then task.cancel: async cancel resolves at once.
-    assert_eq!(s.subtask_cancel(true, subi2), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, subi2),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_event(&mut s, t2), cancelled_event());
-    s.task_cancel().unwrap();
+    s.running().unwrap().task_cancel().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_resume_i32(&mut s, c), CANCELLED_BEFORE_RETURNED);
     assert!(mem.is_empty(), "nothing was lowered");
-    s.subtask_drop(subi2).unwrap();
+    s.running().unwrap().subtask_drop(subi2).unwrap();
 
     // x = 3, async: the callee yields first: BLOCKED, then RETURNED by event.
-    assert_eq!(s.subtask_cancel(true, subi3), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, subi3),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_event(&mut s, t3), cancelled_event());
-    assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
     assert_eq!(expect_resume_i32(&mut s, c), canon_async::BLOCKED);
     assert!(!mem.contains_key(&sub3));
-    s.waitable_join(subi3, seti).unwrap();
-    assert_eq!(s.waitable_set_wait(true, seti, 8), Ok(Step::Suspend));
+    s.running().unwrap().waitable_join(subi3, seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 8),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_resume_i32(&mut s, t3), 0);
     return_to_guest(&mut s, &mut mem, 43);
     s.exit_thread().unwrap();
     assert_eq!(expect_event(&mut s, c), subtask_event(subi3, RETURNED));
     assert_eq!(mem.remove(&sub3), Some(43));
-    s.subtask_drop(subi3).unwrap();
+    s.running().unwrap().subtask_drop(subi3).unwrap();
 
     // x = 3, sync: the caller waits for the resolution.
-    assert_eq!(s.subtask_cancel(false, subi3_2), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(false, subi3_2),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_event(&mut s, t3_2), cancelled_event());
-    assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
     assert_eq!(expect_resume_i32(&mut s, t3_2), 0);
     return_to_guest(&mut s, &mut mem, 43);
     s.exit_thread().unwrap();
     assert_eq!(expect_resume_i32(&mut s, c), RETURNED);
     assert_eq!(mem.remove(&sub3_2), Some(43));
-    s.subtask_drop(subi3_2).unwrap();
+    s.running().unwrap().subtask_drop(subi3_2).unwrap();
 
     // x = 4, async: BLOCKED, then CANCELLED_BEFORE_RETURNED by event.
-    assert_eq!(s.subtask_cancel(true, subi4), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, subi4),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_event(&mut s, t4), cancelled_event());
-    assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
     assert_eq!(expect_resume_i32(&mut s, c), canon_async::BLOCKED);
-    s.waitable_join(subi4, seti).unwrap();
-    assert_eq!(s.waitable_set_wait(true, seti, 8), Ok(Step::Suspend));
+    s.running().unwrap().waitable_join(subi4, seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 8),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_resume_i32(&mut s, t4), 0);
-    s.task_cancel().unwrap();
+    s.running().unwrap().task_cancel().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(
         expect_event(&mut s, c),
         subtask_event(subi4, CANCELLED_BEFORE_RETURNED)
     );
-    s.subtask_drop(subi4).unwrap();
+    s.running().unwrap().subtask_drop(subi4).unwrap();
 
     // x = 4, sync.
-    assert_eq!(s.subtask_cancel(false, subi4_2), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(false, subi4_2),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_event(&mut s, t4_2), cancelled_event());
-    assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
     assert_eq!(expect_resume_i32(&mut s, t4_2), 0);
-    s.task_cancel().unwrap();
+    s.running().unwrap().task_cancel().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_resume_i32(&mut s, c), CANCELLED_BEFORE_RETURNED);
-    s.subtask_drop(subi4_2).unwrap();
+    s.running().unwrap().subtask_drop(subi4_2).unwrap();
     assert!(mem.is_empty(), "nothing was lowered");
 
     // callee3 returns before the cancel arrives: the cancel just delivers RETURNED.
-    let sub = s.canon_lower(LowerCallee::Guest(callee3), true).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(callee3), true)
+        .unwrap();
     let (t, _) = expect_start(&mut s, 3);
-    assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
     let (state, subi) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!(state, STARTED);
     let mut spins = 0;
     while s.subtask_state(sub) == Some(SubtaskState::Started) {
         spins += 1;
-        assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+        assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
         if s.thread_alive(t) {
             assert_eq!(expect_resume_i32(&mut s, t), 0);
             return_to_guest(&mut s, &mut mem, 83);
@@ -770,86 +917,127 @@ fn cancel_subtask() {
         assert_eq!(expect_resume_i32(&mut s, c), 0);
     }
     assert_eq!(spins, 1);
-    s.subtask_cancel(true, subi)
+    s.running()
+        .unwrap()
+        .subtask_cancel(true, subi)
         .unwrap_done(&mut s, c, RETURNED);
     assert_eq!(mem.remove(&sub), Some(83));
-    s.subtask_drop(subi).unwrap();
+    s.running().unwrap().subtask_drop(subi).unwrap();
 
     // callee3 cancelled in its yield: task.cancel, resolved at once.
-    let sub = s.canon_lower(LowerCallee::Guest(callee3), true).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(callee3), true)
+        .unwrap();
     let (t, _) = expect_start(&mut s, 3);
-    assert_eq!(s.thread_yield(true), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(true), Ok(Step::Suspend));
     let (state, subi) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!(state, STARTED);
-    assert_eq!(s.subtask_cancel(true, subi), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, subi),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_resume_i32(&mut s, t), 1);
-    s.task_cancel().unwrap();
+    s.running().unwrap().task_cancel().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_resume_i32(&mut s, c), CANCELLED_BEFORE_RETURNED);
     assert!(!mem.contains_key(&sub), "nothing was lowered");
-    s.subtask_drop(subi).unwrap();
+    s.running().unwrap().subtask_drop(subi).unwrap();
 
     // callee4 is inside a sync host call (not cancellable): the cancel
     // stays pending and is delivered at its next cancellable wait.
-    s.canon_lower(LowerCallee::Guest(callee4), true).unwrap();
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(callee4), true)
+        .unwrap();
     let (t, task4) = expect_start(&mut s, 4);
     let host_fut4 = block_on_host(&mut s);
     let (state, subi) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!(state, STARTED);
-    assert_eq!(s.subtask_cancel(true, subi), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, subi),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_resume_i32(&mut s, c), canon_async::BLOCKED);
     assert_eq!(s.task_state(task4), Some(TaskState::PendingCancel));
     s.host_return(host_fut4).unwrap();
-    s.waitable_join(subi, seti).unwrap();
-    assert_eq!(s.waitable_set_wait(true, seti, 4), Ok(Step::Suspend));
+    s.running().unwrap().waitable_join(subi, seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 4),
+        Ok(Step::Suspend)
+    );
     expect_returned(&mut s, t, host_fut4);
     assert_eq!(s.task_state(task4), Some(TaskState::PendingCancel));
-    let si = s.waitable_set_new().unwrap();
+    let si = s.running().unwrap().waitable_set_new().unwrap();
     assert_eq!(
-        s.waitable_set_wait(true, si, 0),
+        s.running().unwrap().waitable_set_wait(true, si, 0),
         Ok(Step::Done(cancelled_event()))
     );
     assert_eq!(s.task_state(task4), Some(TaskState::CancelDelivered));
-    assert_eq!(s.waitable_set_poll(true, si), Ok(none_event()));
-    s.task_cancel().unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_poll(true, si),
+        Ok(none_event())
+    );
+    s.running().unwrap().task_cancel().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(
         expect_event(&mut s, c),
         subtask_event(subi, CANCELLED_BEFORE_RETURNED)
     );
-    s.subtask_drop(subi).unwrap();
+    s.running().unwrap().subtask_drop(subi).unwrap();
 
     // callee5 cancels its host call synchronously; the host ignores the
     // cancel and returns later; meanwhile the caller's async cancel of
     // callee5 stays pending (BLOCKED) and callee5 returns normally.
-    let sub = s.canon_lower(LowerCallee::Guest(callee5), true).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(callee5), true)
+        .unwrap();
     let (t, task5) = expect_start(&mut s, 5);
-    let host_sub = s.canon_lower(LowerCallee::Host, true).unwrap();
+    let host_sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Host, true)
+        .unwrap();
     assert_eq!(expect_host_call(&mut s), host_sub);
     let (state, hi) = unpack(expect_resume_i32(&mut s, t));
     assert_eq!(state, STARTED);
-    assert_eq!(s.subtask_cancel(false, hi), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(false, hi),
+        Ok(Step::Suspend)
+    );
     assert_eq!(
         s.next_action(),
         canon_async::Action::HostCancel { subtask: host_sub }
     );
     let (state, subi) = unpack(expect_resume_i32(&mut s, c));
     assert_eq!(state, STARTED);
-    assert_eq!(s.subtask_cancel(true, subi), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, subi),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_resume_i32(&mut s, c), canon_async::BLOCKED);
     assert_eq!(s.task_state(task5), Some(TaskState::PendingCancel));
     s.host_return(host_sub).unwrap();
-    s.waitable_join(subi, seti).unwrap();
-    assert_eq!(s.waitable_set_wait(true, seti, 4), Ok(Step::Suspend));
+    s.running().unwrap().waitable_join(subi, seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, seti, 4),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_resume_i32(&mut s, t), RETURNED);
     return_to_guest(&mut s, &mut mem, 44);
     s.exit_thread().unwrap();
     assert_eq!(expect_event(&mut s, c), subtask_event(subi, RETURNED));
     assert_eq!(mem.remove(&sub), Some(44));
-    s.subtask_drop(subi).unwrap();
+    s.running().unwrap().subtask_drop(subi).unwrap();
 
-    s.waitable_set_drop(seti).unwrap();
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(top)));
+    s.running().unwrap().waitable_set_drop(seti).unwrap();
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(top))
+    );
     s.exit_thread().unwrap();
     expect_idle(&mut s);
     assert_eq!(s.live_tasks(), 0);
@@ -867,14 +1055,25 @@ fn async_host_calls_resolving_at_once() {
     let top = s.invoke(stackful(inst, 1)).unwrap();
     let (t, _) = expect_start(&mut s, 1);
     for _ in 0..3 {
-        let sub = s.canon_lower(LowerCallee::Host, true).unwrap();
+        let sub = s
+            .running()
+            .unwrap()
+            .canon_lower(LowerCallee::Host, true)
+            .unwrap();
         assert_eq!(expect_host_call(&mut s), sub);
         s.host_return(sub).unwrap();
         assert_eq!(expect_resume_i32(&mut s, t), RETURNED);
         assert_eq!(s.subtask_state(sub), None, "no handle keeps it");
     }
-    assert_eq!(s.waitable_set_new(), Ok(1), "no handle was allocated");
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(top)));
+    assert_eq!(
+        s.running().unwrap().waitable_set_new(),
+        Ok(1),
+        "no handle was allocated"
+    );
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(top))
+    );
     s.exit_thread().unwrap();
     expect_idle(&mut s);
 }

@@ -53,7 +53,7 @@ fn sync_loop_with_a_queued_task(read: bool) -> (Script, Result<(), Trap>) {
     let i = s.instance();
     let h = s.instance();
     let inc = s.func(i, LiftKind::Sync, false, |g, _| async move {
-        g.store().backpressure_inc()?;
+        g.store().running().unwrap().backpressure_inc()?;
         Ok(Ret::Values(vec![]))
     });
     let cb = s.callback_func(
@@ -70,7 +70,7 @@ fn sync_loop_with_a_queued_task(read: bool) -> (Script, Result<(), Trap>) {
     let t = s.table_fn(move |g, _| {
         let r = r.clone();
         async move {
-            g.store().backpressure_dec()?;
+            g.store().running().unwrap().backpressure_dec()?;
             g.log("T lowered backpressure");
             if read {
                 let n = g
@@ -86,11 +86,11 @@ fn sync_loop_with_a_queued_task(read: bool) -> (Script, Result<(), Trap>) {
     let sync = s.func(i, LiftKind::AsyncStackful, false, move |g, _| {
         let r = r.clone();
         async move {
-            let packed = g.store().copy_new(EndKind::Stream, U8)?;
+            let packed = g.store().running().unwrap().stream_new(U8)?;
             r.set(packed as u32);
             let w = (packed >> 32) as u32;
-            let th = g.store().thread_new_indirect(t, 0)?;
-            g.store().thread_resume_later(th)?;
+            let th = g.store().running().unwrap().thread_new_indirect(t, 0)?;
+            g.store().running().unwrap().thread_resume_later(th)?;
             g.store_bytes(0, &[7]);
             let n = g.copy(EndKind::Stream, false, U8, false, w, 0, 1).await?;
             assert_eq!(n, ONE_COMPLETED);
@@ -163,8 +163,12 @@ fn a_thread_reusing_the_implicit_threads_slot_is_not_the_implicit_thread() {
         }
     });
     let first = s.table_fn(move |g, _| async move {
-        let th = g.store().thread_new_indirect(second, 0)?;
-        g.store().thread_resume_later(th)?;
+        let th = g
+            .store()
+            .running()
+            .unwrap()
+            .thread_new_indirect(second, 0)?;
+        g.store().running().unwrap().thread_resume_later(th)?;
         assert_eq!(g.yield_(false).await?, 0);
         g.log("first done");
         Ok(Ret::Exit)
@@ -176,8 +180,8 @@ fn a_thread_reusing_the_implicit_threads_slot_is_not_the_implicit_thread() {
             let im = im.clone();
             async move {
                 im.set(Some(g.thread()));
-                let th = g.store().thread_new_indirect(first, 0)?;
-                g.store().thread_resume_later(th)?;
+                let th = g.store().running().unwrap().thread_new_indirect(first, 0)?;
+                g.store().running().unwrap().thread_resume_later(th)?;
                 g.task_return(vec![])?;
                 Ok(Ret::Code(0))
             }
@@ -239,13 +243,17 @@ fn cancel_reaches_a_thread_reusing_the_implicit_threads_slot() {
             r.set(Some(g.thread()));
             let c = g.suspend(true).await?;
             g.log(format!("second resumed {c}"));
-            g.store().task_cancel()?;
+            g.store().running().unwrap().task_cancel()?;
             Ok(Ret::Exit)
         }
     });
     let first = s.table_fn(move |g, _| async move {
-        let th = g.store().thread_new_indirect(second, 0)?;
-        g.store().thread_resume_later(th)?;
+        let th = g
+            .store()
+            .running()
+            .unwrap()
+            .thread_new_indirect(second, 0)?;
+        g.store().running().unwrap().thread_resume_later(th)?;
         Ok(Ret::Exit)
     });
     let im = implicit.clone();
@@ -255,8 +263,8 @@ fn cancel_reaches_a_thread_reusing_the_implicit_threads_slot() {
             let im = im.clone();
             async move {
                 im.set(Some(g.thread()));
-                let th = g.store().thread_new_indirect(first, 0)?;
-                g.store().thread_resume_later(th)?;
+                let th = g.store().running().unwrap().thread_new_indirect(first, 0)?;
+                g.store().running().unwrap().thread_resume_later(th)?;
                 // EXIT without resolving: `first` lives on.
                 Ok(Ret::Code(0))
             }
@@ -390,14 +398,14 @@ fn cancel_into_an_instance_on_the_chain_stays_pending() {
     let f_of_y = s.func(y, LiftKind::AsyncStackful, true, move |g, _| {
         let fi = fi.clone();
         async move {
-            fi.set(g.store().thread_index()?);
+            fi.set(g.store().running().unwrap().thread_index()?);
             let c = g.suspend(true).await?;
             g.log(format!("f resumed {c}"));
             if c == 0 {
                 let c = g.yield_(true).await?;
                 g.log(format!("f yielded {c}"));
             }
-            g.store().task_cancel()?;
+            g.store().running().unwrap().task_cancel()?;
             g.log("f cancelled");
             Ok(Ret::Exit)
         }
@@ -429,7 +437,7 @@ fn cancel_into_an_instance_on_the_chain_stays_pending() {
         async move {
             g.call(h_of_c, vec![]).await?;
             g.log("h returned");
-            g.store().thread_resume_later(fi.get())?;
+            g.store().running().unwrap().thread_resume_later(fi.get())?;
             g.task_return(vec![])?;
             Ok(Ret::Exit)
         }
@@ -495,12 +503,12 @@ fn promote_a_blocked_thread(blocked: BlockedIn, suspend: bool) {
     // Opens the stream and starts `B`; the writable end's index.
     let (r, bi) = (reader.clone(), b_index.clone());
     let start = move |g: &canon_async::script::Guest| -> Result<u32, Trap> {
-        let packed = g.store().copy_new(EndKind::Stream, U8)?;
+        let packed = g.store().running().unwrap().stream_new(U8)?;
         r.set(packed as u32);
-        let me = g.store().thread_index()?;
-        let th = g.store().thread_new_indirect(b, me)?;
+        let me = g.store().running().unwrap().thread_index()?;
+        let th = g.store().running().unwrap().thread_new_indirect(b, me)?;
         bi.set(th);
-        g.store().thread_resume_later(th)?;
+        g.store().running().unwrap().thread_resume_later(th)?;
         g.store_bytes(0, &[7]);
         Ok((packed >> 32) as u32)
     };
@@ -509,7 +517,7 @@ fn promote_a_blocked_thread(blocked: BlockedIn, suspend: bool) {
         g.log("A resumed");
         g.task_return(vec![])?;
         if suspend {
-            g.store().thread_resume_later(bi.get())?;
+            g.store().running().unwrap().thread_resume_later(bi.get())?;
         }
         Ok(())
     };
@@ -525,8 +533,8 @@ fn promote_a_blocked_thread(blocked: BlockedIn, suspend: bool) {
                     } else {
                         let n = g.copy(EndKind::Stream, false, U8, true, w, 0, 1).await?;
                         assert_eq!(n, BLOCKED);
-                        let ws = g.store().waitable_set_new()?;
-                        g.store().waitable_join(w, ws)?;
+                        let ws = g.store().running().unwrap().waitable_set_new()?;
+                        g.store().running().unwrap().waitable_join(w, ws)?;
                         let e = g.wait(false, ws, 128).await?;
                         assert_eq!(e.code, EventCode::StreamWrite);
                     }
@@ -543,8 +551,8 @@ fn promote_a_blocked_thread(blocked: BlockedIn, suspend: bool) {
                     let w = start(&g)?;
                     let n = g.copy(EndKind::Stream, false, U8, true, w, 0, 1).await?;
                     assert_eq!(n, BLOCKED);
-                    let ws = g.store().waitable_set_new()?;
-                    g.store().waitable_join(w, ws)?;
+                    let ws = g.store().running().unwrap().waitable_set_new()?;
+                    g.store().running().unwrap().waitable_join(w, ws)?;
                     Ok(Ret::Code(2 | ws << 4))
                 }
             },

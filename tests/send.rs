@@ -18,7 +18,10 @@ fn a_store_moves_to_another_thread_mid_call() {
     };
     // The call is half-way through (its thread runs) when the store moves.
     let mut store = std::thread::spawn(move || {
-        assert_eq!(store.task_return().unwrap(), ResultDelivery::Host(task));
+        assert_eq!(
+            store.running().unwrap().task_return().unwrap(),
+            ResultDelivery::Host(task)
+        );
         store.callback_returned(0).unwrap();
         store
     })

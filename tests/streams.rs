@@ -37,11 +37,17 @@ fn eager_stream_completion() {
 
     assert_eq!(h.read(rsi1, 0, 4), packed(COMPLETED, 4));
     assert_eq!(&h.m()[0..4], &[1, 2, 3, 4]);
-    assert_eq!(h.s.host_poll(src).unwrap(), done(CopyResult::Completed, 4));
+    assert_eq!(
+        h.s.host_end(src).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 4)
+    );
 
     h.m()[0..4].copy_from_slice(&[11, 12, 13, 14]);
     assert_eq!(h.write(wsi2, 0, 4), packed(COMPLETED, 4));
-    assert_eq!(h.s.host_poll(sink).unwrap(), done(CopyResult::Completed, 4));
+    assert_eq!(
+        h.s.host_end(sink).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 4)
+    );
     assert_eq!(h.received(sink), vec![11, 12, 13, 14]);
 
     // Synchronous reads and writes complete without blocking too.
@@ -51,26 +57,41 @@ fn eager_stream_completion() {
         Ok(Step::Done(packed(COMPLETED, 4)))
     );
     assert_eq!(&h.m()[0..4], &[5, 6, 7, 8]);
-    assert_eq!(h.s.host_poll(src).unwrap(), done(CopyResult::Completed, 4));
+    assert_eq!(
+        h.s.host_end(src).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 4)
+    );
     let _ = h.host_read(sink, 4);
     h.m()[0..4].copy_from_slice(&[15, 16, 17, 18]);
     assert_eq!(
         h.try_copy(S, false, U8, false, wsi2, 0, 4),
         Ok(Step::Done(packed(COMPLETED, 4)))
     );
-    assert_eq!(h.s.host_poll(sink).unwrap(), done(CopyResult::Completed, 4));
+    assert_eq!(
+        h.s.host_end(sink).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 4)
+    );
     assert_eq!(h.received(sink), vec![11, 12, 13, 14, 15, 16, 17, 18]);
 
     // The source ends (the reference's HostSource says DROPPED along with
     // its last bytes; a host end drops after its last write completed).
-    h.s.host_drop(src).unwrap();
+    h.s.host_end(src).and_then(|e| e.drop()).unwrap();
     assert_eq!(h.read(rsi1, 0, 4), packed(DROPPED, 0));
-    h.s.drop_end(S, true, U8, rsi1).unwrap();
-    h.s.drop_end(S, false, U8, wsi2).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(U8, rsi1)
+        .unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_writable(U8, wsi2)
+        .unwrap();
     assert_eq!(h.host_read(sink, 4).done, done(CopyResult::Dropped, 0));
-    assert_eq!(h.s.host_state(sink), Some(CopyState::Done));
-    h.s.host_drop(sink).unwrap();
-    assert_eq!(h.s.host_state(sink), None);
+    assert_eq!(
+        h.s.host_end(sink).ok().map(|e| e.state()),
+        Some(CopyState::Done)
+    );
+    h.s.host_end(sink).and_then(|e| e.drop()).unwrap();
+    assert_eq!(h.s.host_end(sink).ok().map(|e| e.state()), None);
     h.finish();
     h.idle();
 }
@@ -86,7 +107,10 @@ fn async_stream_ops() {
     let src = h.s.host_copy_new(S, U8);
     let rsi1 = h.s.lower_end(inst, src).unwrap();
     assert_eq!(h.read(rsi1, 0, 4), B);
-    assert_eq!(h.s.host_peer_waiting(src), Some(4));
+    assert_eq!(
+        h.s.host_end(src).ok().and_then(|e| e.peer_waiting()),
+        Some(4)
+    );
     // The host writes while the guest waits: the bytes land at once.
     let c = h.host_write(src, U8, &[1, 2, 3, 4]);
     assert_eq!(c.done, done(CopyResult::Completed, 4));
@@ -110,7 +134,10 @@ fn async_stream_ops() {
     h.adopt(sink);
     h.m()[8..12].copy_from_slice(&[21, 22, 23, 24]);
     assert_eq!(h.write(wsi3, 8, 4), B);
-    assert_eq!(h.s.host_peer_waiting(sink), Some(4));
+    assert_eq!(
+        h.s.host_end(sink).ok().and_then(|e| e.peer_waiting()),
+        Some(4)
+    );
     assert_eq!(h.host_read(sink, 100).done, done(CopyResult::Completed, 4));
     assert_eq!(h.received(sink), vec![21, 22, 23, 24]);
     h.join(wsi3, seti);
@@ -134,7 +161,7 @@ fn async_stream_ops() {
 
     // The host's source ends while the guest reads: DROPPED, then DONE.
     assert_eq!(h.read(rsi1, 0, 4), B);
-    h.s.host_drop(src).unwrap();
+    h.s.host_end(src).and_then(|e| e.drop()).unwrap();
     let e = h.wait_now(seti);
     assert_eq!(
         (e.code, e.payload),
@@ -145,14 +172,20 @@ fn async_stream_ops() {
     // (see the trap tests); here the other stream: sync write after the
     // host dropped its sink returns DROPPED.
     h.join(wsi3, 0);
-    h.s.host_drop(sink).unwrap();
+    h.s.host_end(sink).and_then(|e| e.drop()).unwrap();
     assert_eq!(
         h.try_copy(S, false, U8, false, wsi3, 8, 4),
         Ok(Step::Done(packed(DROPPED, 0)))
     );
-    h.s.drop_end(S, true, U8, rsi1).unwrap();
-    h.s.drop_end(S, false, U8, wsi3).unwrap();
-    h.s.waitable_set_drop(seti).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(U8, rsi1)
+        .unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_writable(U8, wsi3)
+        .unwrap();
+    h.s.running().unwrap().waitable_set_drop(seti).unwrap();
     h.finish();
     h.idle();
 }
@@ -203,13 +236,19 @@ fn receive_own_stream() {
     let rsi2 = h.s.lower_end(inst, s).unwrap();
     assert_eq!(rsi2, 1);
     assert_eq!(
-        h.s.cancel_copy(S, false, U8, false, wsi),
+        h.s.running().unwrap().stream_cancel_write(U8, false, wsi),
         Ok(Step::Done(packed(CANCELLED, 0)))
     );
-    h.s.drop_end(S, false, U8, wsi).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_writable(U8, wsi)
+        .unwrap();
     // The reader sees the writer gone.
     assert_eq!(h.read(rsi2, 0, 4), packed(DROPPED, 0));
-    h.s.drop_end(S, true, U8, rsi2).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(U8, rsi2)
+        .unwrap();
     h.finish();
 }
 
@@ -226,11 +265,17 @@ fn host_partial_reads_writes() {
     let _ = h.host_write(src, U8, &[1, 2]);
     assert_eq!(h.read(rsi, 0, 4), packed(COMPLETED, 2));
     assert_eq!(&h.m()[0..2], &[1, 2]);
-    assert_eq!(h.s.host_poll(src).unwrap(), done(CopyResult::Completed, 2));
+    assert_eq!(
+        h.s.host_end(src).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 2)
+    );
     let _ = h.host_write(src, U8, &[3, 4]);
     assert_eq!(h.read(rsi, 0, 4), packed(COMPLETED, 2));
     assert_eq!(&h.m()[0..2], &[3, 4]);
-    assert_eq!(h.s.host_poll(src).unwrap(), done(CopyResult::Completed, 2));
+    assert_eq!(
+        h.s.host_end(src).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 2)
+    );
     // Nothing offered: the guest blocks; the host writes 2 later.
     assert_eq!(h.read(rsi, 0, 4), B);
     assert_eq!(
@@ -245,7 +290,10 @@ fn host_partial_reads_writes() {
         (EventCode::StreamRead, rsi, packed(COMPLETED, 2))
     );
     assert_eq!(&h.m()[0..2], &[5, 6]);
-    h.s.drop_end(S, true, U8, rsi).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(U8, rsi)
+        .unwrap();
 
     // The sink: the host reads 2 of a 6-byte write, then 4 of the rest.
     let (rsi, wsi) = h.new_ends(S, U8);
@@ -255,7 +303,10 @@ fn host_partial_reads_writes() {
     assert_eq!(h.host_read(sink, 2).done, None);
     h.m()[0..6].copy_from_slice(&[1, 2, 3, 4, 5, 6]);
     assert_eq!(h.write(wsi, 0, 6), packed(COMPLETED, 2));
-    assert_eq!(h.s.host_poll(sink).unwrap(), done(CopyResult::Completed, 2));
+    assert_eq!(
+        h.s.host_end(sink).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 2)
+    );
     assert_eq!(h.write(wsi, 2, 4), B);
     assert_eq!(h.host_read(sink, 4).done, done(CopyResult::Completed, 4));
     h.join(wsi, seti);
@@ -265,8 +316,11 @@ fn host_partial_reads_writes() {
         (EventCode::StreamWrite, wsi, packed(COMPLETED, 4))
     );
     assert_eq!(h.received(sink), vec![1, 2, 3, 4, 5, 6]);
-    h.s.drop_end(S, false, U8, wsi).unwrap();
-    h.s.waitable_set_drop(seti).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_writable(U8, wsi)
+        .unwrap();
+    h.s.running().unwrap().waitable_set_drop(seti).unwrap();
     assert_eq!(h.host_read(sink, 100).done, done(CopyResult::Dropped, 0));
     h.finish();
 }
@@ -294,10 +348,16 @@ fn host_write_drained_by_several_reads() {
         })
         .collect();
     assert_eq!(offsets, vec![0, 2, 4]);
-    assert_eq!(h.s.host_poll(src).unwrap(), done(CopyResult::Completed, 5));
-    assert_eq!(h.s.host_poll(src).unwrap(), None);
+    assert_eq!(
+        h.s.host_end(src).map(|mut e| e.poll()).unwrap(),
+        done(CopyResult::Completed, 5)
+    );
+    assert_eq!(h.s.host_end(src).map(|mut e| e.poll()).unwrap(), None);
     // The host's end is idle again; the guest's next read waits.
-    assert_eq!(h.s.host_state(src), Some(CopyState::Idle));
+    assert_eq!(
+        h.s.host_end(src).ok().map(|e| e.state()),
+        Some(CopyState::Idle)
+    );
     assert_eq!(h.read(rsi, 0, 1), B);
     h.finish();
 }
@@ -389,12 +449,18 @@ fn wasm_to_wasm(elem: canon_async::ElemType) {
     // A zero-length write meets the zero-length read: the write
     // completes, the reader keeps waiting.
     assert_eq!(h.copy(S, false, elem, wsi, 40, 0), packed(COMPLETED, 0));
-    let err = h.s.error_context_new(7).unwrap();
-    assert_eq!(h.s.error_context_debug_message(err), Ok(7));
+    let err = h.s.running().unwrap().error_context_new(7).unwrap();
+    assert_eq!(
+        h.s.running().unwrap().error_context_debug_message(err),
+        Ok(7)
+    );
     // Dropping the end takes it out of its set.
-    h.s.drop_end(S, false, elem, wsi).unwrap();
-    h.s.waitable_set_drop(seta).unwrap();
-    h.s.error_context_drop(err).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_writable(elem, wsi)
+        .unwrap();
+    h.s.running().unwrap().waitable_set_drop(seta).unwrap();
+    h.s.running().unwrap().error_context_drop(err).unwrap();
     h.finish();
 
     let e = h.resumed_event(tb);
@@ -402,8 +468,11 @@ fn wasm_to_wasm(elem: canon_async::ElemType) {
         (e.code, e.index, e.payload),
         (EventCode::StreamRead, ri, packed(DROPPED, 0))
     );
-    h.s.drop_end(S, true, elem, ri).unwrap();
-    h.s.waitable_set_drop(setb).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(elem, ri)
+        .unwrap();
+    h.s.running().unwrap().waitable_set_drop(setb).unwrap();
     h.finish();
     h.idle();
     assert_eq!(h.s.live_tasks(), 0);
@@ -446,7 +515,10 @@ fn cancel_after_partial_progress_suite_reading() {
         assert_eq!(h.write(wsi, 0, 4), B);
         assert_eq!(h.host_read(sink, 2).done, done(CopyResult::Completed, 2));
         assert_eq!(h.received(sink), vec![0xa, 0xb]);
-        let r = h.s.cancel_copy(S, false, U8, !sync_cancel, wsi);
+        let r =
+            h.s.running()
+                .unwrap()
+                .stream_cancel_write(U8, !sync_cancel, wsi);
         assert_eq!(r, Ok(Step::Done(packed(CANCELLED, 2))));
         // The end is idle again: another write may start.
         assert_eq!(h.write(wsi, 2, 2), B);
@@ -474,7 +546,13 @@ fn wait_with_pending_event_by_reading() {
             index: wsi,
             payload: packed(COMPLETED, 4),
         };
-        match h.s.waitable_set_wait(false, seti, 0).unwrap() {
+        match h
+            .s
+            .running()
+            .unwrap()
+            .waitable_set_wait(false, seti, 0)
+            .unwrap()
+        {
             Step::Done(e) if reading == Reading::Suite => assert_eq!(e, want),
             Step::Suspend if reading == Reading::Definitions => {
                 assert_eq!(h.resumed_event(t), want)
@@ -482,9 +560,15 @@ fn wait_with_pending_event_by_reading() {
             r => panic!("{reading:?}: unexpected {r:?}"),
         }
         h.join(wsi, 0);
-        h.s.waitable_set_drop(seti).unwrap();
-        h.s.drop_end(S, true, U8, rsi).unwrap();
-        h.s.drop_end(S, false, U8, wsi).unwrap();
+        h.s.running().unwrap().waitable_set_drop(seti).unwrap();
+        h.s.running()
+            .unwrap()
+            .stream_drop_readable(U8, rsi)
+            .unwrap();
+        h.s.running()
+            .unwrap()
+            .stream_drop_writable(U8, wsi)
+            .unwrap();
         h.finish();
         h.idle();
     }
@@ -507,36 +591,45 @@ fn cancel_copy() {
         assert_eq!(h.write(wsi, 0, 4), B);
         assert_eq!(h.host_read(sink, 2).done, done(CopyResult::Completed, 2));
         assert_eq!(h.received(sink), vec![0xa, 0xb]);
-        let r = h.s.cancel_copy(S, false, U8, !sync_cancel, wsi);
+        let r =
+            h.s.running()
+                .unwrap()
+                .stream_cancel_write(U8, !sync_cancel, wsi);
         assert_eq!(r, Ok(Step::Done(packed(COMPLETED, 2))));
-        h.s.drop_end(S, false, U8, wsi).unwrap();
+        h.s.running()
+            .unwrap()
+            .stream_drop_writable(U8, wsi)
+            .unwrap();
         assert_eq!(h.host_read(sink, 100).done, done(CopyResult::Dropped, 0));
-        h.s.host_drop(sink).unwrap();
+        h.s.host_end(sink).and_then(|e| e.drop()).unwrap();
     }
 
     let src = h.s.host_copy_new(S, U8);
     let rsi = h.s.lower_end(inst, src).unwrap();
     assert_eq!(h.read(rsi, 0, 4), B);
     assert_eq!(
-        h.s.cancel_copy(S, true, U8, false, rsi),
+        h.s.running().unwrap().stream_cancel_read(U8, false, rsi),
         Ok(Step::Done(packed(CANCELLED, 0)))
     );
-    h.s.drop_end(S, true, U8, rsi).unwrap();
-    h.s.host_drop(src).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(U8, rsi)
+        .unwrap();
+    h.s.host_end(src).and_then(|e| e.drop()).unwrap();
 
     let src = h.s.host_copy_new(S, U8);
     let rsi = h.s.lower_end(inst, src).unwrap();
     assert_eq!(h.read(rsi, 0, 4), B);
-    h.s.host_defer_cancel(src, true).unwrap();
+    h.s.host_end(src).map(|mut e| e.defer_cancel(true)).unwrap();
     assert_eq!(h.cancel(S, true, U8, rsi), B);
-    assert!(h.s.host_cancel_requested(src));
+    assert!(h.s.host_end(src).is_ok_and(|e| e.cancel_requested()));
     // The host still writes 2 bytes, then lets the cancel finish.
     assert_eq!(
         h.host_write(src, U8, &[7, 8]).done,
         done(CopyResult::Completed, 2)
     );
-    assert_eq!(h.s.host_cancel_peer(src), Ok(true));
-    assert!(!h.s.host_cancel_requested(src));
+    assert_eq!(h.s.host_end(src).map(|mut e| e.cancel_peer()), Ok(true));
+    assert!(!h.s.host_end(src).is_ok_and(|e| e.cancel_requested()));
     let seti = h.set_new();
     h.join(rsi, seti);
     let e = h.wait_now(seti);
@@ -545,8 +638,11 @@ fn cancel_copy() {
         (EventCode::StreamRead, rsi, packed(CANCELLED, 2))
     );
     assert_eq!(&h.m()[0..2], &[7, 8]);
-    h.s.drop_end(S, true, U8, rsi).unwrap();
-    h.s.waitable_set_drop(seti).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(U8, rsi)
+        .unwrap();
+    h.s.running().unwrap().waitable_set_drop(seti).unwrap();
     h.finish();
 }
 
@@ -561,7 +657,7 @@ fn host_cancels_its_copies() {
     let rsi = h.s.lower_end(inst, src).unwrap();
     assert_eq!(h.host_write(src, U8, &[1, 2, 3]).done, None);
     assert_eq!(
-        h.s.host_cancel(src),
+        h.s.host_end(src).and_then(|mut e| e.cancel()),
         Ok(canon_async::HostCopyDone {
             result: CopyResult::Cancelled,
             progress: 0
@@ -569,12 +665,15 @@ fn host_cancels_its_copies() {
     );
     assert_eq!(h.read(rsi, 0, 4), B);
     // A write partly read before the cancel: COMPLETED with the progress.
-    h.s.cancel_copy(S, true, U8, true, rsi).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_cancel_read(U8, true, rsi)
+        .unwrap();
     assert_eq!(h.host_write(src, U8, &[4, 5, 6]).done, None);
     assert_eq!(h.read(rsi, 0, 1), packed(COMPLETED, 1));
     assert_eq!(h.m()[0], 4);
     assert_eq!(
-        h.s.host_cancel(src),
+        h.s.host_end(src).and_then(|mut e| e.cancel()),
         Ok(canon_async::HostCopyDone {
             result: CopyResult::Completed,
             progress: 1
@@ -585,12 +684,12 @@ fn host_cancels_its_copies() {
     let sink = h.s.lift_end(inst, S, U8, r2).unwrap();
     h.adopt(sink);
     assert_eq!(h.host_read(sink, 4).done, None);
-    let got = h.s.host_cancel(sink).unwrap();
+    let got = h.s.host_end(sink).and_then(|mut e| e.cancel()).unwrap();
     assert_eq!((got.result, got.progress), (CopyResult::Cancelled, 0));
-    h.s.drop_end(S, false, U8, w2).unwrap();
+    h.s.running().unwrap().stream_drop_writable(U8, w2).unwrap();
     assert_eq!(h.host_read(sink, 4).done, done(CopyResult::Dropped, 0));
     // Cancelling with nothing in progress is the embedder's error.
-    assert!(h.s.host_cancel(sink).is_err());
+    assert!(h.s.host_end(sink).and_then(|mut e| e.cancel()).is_err());
     h.finish();
 }
 
@@ -608,14 +707,20 @@ fn self_copy(elem: canon_async::ElemType) {
     assert_eq!(h.copy(F, false, elem, wfi, 8, 1), B);
     assert_eq!(h.copy(F, true, elem, rfi, 24, 1), COMPLETED);
     assert_eq!(&h.m()[24..24 + size], &val[..]);
-    h.s.drop_end(F, true, elem, rfi).unwrap();
+    h.s.running()
+        .unwrap()
+        .future_drop_readable(elem, rfi)
+        .unwrap();
     h.join(wfi, seti);
     let e = h.wait_now(seti);
     assert_eq!(
         (e.code, e.index, e.payload),
         (EventCode::FutureWrite, wfi, COMPLETED)
     );
-    h.s.drop_end(F, false, elem, wfi).unwrap();
+    h.s.running()
+        .unwrap()
+        .future_drop_writable(elem, wfi)
+        .unwrap();
 
     let (rsi, wsi) = h.new_ends(S, elem);
     let vals: Vec<u8> = (1..=3 * size as u8).collect();
@@ -628,15 +733,21 @@ fn self_copy(elem: canon_async::ElemType) {
         packed(COMPLETED, 2)
     );
     assert_eq!(&h.m()[32..32 + 3 * size], &vals[..]);
-    h.s.drop_end(S, true, elem, rsi).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_readable(elem, rsi)
+        .unwrap();
     h.join(wsi, seti);
     let e = h.wait_now(seti);
     assert_eq!(
         (e.code, e.index, e.payload),
         (EventCode::StreamWrite, wsi, packed(DROPPED, 3))
     );
-    h.s.drop_end(S, false, elem, wsi).unwrap();
-    h.s.waitable_set_drop(seti).unwrap();
+    h.s.running()
+        .unwrap()
+        .stream_drop_writable(elem, wsi)
+        .unwrap();
+    h.s.running().unwrap().waitable_set_drop(seti).unwrap();
     h.finish();
 }
 
@@ -669,7 +780,11 @@ fn zero_length_read_meets_pending_write() {
     let set = h.set_new();
     h.join(w, set);
     assert_eq!(
-        h.s.waitable_set_poll(false, set).unwrap().code,
+        h.s.running()
+            .unwrap()
+            .waitable_set_poll(false, set)
+            .unwrap()
+            .code,
         EventCode::None
     );
     assert_eq!(h.read(r, 40, 4), packed(COMPLETED, 4));
@@ -686,13 +801,21 @@ fn zero_length_write_meets_zero_length_read() {
     let set = h.set_new();
     h.join(r, set);
     assert_eq!(
-        h.s.waitable_set_poll(false, set).unwrap().code,
+        h.s.running()
+            .unwrap()
+            .waitable_set_poll(false, set)
+            .unwrap()
+            .code,
         EventCode::None
     );
     // A second zero-length write completes the same way.
     assert_eq!(h.write(w, 0, 0), packed(COMPLETED, 0));
     assert_eq!(
-        h.s.waitable_set_poll(false, set).unwrap().code,
+        h.s.running()
+            .unwrap()
+            .waitable_set_poll(false, set)
+            .unwrap()
+            .code,
         EventCode::None
     );
 }
@@ -711,7 +834,11 @@ fn nonempty_write_meets_zero_length_read() {
     h.join(r, 0);
     h.join(w, set);
     assert_eq!(
-        h.s.waitable_set_poll(false, set).unwrap().code,
+        h.s.running()
+            .unwrap()
+            .waitable_set_poll(false, set)
+            .unwrap()
+            .code,
         EventCode::None
     );
     assert_eq!(h.read(r, 0, 8), packed(COMPLETED, 4));

@@ -11,8 +11,8 @@ use std::rc::Rc;
 use canon_async::script::{HostAnswer, Ret, Script};
 use canon_async::{
     Action, ElemClass, ElemType, EndKind, EventCode, LiftKind, Lifted, Reading, ResultDelivery,
-    ResumeValue, Seeded, Step, Store, SubtaskId, SubtaskState, ThreadSwitch, Trap, BLOCKED,
-    SYNC_CALL_FUNC,
+    ResumeValue, Running, Seeded, Step, Store, SubtaskId, SubtaskState, ThreadSwitch, Trap,
+    BLOCKED, SYNC_CALL_FUNC,
 };
 
 const STARTED: u32 = SubtaskState::Started as u32;
@@ -45,7 +45,10 @@ fn five_threads(store: Store) -> Script {
         Ok(Ret::Exit)
     });
     let t3 = s.table_fn(|g, a| async move {
-        g.store().thread_resume_later(a[0] as u32)?;
+        g.store()
+            .running()
+            .unwrap()
+            .thread_resume_later(a[0] as u32)?;
         g.log("t3 made main ready");
         Ok(Ret::Exit)
     });
@@ -56,31 +59,31 @@ fn five_threads(store: Store) -> Script {
             let v = g.load_u32(ptr);
             g.store_u32(ptr, v + 1);
         }
-        let me = g.store().thread_index()?;
+        let me = g.store().running().unwrap().thread_index()?;
         g.log(format!("t4 #{me} done"));
         Ok(Ret::Exit)
     });
     let f = s.func(inst, LiftKind::Sync, true, move |g, _| async move {
-        let main = g.store().thread_index()?;
+        let main = g.store().running().unwrap().thread_index()?;
         g.log(format!("main #{main}"));
-        let t = g.store().thread_new_indirect(t1, 13)?;
+        let t = g.store().running().unwrap().thread_new_indirect(t1, 13)?;
         g.log(format!("new #{t}"));
         assert_eq!(g.switch(ThreadSwitch::YieldThenResume, true, t).await?, 0);
         g.log("main after yield-then-resume");
-        let t = g.store().thread_new_indirect(t2, main)?;
+        let t = g.store().running().unwrap().thread_new_indirect(t2, main)?;
         g.log(format!("new #{t}"));
         assert_eq!(g.switch(ThreadSwitch::SuspendThenResume, true, t).await?, 0);
         g.log("main after suspend-then-resume");
-        let t = g.store().thread_new_indirect(t3, main)?;
+        let t = g.store().running().unwrap().thread_new_indirect(t3, main)?;
         g.log(format!("new #{t}"));
-        g.store().thread_resume_later(t)?;
+        g.store().running().unwrap().thread_resume_later(t)?;
         assert_eq!(g.suspend(true).await?, 0);
         g.log("main after suspend");
         let ptr = 4;
         g.store_u32(ptr, 0);
         for _ in 0..5 {
-            let t = g.store().thread_new_indirect(t4, ptr)?;
-            g.store().thread_resume_later(t)?;
+            let t = g.store().running().unwrap().thread_new_indirect(t4, ptr)?;
+            g.store().running().unwrap().thread_resume_later(t)?;
         }
         let mut yields = 0;
         while g.load_u32(ptr) != 10 {
@@ -176,7 +179,10 @@ fn sync_threads() {
                 g.yield_(false).await?;
             }
             g.log("1_1 done");
-            g.store().thread_resume_later(ix[T2].get())?;
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[T2].get())?;
             Ok(Ret::Exit)
         }
     });
@@ -198,7 +204,10 @@ fn sync_threads() {
         let ix = ix.clone();
         async move {
             assert_eq!(a, vec![14]);
-            g.store().thread_resume_later(ix[T3].get())?;
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[T3].get())?;
             g.log("2 done");
             Ok(Ret::Exit)
         }
@@ -208,7 +217,10 @@ fn sync_threads() {
         let ix = ix.clone();
         async move {
             assert_eq!(a, vec![15]);
-            g.store().thread_resume_later(ix[T41].get())?;
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[T41].get())?;
             g.log("3 suspends");
             assert_eq!(g.suspend(false).await?, 0);
             g.log("3 done");
@@ -220,14 +232,23 @@ fn sync_threads() {
         let (ix, ws) = (ix.clone(), ws.clone());
         async move {
             assert_eq!(a, vec![161]);
-            g.store().thread_resume_later(ix[T3].get())?;
-            g.store().thread_resume_later(ix[T42].get())?;
-            ws.set(g.store().waitable_set_new()?);
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[T3].get())?;
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[T42].get())?;
+            ws.set(g.store().running().unwrap().waitable_set_new()?);
             g.log("4_1 waits");
             let e = g.wait(true, ws.get(), 0).await?;
             assert_eq!(e.code, EventCode::FutureRead);
             g.log("4_1 got the future");
-            g.store().thread_resume_later(ix[T51].get())?;
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[T51].get())?;
             Ok(Ret::Exit)
         }
     });
@@ -242,13 +263,13 @@ fn sync_threads() {
                 size: 0,
                 align: 1,
             };
-            let packed = g.store().copy_new(EndKind::Future, unit)?;
+            let packed = g.store().running().unwrap().future_new(unit)?;
             let (r, w) = (packed as u32, (packed >> 32) as u32);
             let ret = g
                 .copy(EndKind::Future, true, unit, true, r, 0xdead_beef, 1)
                 .await?;
             assert_eq!(ret, BLOCKED);
-            g.store().waitable_join(r, ws.get())?;
+            g.store().running().unwrap().waitable_join(r, ws.get())?;
             let ret = g
                 .copy(EndKind::Future, false, unit, true, w, 0xdead_beef, 1)
                 .await?;
@@ -274,7 +295,7 @@ fn sync_threads() {
                 g.switch(ThreadSwitch::YieldThenPromote, false, other)
                     .await?;
                 assert_eq!(pi.get(), po.get());
-                g.store().thread_resume_later(other)?;
+                g.store().running().unwrap().thread_resume_later(other)?;
                 // Now it is ready: promoted and run at once.
                 g.switch(ThreadSwitch::YieldThenPromote, false, other)
                     .await?;
@@ -284,7 +305,7 @@ fn sync_threads() {
             g.task_return(vec![42])?;
             res.set(true);
             g.log("5_1 returned 42");
-            g.store().thread_resume_later(other)?;
+            g.store().running().unwrap().thread_resume_later(other)?;
             Ok(Ret::Exit)
         }
     });
@@ -338,10 +359,21 @@ fn sync_threads() {
         async move {
             assert!(a.is_empty());
             for k in 0..8 {
-                ix[k].set(g.store().thread_new_indirect(fis[k], args[k])?);
+                ix[k].set(
+                    g.store()
+                        .running()
+                        .unwrap()
+                        .thread_new_indirect(fis[k], args[k])?,
+                );
             }
-            g.store().thread_resume_later(ix[0].get())?;
-            g.store().thread_resume_later(ix[1].get())?;
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[0].get())?;
+            g.store()
+                .running()
+                .unwrap()
+                .thread_resume_later(ix[1].get())?;
             g.log("main exits");
             Ok(Ret::Exit)
         }
@@ -409,15 +441,15 @@ fn thread_cancel_callback() {
         let ret = g.call_async(p2, vec![], 12).await?;
         assert_eq!(ret, STARTED | 2 << 4);
         assert_eq!(g.subtask_cancel(true, 1).await?, BLOCKED);
-        let seti = g.store().waitable_set_new()?;
-        g.store().waitable_join(1, seti)?;
+        let seti = g.store().running().unwrap().waitable_set_new()?;
+        g.store().running().unwrap().waitable_join(1, seti)?;
         let e = g.wait(true, seti, 16).await?;
         assert_eq!(
             (e.code, e.index, e.payload),
             (EventCode::Subtask, 1, RETURNED)
         );
         assert_eq!(g.load_u32(8), 42);
-        g.store().waitable_join(2, seti)?;
+        g.store().running().unwrap().waitable_join(2, seti)?;
         let e = g.wait(true, seti, 16).await?;
         assert_eq!(
             (e.code, e.index, e.payload),
@@ -444,7 +476,7 @@ fn cancel_reaches_explicit_thread() {
     let helper = |cancellable: bool| {
         move |g: canon_async::script::Guest, a: Vec<u64>| async move {
             let main = a[0] as u32;
-            let me = g.store().thread_index()?;
+            let me = g.store().running().unwrap().thread_index()?;
             if cancellable {
                 let c = g
                     .switch(ThreadSwitch::SuspendThenResume, true, main)
@@ -472,10 +504,10 @@ fn cancel_reaches_explicit_thread() {
         true,
         move |g, a| async move {
             assert_eq!(a, vec![14]);
-            let main = g.store().thread_index()?;
+            let main = g.store().running().unwrap().thread_index()?;
             let mut ts = vec![];
             for fi in [ncfi, cfi, ncfi] {
-                let t = g.store().thread_new_indirect(fi, main)?;
+                let t = g.store().running().unwrap().thread_new_indirect(fi, main)?;
                 assert_eq!(g.switch(ThreadSwitch::SuspendThenResume, true, t).await?, 0);
                 ts.push(t);
             }
@@ -483,7 +515,7 @@ fn cancel_reaches_explicit_thread() {
             assert_eq!(g.suspend(false).await?, 0);
             g.log("main resumed");
             for t in ts {
-                g.store().thread_resume_later(t)?;
+                g.store().running().unwrap().thread_resume_later(t)?;
             }
             Ok(Ret::Exit)
         },
@@ -496,16 +528,16 @@ fn cancel_reaches_explicit_thread() {
             let ret = g.call_async(callee, vec![14], 0).await?;
             assert_eq!(ret, STARTED | 1 << 4);
             assert_eq!(g.subtask_cancel(true, 1).await?, BLOCKED);
-            let seti = g.store().waitable_set_new()?;
-            g.store().waitable_join(1, seti)?;
+            let seti = g.store().running().unwrap().waitable_set_new()?;
+            g.store().running().unwrap().waitable_join(1, seti)?;
             let e = g.wait(true, seti, 4).await?;
             assert_eq!(
                 (e.code, e.index, e.payload),
                 (EventCode::Subtask, 1, RETURNED)
             );
             assert_eq!(g.load_u32(0), 45);
-            g.store().subtask_drop(1)?;
-            g.store().waitable_set_drop(seti)?;
+            g.store().running().unwrap().subtask_drop(1)?;
+            g.store().running().unwrap().waitable_set_drop(seti)?;
             g.task_return(vec![42])?;
             Ok(Ret::Exit)
         },
@@ -579,9 +611,9 @@ fn pending_cancel_is_delivered_first() {
                 YieldThenPromote => g.switch(ThreadSwitch::YieldThenPromote, true, main).await?,
             };
             g.log(format!("helper got {c}"));
-            g.store().task_cancel()?;
+            g.store().running().unwrap().task_cancel()?;
             if !main_yields {
-                g.store().thread_resume_later(main)?;
+                g.store().running().unwrap().thread_resume_later(main)?;
             }
             Ok(Ret::Exit)
         });
@@ -590,9 +622,13 @@ fn pending_cancel_is_delivered_first() {
             LiftKind::AsyncStackful,
             true,
             move |g, _| async move {
-                let main = g.store().thread_index()?;
-                let t = g.store().thread_new_indirect(helper, main)?;
-                g.store().thread_resume_later(t)?;
+                let main = g.store().running().unwrap().thread_index()?;
+                let t = g
+                    .store()
+                    .running()
+                    .unwrap()
+                    .thread_new_indirect(helper, main)?;
+                g.store().running().unwrap().thread_resume_later(t)?;
                 if main_yields {
                     assert_eq!(g.yield_(false).await?, 0);
                 } else {
@@ -608,8 +644,8 @@ fn pending_cancel_is_delivered_first() {
                 assert_eq!(ret, STARTED | 1 << 4);
                 // Nothing cancellable yet: the cancellation stays pending.
                 assert_eq!(g.subtask_cancel(true, 1).await?, BLOCKED);
-                let seti = g.store().waitable_set_new()?;
-                g.store().waitable_join(1, seti)?;
+                let seti = g.store().running().unwrap().waitable_set_new()?;
+                g.store().running().unwrap().waitable_join(1, seti)?;
                 let e = g.wait(false, seti, 4).await?;
                 assert_eq!(e.payload, CANCELLED_BEFORE_RETURNED);
                 g.task_return(vec![7])?;
@@ -649,15 +685,17 @@ fn cross_component_realloc() {
     let Action::Start { thread: ct, .. } = s.next_action() else {
         panic!()
     };
-    s.context_set(0, 42).unwrap();
-    s.context_set(1, 43).unwrap();
+    s.running().unwrap().context_set(0, 42).unwrap();
+    s.running().unwrap().context_set(1, 43).unwrap();
     let sub = s
+        .running()
+        .unwrap()
         .canon_lower(canon_async::LowerCallee::Guest(producer), false)
         .unwrap();
     let Action::Start { thread: pt, .. } = s.next_action() else {
         panic!()
     };
-    s.context_set(0, 0xdead).unwrap();
+    s.running().unwrap().context_set(0, 0xdead).unwrap();
     assert_eq!(s.lift_returned(), Ok(ResultDelivery::Guest(sub)));
     // Lowering the list into the consumer's memory calls its realloc.
     let live = s.live_tasks();
@@ -669,16 +707,16 @@ fn cross_component_realloc() {
     assert_eq!(s.task_func(rtask).unwrap().func, SYNC_CALL_FUNC);
     assert_eq!(s.thread_instance(rt), Some(ci));
     assert_eq!(s.live_tasks(), live + 1);
-    assert_eq!(s.context_get(0), Ok(0));
-    assert_eq!(s.context_get(1), Ok(0));
-    s.context_set(0, 0xfeed).unwrap();
-    assert_eq!(s.context_get(0), Ok(0xfeed));
+    assert_eq!(s.running().unwrap().context_get(0), Ok(0));
+    assert_eq!(s.running().unwrap().context_get(1), Ok(0));
+    s.running().unwrap().context_set(0, 0xfeed).unwrap();
+    assert_eq!(s.running().unwrap().context_get(0), Ok(0xfeed));
     s.end_realloc().unwrap();
     assert_eq!(s.live_tasks(), live);
     assert!(!s.thread_alive(rt));
     // Back on the producer's thread, its slot intact.
     assert_eq!(s.current_thread(), Some(pt));
-    assert_eq!(s.context_get(0), Ok(0xdead));
+    assert_eq!(s.running().unwrap().context_get(0), Ok(0xdead));
     s.exit_thread().unwrap();
     assert_eq!(
         s.next_action(),
@@ -687,10 +725,10 @@ fn cross_component_realloc() {
             value: ResumeValue::Returned(sub)
         }
     );
-    assert_eq!(s.context_get(0), Ok(42));
-    assert_eq!(s.context_get(1), Ok(43));
+    assert_eq!(s.running().unwrap().context_get(0), Ok(42));
+    assert_eq!(s.running().unwrap().context_get(1), Ok(43));
     // The consumer may leave again (realloc's `may_leave` was restored).
-    assert!(s.waitable_set_new().is_ok());
+    assert!(s.running().unwrap().waitable_set_new().is_ok());
     assert_eq!(s.lift_returned(), Ok(ResultDelivery::Host(top)));
     s.exit_thread().unwrap();
     assert_eq!(s.next_action(), Action::Idle);
@@ -704,9 +742,9 @@ fn start_function_runs_ready_threads() {
     let mut s = Store::new();
     let inst = s.new_instance();
     let st = s.begin_sync_call(inst).unwrap();
-    let t = s.thread_new_indirect(5, 77).unwrap();
-    s.thread_resume_later(t).unwrap();
-    assert_eq!(s.thread_yield(false), Ok(Step::Suspend));
+    let t = s.running().unwrap().thread_new_indirect(5, 77).unwrap();
+    s.running().unwrap().thread_resume_later(t).unwrap();
+    assert_eq!(s.running().unwrap().thread_yield(false), Ok(Step::Suspend));
     let Action::StartThread {
         thread: helper,
         func: 5,
@@ -767,8 +805,8 @@ fn resume_later_of_a_thread_that_is_not_suspended_traps() {
     // Yourself (running).
     traps_and_poisons(
         run_one(LiftKind::AsyncStackful, true, |g, _| async move {
-            let me = g.store().thread_index()?;
-            g.store().thread_resume_later(me)?;
+            let me = g.store().running().unwrap().thread_index()?;
+            g.store().running().unwrap().thread_resume_later(me)?;
             Ok(Ret::Exit)
         }),
         Trap::ThreadNotSuspended,
@@ -776,9 +814,9 @@ fn resume_later_of_a_thread_that_is_not_suspended_traps() {
     // A thread that is already ready.
     traps_and_poisons(
         run_one(LiftKind::AsyncStackful, true, |g, _| async move {
-            let t = g.store().thread_new_indirect(0, 0)?;
-            g.store().thread_resume_later(t)?;
-            g.store().thread_resume_later(t)?;
+            let t = g.store().running().unwrap().thread_new_indirect(0, 0)?;
+            g.store().running().unwrap().thread_resume_later(t)?;
+            g.store().running().unwrap().thread_resume_later(t)?;
             Ok(Ret::Exit)
         }),
         Trap::ThreadNotSuspended,
@@ -791,7 +829,7 @@ fn then_resume_of_a_thread_that_is_not_suspended_traps() {
         // Yourself.
         traps_and_poisons(
             run_one(LiftKind::AsyncStackful, true, move |g, _| async move {
-                let me = g.store().thread_index()?;
+                let me = g.store().running().unwrap().thread_index()?;
                 if yield_ {
                     g.switch(ThreadSwitch::YieldThenResume, false, me).await?;
                 } else {
@@ -805,8 +843,8 @@ fn then_resume_of_a_thread_that_is_not_suspended_traps() {
         // check comes first).
         traps_and_poisons(
             run_one(LiftKind::AsyncStackful, true, move |g, _| async move {
-                let t = g.store().thread_new_indirect(0, 0)?;
-                g.store().thread_resume_later(t)?;
+                let t = g.store().running().unwrap().thread_new_indirect(0, 0)?;
+                g.store().running().unwrap().thread_resume_later(t)?;
                 if yield_ {
                     g.switch(ThreadSwitch::YieldThenResume, true, t).await?;
                 } else {
@@ -824,7 +862,7 @@ fn then_resume_of_a_thread_that_is_not_suspended_traps() {
 #[test]
 fn promote_of_yourself_is_a_plain_yield() {
     let (s, _, r) = run_one(LiftKind::AsyncStackful, true, |g, _| async move {
-        let me = g.store().thread_index()?;
+        let me = g.store().running().unwrap().thread_index()?;
         assert_eq!(
             g.switch(ThreadSwitch::YieldThenPromote, false, me).await?,
             0
@@ -841,7 +879,7 @@ fn stale_and_foreign_thread_indices_trap() {
     // Index 0 is never a thread.
     traps_and_poisons(
         run_one(LiftKind::AsyncStackful, true, |g, _| async move {
-            g.store().thread_resume_later(0)?;
+            g.store().running().unwrap().thread_resume_later(0)?;
             Ok(Ret::Exit)
         }),
         Trap::UnknownThread(0),
@@ -849,8 +887,8 @@ fn stale_and_foreign_thread_indices_trap() {
     // A thread that has exited.
     traps_and_poisons(
         run_one(LiftKind::AsyncStackful, true, |g, _| async move {
-            let t = g.store().thread_new_indirect(0, 0)?;
-            g.store().thread_resume_later(t)?;
+            let t = g.store().running().unwrap().thread_new_indirect(0, 0)?;
+            g.store().running().unwrap().thread_resume_later(t)?;
             g.yield_(false).await?; // the helper runs and exits
             g.switch(ThreadSwitch::SuspendThenPromote, false, t).await?;
             Ok(Ret::Exit)
@@ -864,13 +902,13 @@ fn stale_and_foreign_thread_indices_trap() {
     let b = s.instance();
     let fb = s.func(b, LiftKind::AsyncStackful, true, |g, _| async move {
         for _ in 0..3 {
-            g.store().thread_new_indirect(0, 0)?;
+            g.store().running().unwrap().thread_new_indirect(0, 0)?;
         }
         assert_eq!(g.suspend(false).await?, 0);
         Ok(Ret::Exit)
     });
     let fa = s.func(a, LiftKind::AsyncStackful, true, |g, _| async move {
-        g.store().thread_resume_later(4)?;
+        g.store().running().unwrap().thread_resume_later(4)?;
         Ok(Ret::Exit)
     });
     s.invoke(fb, vec![]).unwrap();
@@ -893,11 +931,14 @@ fn new_indirect_with_a_bad_function_reference_traps() {
     };
     s.invoke(f).unwrap();
     assert!(matches!(s.next_action(), Action::Start { .. }));
-    assert_eq!(s.thread_new_indirect_invalid(), Trap::BadFunctionReference);
+    assert_eq!(
+        s.running().unwrap().thread_new_indirect_invalid(),
+        Trap::BadFunctionReference
+    );
     assert!(s.is_poisoned(inst));
     assert_eq!(s.current_thread(), None);
     assert_eq!(s.live_tasks(), 0);
-    assert_eq!(s.invoke(f), Err(Trap::CannotEnter));
+    assert_eq!(s.invoke(f), Err(Trap::CannotEnter.into()));
 }
 
 /// Every thread built-in checks `may_leave` first (here during post-return).
@@ -905,16 +946,36 @@ fn new_indirect_with_a_bad_function_reference_traps() {
 fn thread_builtins_trap_when_the_instance_may_not_leave() {
     type Op = fn(&mut Store) -> Result<(), Trap>;
     let ops: [Op; 10] = [
-        |s| s.thread_index().map(drop),
-        |s| s.thread_new_indirect(0, 0).map(drop),
-        |s| Err(s.thread_new_indirect_invalid()),
-        |s| s.thread_resume_later(1),
-        |s| s.thread_suspend(true).map(drop),
-        |s| s.thread_yield(true).map(drop),
-        |s| s.thread_suspend_then_resume(true, 1).map(drop),
-        |s| s.thread_yield_then_resume(true, 1).map(drop),
-        |s| s.thread_suspend_then_promote(true, 1).map(drop),
-        |s| s.thread_yield_then_promote(true, 1).map(drop),
+        |s| s.running().unwrap().thread_index().map(drop),
+        |s| s.running().unwrap().thread_new_indirect(0, 0).map(drop),
+        |s| Err(s.running().unwrap().thread_new_indirect_invalid()),
+        |s| s.running().unwrap().thread_resume_later(1),
+        |s| s.running().unwrap().thread_suspend(true).map(drop),
+        |s| s.running().unwrap().thread_yield(true).map(drop),
+        |s| {
+            s.running()
+                .unwrap()
+                .thread_suspend_then_resume(true, 1)
+                .map(drop)
+        },
+        |s| {
+            s.running()
+                .unwrap()
+                .thread_yield_then_resume(true, 1)
+                .map(drop)
+        },
+        |s| {
+            s.running()
+                .unwrap()
+                .thread_suspend_then_promote(true, 1)
+                .map(drop)
+        },
+        |s| {
+            s.running()
+                .unwrap()
+                .thread_yield_then_promote(true, 1)
+                .map(drop)
+        },
     ];
     for op in ops {
         let mut s = Store::new();
@@ -951,8 +1012,8 @@ fn thread_index_in_realloc_traps() {
     s.invoke(f).unwrap();
     assert!(matches!(s.next_action(), Action::Start { .. }));
     s.begin_realloc(ci).unwrap();
-    assert_eq!(s.context_get(0), Ok(0));
-    assert_eq!(s.thread_index(), Err(Trap::CannotLeave));
+    assert_eq!(s.running().unwrap().context_get(0), Ok(0));
+    assert_eq!(s.running().unwrap().thread_index(), Err(Trap::CannotLeave));
     assert!(s.is_poisoned(ci));
     assert!(s.is_poisoned(pi));
     assert_eq!(s.current_thread(), None);
@@ -969,9 +1030,13 @@ fn blocking_in_a_start_function_traps_eagerly() {
         let inst = s.new_instance();
         s.begin_sync_call(inst).unwrap();
         let r = match block {
-            0 => s.thread_suspend(false).map(drop),
-            1 => s.waitable_set_wait(false, 0xdead, 0).map(drop),
-            _ => s.subtask_cancel(false, 0xdead).map(drop),
+            0 => s.running().unwrap().thread_suspend(false).map(drop),
+            1 => s
+                .running()
+                .unwrap()
+                .waitable_set_wait(false, 0xdead, 0)
+                .map(drop),
+            _ => s.running().unwrap().subtask_cancel(false, 0xdead).map(drop),
         };
         assert_eq!(r, Err(Trap::CannotBlockSync), "case {block}");
         assert!(Trap::CannotBlockSync
@@ -991,11 +1056,14 @@ fn blocking_in_a_start_function_traps() {
         let inst = s.new_instance();
         s.begin_sync_call(inst).unwrap();
         let step = match block {
-            0 => s.thread_suspend(false).map(drop),
-            1 => s.thread_yield(true).map(drop), // itself ready: runs again
+            0 => s.running().unwrap().thread_suspend(false).map(drop),
+            1 => s.running().unwrap().thread_yield(true).map(drop), // itself ready: runs again
             _ => {
-                let si = s.waitable_set_new().unwrap();
-                s.waitable_set_wait(false, si, 0).map(drop)
+                let si = s.running().unwrap().waitable_set_new().unwrap();
+                s.running()
+                    .unwrap()
+                    .waitable_set_wait(false, si, 0)
+                    .map(drop)
             }
         };
         assert_eq!(step, Ok(()));
@@ -1004,7 +1072,10 @@ fn blocking_in_a_start_function_traps() {
                 panic!()
             };
             assert_eq!(s.current_thread(), Some(thread));
-            assert_eq!(s.thread_suspend(false), Ok(Step::Suspend));
+            assert_eq!(
+                s.running().unwrap().thread_suspend(false),
+                Ok(Step::Suspend)
+            );
         }
         assert_eq!(s.next_action(), Action::Trap(Trap::CannotBlockSync));
         assert!(s.is_poisoned(inst));
@@ -1057,27 +1128,33 @@ fn sync_lift_blocking_with_nothing_ready_traps() {
 fn last_thread_leaving_an_unresolved_task_traps() {
     traps_and_poisons(
         run_one(LiftKind::AsyncStackful, true, |g, _| async move {
-            let t = g.store().thread_new_indirect(0, 0)?;
-            g.store().thread_resume_later(t)?;
+            let t = g.store().running().unwrap().thread_new_indirect(0, 0)?;
+            g.store().running().unwrap().thread_resume_later(t)?;
             Ok(Ret::Exit)
         }),
         Trap::TaskNotResolved,
     );
 }
 
-/// `Store::thread_switch`, the four switch built-ins in one: with a target
+/// `Running::thread_switch`, the four switch built-ins in one: with a target
 /// that is ready (made so by `thread.resume-later`), the resume forms trap
 /// (the target is not suspended) and the promote forms switch to it at
 /// once; the named methods behave the same.
 #[test]
 fn thread_switch_covers_the_four_switch_built_ins() {
     use ThreadSwitch::*;
-    type Named = fn(&mut Store, bool, u32) -> Result<Step<u32>, Trap>;
+    type Named = fn(Running<'_>, bool, u32) -> Result<Step<u32>, Trap>;
     let named: [(ThreadSwitch, Named); 4] = [
-        (SuspendThenResume, Store::thread_suspend_then_resume),
-        (YieldThenResume, Store::thread_yield_then_resume),
-        (SuspendThenPromote, Store::thread_suspend_then_promote),
-        (YieldThenPromote, Store::thread_yield_then_promote),
+        (SuspendThenResume, |r, c, i| {
+            r.thread_suspend_then_resume(c, i)
+        }),
+        (YieldThenResume, |r, c, i| r.thread_yield_then_resume(c, i)),
+        (SuspendThenPromote, |r, c, i| {
+            r.thread_suspend_then_promote(c, i)
+        }),
+        (YieldThenPromote, |r, c, i| {
+            r.thread_yield_then_promote(c, i)
+        }),
     ];
     for (kind, by_name) in named {
         for use_name in [false, true] {
@@ -1093,12 +1170,12 @@ fn thread_switch_covers_the_four_switch_built_ins() {
             let Action::Start { thread: main, .. } = store.next_action() else {
                 panic!("expected the start of the callee")
             };
-            let i = store.thread_new_indirect(9, 5).unwrap();
-            store.thread_resume_later(i).unwrap();
+            let i = store.running().unwrap().thread_new_indirect(9, 5).unwrap();
+            store.running().unwrap().thread_resume_later(i).unwrap();
             let r = if use_name {
-                by_name(&mut store, false, i)
+                by_name(store.running().unwrap(), false, i)
             } else {
-                store.thread_switch(kind, false, i)
+                store.running().unwrap().thread_switch(kind, false, i)
             };
             match kind {
                 SuspendThenResume | YieldThenResume => {
@@ -1116,7 +1193,7 @@ fn thread_switch_covers_the_four_switch_built_ins() {
                         panic!("{kind:?}: expected the promoted thread to start")
                     };
                     assert_ne!(thread, main);
-                    assert_eq!(store.thread_index().unwrap(), i);
+                    assert_eq!(store.running().unwrap().thread_index().unwrap(), i);
                 }
             }
         }

@@ -15,8 +15,14 @@ fn returns_at_the_boundary_and_keeps_the_yield_loop() {
     let t1 = s.invoke(stackful(inst, 1)).unwrap();
     let (th1, _) = expect_start(&mut s, 1);
     // The export resolves, then yields: the invoke's own resume ends there.
-    assert_eq!(s.task_return().unwrap(), ResultDelivery::Host(t1));
-    assert_eq!(s.thread_yield(false).unwrap(), Step::Suspend);
+    assert_eq!(
+        s.running().unwrap().task_return().unwrap(),
+        ResultDelivery::Host(t1)
+    );
+    assert_eq!(
+        s.running().unwrap().thread_yield(false).unwrap(),
+        Step::Suspend
+    );
     assert_eq!(s.next_action_in_tick(), None);
     // At the boundary: nothing runs, and asking again changes nothing.
     assert_eq!(s.current_thread(), None);
@@ -35,7 +41,10 @@ fn returns_at_the_boundary_and_keeps_the_yield_loop() {
     // only `next_action` starts.
     for _ in 0..3 {
         assert_eq!(expect_resume_i32(&mut s, th1), 0);
-        assert_eq!(s.thread_yield(false).unwrap(), Step::Suspend);
+        assert_eq!(
+            s.running().unwrap().thread_yield(false).unwrap(),
+            Step::Suspend
+        );
         assert_eq!(s.next_action_in_tick(), None);
     }
 }
@@ -47,13 +56,24 @@ fn finishes_the_tick_the_result_came_in() {
     let task = s.invoke(stackful(inst, 1)).unwrap();
     let (th, _) = expect_start(&mut s, 1);
     // The export yields before it resolves: the host ticks.
-    assert_eq!(s.thread_yield(false).unwrap(), Step::Suspend);
+    assert_eq!(
+        s.running().unwrap().thread_yield(false).unwrap(),
+        Step::Suspend
+    );
     assert_eq!(expect_resume_i32(&mut s, th), 0);
     // It resolves inside this tick and then starts a thread and switches
     // to it: that is still the same tick.
-    assert_eq!(s.task_return().unwrap(), ResultDelivery::Host(task));
-    let t = s.thread_new_indirect(0, 5).unwrap();
-    let new = match s.thread_yield_then_resume(false, t).unwrap() {
+    assert_eq!(
+        s.running().unwrap().task_return().unwrap(),
+        ResultDelivery::Host(task)
+    );
+    let t = s.running().unwrap().thread_new_indirect(0, 5).unwrap();
+    let new = match s
+        .running()
+        .unwrap()
+        .thread_yield_then_resume(false, t)
+        .unwrap()
+    {
         Step::Suspend => match s.next_action_in_tick() {
             Some(Action::StartThread { thread, arg: 5, .. }) => thread,
             a => panic!("expected the switched-to thread to start, got {a:?}"),
@@ -75,7 +95,7 @@ fn core_trap_texts_have_no_prefix() {
     expect_start(&mut s, 1);
     // The stackful export returns without task.return.
     let e = s.exit_thread().unwrap_err();
-    assert_eq!(e, Trap::TaskNotResolved);
+    assert_eq!(e, canon_async::Error::Trap(Trap::TaskNotResolved));
     assert_eq!(
         e.to_string(),
         "cannot exit a task before it returned or was cancelled"

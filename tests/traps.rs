@@ -23,15 +23,16 @@ fn running() -> (Store, InstanceId, ThreadId) {
 /// The built-in trapped with `trap`, its message contains `text`, and the
 /// instance is poisoned.
 #[track_caller]
-fn assert_trap<T: std::fmt::Debug>(
+fn assert_trap<T: std::fmt::Debug, E: Into<canon_async::Error>>(
     s: &Store,
     inst: InstanceId,
-    r: Result<T, Trap>,
+    r: Result<T, E>,
     trap: Trap,
     text: &str,
 ) {
-    match r {
-        Err(t) => {
+    match r.map_err(Into::into) {
+        Err(canon_async::Error::Embedder(e)) => panic!("expected a trap, got {e:?}"),
+        Err(canon_async::Error::Trap(t)) => {
             assert_eq!(t, trap);
             assert!(
                 t.message().contains(text),
@@ -48,7 +49,7 @@ fn assert_trap<T: std::fmt::Debug>(
 #[test]
 fn unknown_handle_index() {
     let (mut s, inst, _) = running();
-    let r = s.waitable_set_drop(5);
+    let r = s.running().unwrap().waitable_set_drop(5);
     assert_trap(
         &s,
         inst,
@@ -61,9 +62,9 @@ fn unknown_handle_index() {
 #[test]
 fn stale_handle_index() {
     let (mut s, inst, _) = running();
-    let si = s.waitable_set_new().unwrap();
-    s.waitable_set_drop(si).unwrap();
-    let r = s.waitable_set_wait(false, si, 0);
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_set_drop(si).unwrap();
+    let r = s.running().unwrap().waitable_set_wait(false, si, 0);
     assert_trap(
         &s,
         inst,
@@ -76,24 +77,28 @@ fn stale_handle_index() {
 #[test]
 fn handle_index_of_the_wrong_kind() {
     let (mut s, inst, _) = running();
-    let si = s.waitable_set_new().unwrap();
+    let si = s.running().unwrap().waitable_set_new().unwrap();
     // A set is not a waitable.
-    let r = s.waitable_join(si, si);
+    let r = s.running().unwrap().waitable_join(si, si);
     assert_trap(&s, inst, r, Trap::WrongHandleKind(1), "handle index 1");
 }
 
 #[test]
 fn subtask_drop_of_a_waitable_set() {
     let (mut s, inst, _) = running();
-    let si = s.waitable_set_new().unwrap();
-    let r = s.subtask_drop(si);
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    let r = s.running().unwrap().subtask_drop(si);
     assert_trap(&s, inst, r, Trap::WrongHandleKind(1), "handle index 1");
 }
 
 /// A guest subtask of the running thread `t` on a host call left pending:
 /// its handle index.
 fn pending_host_subtask(s: &mut Store, t: ThreadId) -> (SubtaskId, u32) {
-    let sub = s.canon_lower(LowerCallee::Host, true).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Host, true)
+        .unwrap();
     assert_eq!(expect_host_call(s), sub);
     let (state, i) = unpack(expect_resume_i32(s, t));
     assert_eq!(state, 1, "STARTED");
@@ -104,9 +109,9 @@ fn pending_host_subtask(s: &mut Store, t: ThreadId) -> (SubtaskId, u32) {
 fn sync_subtask_cancel_of_a_waitable_in_a_set() {
     let (mut s, inst, t) = running();
     let (_, i) = pending_host_subtask(&mut s, t);
-    let si = s.waitable_set_new().unwrap();
-    s.waitable_join(i, si).unwrap();
-    let r = s.subtask_cancel(false, i);
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(i, si).unwrap();
+    let r = s.running().unwrap().subtask_cancel(false, i);
     assert_trap(
         &s,
         inst,
@@ -121,14 +126,17 @@ fn join_during_a_sync_wait() {
     let (mut s, inst, t) = running();
     let (sub, i) = pending_host_subtask(&mut s, t);
     // A sync cancel the host ignores: the thread waits synchronously.
-    assert_eq!(s.subtask_cancel(false, i), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(false, i),
+        Ok(Step::Suspend)
+    );
     assert_eq!(s.next_action(), Action::HostCancel { subtask: sub });
     expect_idle(&mut s);
     // Another task of the same instance joins that waitable to a set.
     s.invoke(stackful(inst, 2)).unwrap();
     expect_start(&mut s, 2);
-    let si = s.waitable_set_new().unwrap();
-    let r = s.waitable_join(i, si);
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    let r = s.running().unwrap().waitable_join(i, si);
     assert_trap(
         &s,
         inst,
@@ -142,21 +150,24 @@ fn join_during_a_sync_wait() {
 fn drop_waitable_set_with_members() {
     let (mut s, inst, t) = running();
     let (_, i) = pending_host_subtask(&mut s, t);
-    let si = s.waitable_set_new().unwrap();
-    s.waitable_join(i, si).unwrap();
-    let r = s.waitable_set_drop(si);
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(i, si).unwrap();
+    let r = s.running().unwrap().waitable_set_drop(si);
     assert_trap(&s, inst, r, Trap::SetNotEmpty, "cannot drop waitable set");
 }
 
 #[test]
 fn drop_waitable_set_with_waiters() {
     let (mut s, inst, _) = running();
-    let si = s.waitable_set_new().unwrap();
-    assert_eq!(s.waitable_set_wait(false, si, 0), Ok(Step::Suspend));
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(false, si, 0),
+        Ok(Step::Suspend)
+    );
     expect_idle(&mut s);
     s.invoke(stackful(inst, 2)).unwrap();
     expect_start(&mut s, 2);
-    let r = s.waitable_set_drop(si);
+    let r = s.running().unwrap().waitable_set_drop(si);
     assert_trap(
         &s,
         inst,
@@ -170,19 +181,19 @@ fn drop_waitable_set_with_waiters() {
 fn backpressure_overflow_at_2_pow_16() {
     let (mut s, inst, _) = running();
     for _ in 0..(1 << 16) - 1 {
-        s.backpressure_inc().unwrap();
+        s.running().unwrap().backpressure_inc().unwrap();
     }
     assert!(!s.is_poisoned(inst));
-    let r = s.backpressure_inc();
+    let r = s.running().unwrap().backpressure_inc();
     assert_trap(&s, inst, r, Trap::BackpressureOverflow, "backpressure");
 }
 
 #[test]
 fn backpressure_underflow() {
     let (mut s, inst, _) = running();
-    s.backpressure_inc().unwrap();
-    s.backpressure_dec().unwrap();
-    let r = s.backpressure_dec();
+    s.running().unwrap().backpressure_inc().unwrap();
+    s.running().unwrap().backpressure_dec().unwrap();
+    let r = s.running().unwrap().backpressure_dec();
     assert_trap(&s, inst, r, Trap::BackpressureUnderflow, "backpressure");
 }
 
@@ -241,8 +252,11 @@ fn callback_wait_on_an_unknown_index() {
 #[test]
 fn task_return_twice() {
     let (mut s, inst, _) = running();
-    assert!(matches!(s.task_return(), Ok(ResultDelivery::Host(_))));
-    let r = s.task_return();
+    assert!(matches!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(_))
+    ));
+    let r = s.running().unwrap().task_return();
     assert_trap(&s, inst, r, Trap::TaskAlreadyResolved, "task.return");
 }
 
@@ -252,14 +266,14 @@ fn task_return_in_a_sync_lift() {
     let inst = s.new_instance();
     s.invoke(sync_lift_async_type(inst, 1)).unwrap();
     expect_start(&mut s, 1);
-    let r = s.task_return();
+    let r = s.running().unwrap().task_return();
     assert_trap(&s, inst, r, Trap::TaskNotAsync, "task.return");
 }
 
 #[test]
 fn task_cancel_before_delivery() {
     let (mut s, inst, _) = running();
-    let r = s.task_cancel();
+    let r = s.running().unwrap().task_cancel();
     assert_trap(&s, inst, r, Trap::TaskCancelNotDelivered, "task.cancel");
 }
 
@@ -285,8 +299,10 @@ fn lend() -> Lent {
     let rt = s.new_resource_type(c);
     s.invoke(stackful(c, 1)).unwrap();
     let (ct, _) = expect_start(&mut s, 1);
-    let own = s.resource_new(rt, 77).unwrap();
+    let own = s.running().unwrap().resource_new(rt, 77).unwrap();
     let sub = s
+        .running()
+        .unwrap()
         .canon_lower(LowerCallee::Guest(stackful(d, 2)), true)
         .unwrap();
     let (_, task) = expect_start(&mut s, 2);
@@ -317,12 +333,12 @@ fn task_return_with_borrows_outstanding() {
     let (state, _) = unpack(expect_resume_i32(s, ct));
     assert_eq!(state, 1, "STARTED");
     s.host_return(host).unwrap();
-    assert_eq!(s.thread_yield(false), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(false), Ok(Step::Suspend));
     let Action::Resume { thread, .. } = s.next_action() else {
         panic!()
     };
     assert_ne!(thread, ct);
-    let r = s.task_return();
+    let r = s.running().unwrap().task_return();
     assert_trap(
         &l.s,
         l.d,
@@ -335,8 +351,14 @@ fn task_return_with_borrows_outstanding() {
 #[test]
 fn task_return_after_dropping_the_borrow_is_fine() {
     let mut l = lend();
-    assert_eq!(l.s.resource_drop(l.rt, l.borrow), Ok(None));
-    assert_eq!(l.s.task_return(), Ok(ResultDelivery::Guest(l.sub)));
+    assert_eq!(
+        l.s.running().unwrap().resource_drop(l.rt, l.borrow),
+        Ok(None)
+    );
+    assert_eq!(
+        l.s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Guest(l.sub))
+    );
     assert!(!l.s.is_poisoned(l.d));
 }
 
@@ -344,10 +366,16 @@ fn task_return_after_dropping_the_borrow_is_fine() {
 fn task_cancel_with_borrows_outstanding() {
     let mut l = lend();
     let (s, ct) = (&mut l.s, l.ct);
-    let si = s.waitable_set_new().unwrap();
-    assert_eq!(s.waitable_set_wait(true, si, 0), Ok(Step::Suspend));
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(true, si, 0),
+        Ok(Step::Suspend)
+    );
     let (_, i) = unpack(expect_resume_i32(s, ct));
-    assert_eq!(s.subtask_cancel(true, i), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, i),
+        Ok(Step::Suspend)
+    );
     match s.next_action() {
         Action::Resume { value, .. } => assert_eq!(
             value,
@@ -358,7 +386,7 @@ fn task_cancel_with_borrows_outstanding() {
         ),
         a => panic!("{a:?}"),
     }
-    let r = s.task_cancel();
+    let r = s.running().unwrap().task_cancel();
     assert_trap(
         &l.s,
         l.d,
@@ -375,7 +403,7 @@ fn resource_drop_while_lent() {
     let _ = block_on_host(s);
     let (state, _) = unpack(expect_resume_i32(s, ct));
     assert_eq!(state, 1, "STARTED");
-    let r = s.resource_drop(l.rt, l.own);
+    let r = s.running().unwrap().resource_drop(l.rt, l.own);
     assert_trap(
         &l.s,
         l.c,
@@ -390,8 +418,8 @@ fn resource_drop_of_the_wrong_type() {
     let (mut s, inst, _) = running();
     let rt1 = s.new_resource_type(inst);
     let rt2 = s.new_resource_type(inst);
-    let h = s.resource_new(rt1, 5).unwrap();
-    let r = s.resource_drop(rt2, h);
+    let h = s.running().unwrap().resource_new(rt1, 5).unwrap();
+    let r = s.running().unwrap().resource_drop(rt2, h);
     assert_trap(
         &s,
         inst,
@@ -410,7 +438,9 @@ fn blocked_callee() -> (Store, InstanceId, ThreadId, u32, SubtaskId) {
     let d = s.new_instance();
     s.invoke(stackful(c, 1)).unwrap();
     let (ct, _) = expect_start(&mut s, 1);
-    s.canon_lower(LowerCallee::Guest(stackful(d, 2)), true)
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(stackful(d, 2)), true)
         .unwrap();
     expect_start(&mut s, 2);
     let host = block_on_host(&mut s);
@@ -422,9 +452,12 @@ fn blocked_callee() -> (Store, InstanceId, ThreadId, u32, SubtaskId) {
 #[test]
 fn subtask_cancel_twice() {
     let (mut s, c, ct, i, _) = blocked_callee();
-    assert_eq!(s.subtask_cancel(true, i), Ok(Step::Suspend));
+    assert_eq!(
+        s.running().unwrap().subtask_cancel(true, i),
+        Ok(Step::Suspend)
+    );
     assert_eq!(expect_resume_i32(&mut s, ct), canon_async::BLOCKED);
-    let r = s.subtask_cancel(true, i);
+    let r = s.running().unwrap().subtask_cancel(true, i);
     assert_trap(&s, c, r, Trap::SubtaskCancelTwice, "cancel");
 }
 
@@ -432,24 +465,27 @@ fn subtask_cancel_twice() {
 fn subtask_cancel_after_resolution_delivered() {
     let (mut s, c, ct, i, host) = blocked_callee();
     s.host_return(host).unwrap();
-    let si = s.waitable_set_new().unwrap();
-    s.waitable_join(i, si).unwrap();
-    assert_eq!(s.waitable_set_wait(false, si, 0), Ok(Step::Suspend));
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    s.running().unwrap().waitable_join(i, si).unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(false, si, 0),
+        Ok(Step::Suspend)
+    );
     let Action::Resume { thread: dt, .. } = s.next_action() else {
         panic!()
     };
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     s.exit_thread().unwrap();
     assert!(!s.thread_alive(dt));
     assert_eq!(expect_event(&mut s, ct), subtask_event(i, 2));
-    let r = s.subtask_cancel(true, i);
+    let r = s.running().unwrap().subtask_cancel(true, i);
     assert_trap(&s, c, r, Trap::SubtaskResolveDelivered, "cancel");
 }
 
 #[test]
 fn subtask_drop_before_resolution() {
     let (mut s, c, _, i, _) = blocked_callee();
-    let r = s.subtask_drop(i);
+    let r = s.running().unwrap().subtask_drop(i);
     assert_trap(
         &s,
         c,
@@ -464,14 +500,14 @@ fn subtask_drop_after_resolution_not_yet_delivered() {
     // Resolved, but the event was not delivered: still a trap.
     let (mut s, c, ct, i, host) = blocked_callee();
     s.host_return(host).unwrap();
-    assert_eq!(s.thread_yield(false), Ok(Step::Suspend));
+    assert_eq!(s.running().unwrap().thread_yield(false), Ok(Step::Suspend));
     let Action::Resume { .. } = s.next_action() else {
         panic!()
     };
-    s.task_return().unwrap();
+    s.running().unwrap().task_return().unwrap();
     s.exit_thread().unwrap();
     assert_eq!(expect_resume_i32(&mut s, ct), 0);
-    let r = s.subtask_drop(i);
+    let r = s.running().unwrap().subtask_drop(i);
     assert_trap(
         &s,
         c,
@@ -485,30 +521,44 @@ fn subtask_drop_after_resolution_not_yet_delivered() {
 fn built_ins_when_may_leave_is_false() {
     type Call = fn(&mut Store) -> Result<(), Trap>;
     let calls: [(&str, Call); 9] = [
-        ("task.return", |s| s.task_return().map(drop)),
-        ("task.cancel", |s| s.task_cancel()),
-        ("waitable-set.new", |s| s.waitable_set_new().map(drop)),
+        ("task.return", |s| {
+            s.running().unwrap().task_return().map(drop)
+        }),
+        ("task.cancel", |s| s.running().unwrap().task_cancel()),
+        ("waitable-set.new", |s| {
+            s.running().unwrap().waitable_set_new().map(drop)
+        }),
         ("waitable-set.wait", |s| {
-            s.waitable_set_wait(false, 1, 0).map(drop)
+            s.running()
+                .unwrap()
+                .waitable_set_wait(false, 1, 0)
+                .map(drop)
         }),
         ("waitable-set.poll", |s| {
-            s.waitable_set_poll(false, 1).map(drop)
+            s.running().unwrap().waitable_set_poll(false, 1).map(drop)
         }),
-        ("waitable-set.drop", |s| s.waitable_set_drop(1)),
-        ("waitable.join", |s| s.waitable_join(1, 0)),
-        ("subtask.drop", |s| s.subtask_drop(1)),
+        ("waitable-set.drop", |s| {
+            s.running().unwrap().waitable_set_drop(1)
+        }),
+        ("waitable.join", |s| {
+            s.running().unwrap().waitable_join(1, 0)
+        }),
+        ("subtask.drop", |s| s.running().unwrap().subtask_drop(1)),
         ("canon lower", |s| {
-            s.canon_lower(LowerCallee::Host, false).map(drop)
+            s.running()
+                .unwrap()
+                .canon_lower(LowerCallee::Host, false)
+                .map(drop)
         }),
     ];
     for (name, call) in calls {
         let (mut s, inst, _) = running();
         s.set_may_leave(false);
         // Not guarded: context.get/set and backpressure.inc/dec.
-        s.context_set(0, 1).unwrap();
-        assert_eq!(s.context_get(0), Ok(1));
-        s.backpressure_inc().unwrap();
-        s.backpressure_dec().unwrap();
+        s.running().unwrap().context_set(0, 1).unwrap();
+        assert_eq!(s.running().unwrap().context_get(0), Ok(1));
+        s.running().unwrap().backpressure_inc().unwrap();
+        s.running().unwrap().backpressure_dec().unwrap();
         let r = call(&mut s);
         assert!(
             matches!(r, Err(Trap::CannotLeave)),
@@ -531,8 +581,8 @@ fn sync_typed_export_that_would_block_traps_eagerly() {
     let inst = s.new_instance();
     s.invoke(sync_typed(inst, 1)).unwrap();
     expect_start(&mut s, 1);
-    let si = s.waitable_set_new().unwrap();
-    let r = s.waitable_set_wait(false, si, 0);
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    let r = s.running().unwrap().waitable_set_wait(false, si, 0);
     assert_trap(
         &s,
         inst,
@@ -552,7 +602,10 @@ fn sync_typed_export_calling_an_async_callee_traps_eagerly() {
     let other = s.new_instance();
     s.invoke(sync_typed(inst, 1)).unwrap();
     expect_start(&mut s, 1);
-    let r = s.canon_lower(LowerCallee::Guest(stackful(other, 2)), false);
+    let r = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(stackful(other, 2)), false);
     assert_trap(
         &s,
         inst,
@@ -573,8 +626,11 @@ fn sync_typed_export_that_would_block() {
     let inst = s.new_instance();
     s.invoke(sync_typed(inst, 1)).unwrap();
     expect_start(&mut s, 1);
-    let si = s.waitable_set_new().unwrap();
-    assert_eq!(s.waitable_set_wait(false, si, 0), Ok(Step::Suspend));
+    let si = s.running().unwrap().waitable_set_new().unwrap();
+    assert_eq!(
+        s.running().unwrap().waitable_set_wait(false, si, 0),
+        Ok(Step::Suspend)
+    );
     let t = expect_trap(&mut s);
     assert_eq!(t, Trap::CannotBlockSync);
     assert!(t
@@ -592,7 +648,9 @@ fn sync_typed_export_calling_an_async_callee_that_blocks() {
     let other = s.new_instance();
     s.invoke(sync_typed(inst, 1)).unwrap();
     expect_start(&mut s, 1);
-    s.canon_lower(LowerCallee::Guest(stackful(other, 2)), false)
+    s.running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(stackful(other, 2)), false)
         .unwrap();
     expect_start(&mut s, 2);
     let _ = block_on_host(&mut s);
@@ -615,16 +673,19 @@ fn poisoned_instance_cannot_be_entered_while_others_go_on() {
     expect_idle(&mut s);
     s.invoke(stackful(bad, 2)).unwrap();
     expect_start(&mut s, 2);
-    assert!(s.backpressure_dec().is_err());
+    assert!(s.running().unwrap().backpressure_dec().is_err());
     assert!(s.is_poisoned(bad));
     assert!(!s.is_poisoned(good));
     // Entering `bad` again traps, from the host and from a guest.
     let e = s.invoke(stackful(bad, 3)).unwrap_err();
-    assert_eq!(e, Trap::CannotEnter);
-    assert!(e.message().contains("cannot enter component instance"));
+    assert_eq!(e, Trap::CannotEnter.into());
+    assert!(e.to_string().contains("cannot enter component instance"));
     s.host_return(host).unwrap();
     expect_returned(&mut s, gt, host);
-    let r = s.canon_lower(LowerCallee::Guest(stackful(bad, 3)), true);
+    let r = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Guest(stackful(bad, 3)), true);
     assert_trap(
         &s,
         good,
@@ -636,7 +697,10 @@ fn poisoned_instance_cannot_be_entered_while_others_go_on() {
     let third = s.new_instance();
     let t = s.invoke(stackful(third, 4)).unwrap();
     expect_start(&mut s, 4);
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(t)));
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(t))
+    );
     s.exit_thread().unwrap();
     expect_idle(&mut s);
     assert_eq!(s.task_state(good_task), None);
@@ -654,16 +718,19 @@ fn poisoned_instance_other_instance_keeps_running() {
     expect_idle(&mut s);
     s.invoke(stackful(bad, 2)).unwrap();
     expect_start(&mut s, 2);
-    assert!(s.task_cancel().is_err());
+    assert!(s.running().unwrap().task_cancel().is_err());
     // The parked task of `good` resumes and finishes.
     s.host_return(host).unwrap();
     expect_returned(&mut s, gt, host);
-    assert_eq!(s.task_return(), Ok(ResultDelivery::Host(good_task)));
+    assert_eq!(
+        s.running().unwrap().task_return(),
+        Ok(ResultDelivery::Host(good_task))
+    );
     s.exit_thread().unwrap();
     expect_idle(&mut s);
     assert!(!s.is_poisoned(good));
     assert_eq!(s.live_tasks(), 0);
-    assert_eq!(s.invoke(stackful(bad, 2)), Err(Trap::CannotEnter));
+    assert_eq!(s.invoke(stackful(bad, 2)), Err(Trap::CannotEnter.into()));
 }
 #[test]
 fn last_thread_exits_an_unresolved_task() {

@@ -11,8 +11,8 @@ use crate::abi::lift::{lift_flat_values, load, FlatIter};
 use crate::abi::lower::{store, store_string_into_range};
 use crate::abi::types::{Ty, MAX_FLAT_PARAMS};
 use crate::abi::val::{Flat, Str, StrEnc};
-use crate::canon::{core_trap, elem_type, suspend, Cx};
-use crate::error::{trap_if, trap_to_wasmi, Trap};
+use crate::canon::{core_trap, elem_type, running, suspend, Cx};
+use crate::error::{trap_if, trap_to_wasmi, EmbedderFault, Trap};
 use crate::state::Opts;
 use crate::state::{InstId, Park, Rt};
 
@@ -117,6 +117,11 @@ pub fn call(
     results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
     let mut ctx = caller.as_context_mut();
+    // Every built-in acts for the running thread: none running is the
+    // runtime's own bug, not a guest trap.
+    if let Err(e) = ctx.data_mut().core.running() {
+        return Err(wasmi::Error::host(EmbedderFault(e)));
+    }
     let r = call_inner(&mut ctx, b, params, results);
     if ctx.data().trace {
         let name = format!("{b:?}");
@@ -232,7 +237,7 @@ fn task_return(
         }
     }
     let rt = ctx.data_mut();
-    let delivery = rt.core.task_return().map_err(core_trap)?;
+    let delivery = running(&mut rt.core)?.task_return().map_err(core_trap)?;
     let inst = current_inst(rt)?;
     let tys: Vec<Ty> = result.iter().cloned().collect();
     let flat: Vec<Flat> = params.iter().map(Flat::from_wasmi).collect();
@@ -259,7 +264,7 @@ fn task_cancel(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core.task_cancel().map_err(core_trap)?;
+    running(&mut rt.core)?.task_cancel().map_err(core_trap)?;
     Ok(None)
 }
 
@@ -271,7 +276,7 @@ fn context_get(
     i: &u32,
 ) -> R {
     let rt = ctx.data_mut();
-    let v = rt.core.context_get(*i).map_err(core_trap)?;
+    let v = running(&mut rt.core)?.context_get(*i).map_err(core_trap)?;
     set_i32(results, v as u32);
     Ok(None)
 }
@@ -285,7 +290,9 @@ fn context_set(
 ) -> R {
     let rt = ctx.data_mut();
     let v = arg(params, 0)?;
-    rt.core.context_set(*i, u64::from(v)).map_err(core_trap)?;
+    running(&mut rt.core)?
+        .context_set(*i, u64::from(v))
+        .map_err(core_trap)?;
     Ok(None)
 }
 
@@ -296,7 +303,10 @@ fn backpressure_inc(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core.backpressure_inc().map(|_| None).map_err(core_trap)
+    running(&mut rt.core)?
+        .backpressure_inc()
+        .map(|_| None)
+        .map_err(core_trap)
 }
 
 /// `canon backpressure.dec` (`canon_backpressure_dec` in `definitions.py`).
@@ -306,7 +316,10 @@ fn backpressure_dec(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core.backpressure_dec().map(|_| None).map_err(core_trap)
+    running(&mut rt.core)?
+        .backpressure_dec()
+        .map(|_| None)
+        .map_err(core_trap)
 }
 
 /// `canon thread.yield` (`canon_thread_yield` in `definitions.py`).
@@ -317,7 +330,7 @@ fn thread_yield(
     c: &bool,
 ) -> R {
     let rt = ctx.data_mut();
-    let s = rt.core.thread_yield(*c).map_err(core_trap)?;
+    let s = running(&mut rt.core)?.thread_yield(*c).map_err(core_trap)?;
     Ok(step_i32(s, results, true))
 }
 
@@ -328,7 +341,9 @@ fn subtask_drop(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core.subtask_drop(arg(params, 0)?).map_err(core_trap)?;
+    running(&mut rt.core)?
+        .subtask_drop(arg(params, 0)?)
+        .map_err(core_trap)?;
     Ok(None)
 }
 
@@ -340,8 +355,7 @@ fn subtask_cancel(
     a: &bool,
 ) -> R {
     let rt = ctx.data_mut();
-    let s = rt
-        .core
+    let s = running(&mut rt.core)?
         .subtask_cancel(*a, arg(params, 0)?)
         .map_err(core_trap)?;
     Ok(step_i32(s, results, true))
@@ -357,7 +371,12 @@ fn copy_new(
 ) -> R {
     let rt = ctx.data_mut();
     let e = elem_type(rt, elem);
-    let v = rt.core.copy_new(*kind, e).map_err(core_trap)?;
+    let r = running(&mut rt.core)?;
+    let v = match kind {
+        EndKind::Stream => r.stream_new(e),
+        EndKind::Future => r.future_new(e),
+    }
+    .map_err(core_trap)?;
     if let Some(r) = results.first_mut() {
         *r = wasmi::Val::I64(v as i64);
     }
@@ -391,11 +410,15 @@ fn copy(
         len,
         mem_size,
     };
-    let out = ctx
-        .data_mut()
-        .core
-        .copy(*kind, *readable, e, opts.is_async, i, buf)
-        .map_err(core_trap)?;
+    let r = running(&mut ctx.data_mut().core)?;
+    let a = opts.is_async;
+    let out = match (kind, readable) {
+        (EndKind::Stream, true) => r.stream_read(e, a, i, buf),
+        (EndKind::Stream, false) => r.stream_write(e, a, i, buf),
+        (EndKind::Future, true) => r.future_read(e, a, i, buf),
+        (EndKind::Future, false) => r.future_write(e, a, i, buf),
+    }
+    .map_err(core_trap)?;
     if ctx.data().trace {
         eprintln!("[canon-async-spec] copy {kind:?} readable={readable} -> {out:?}");
     }
@@ -420,10 +443,15 @@ fn cancel_copy(
 ) -> R {
     let rt = ctx.data_mut();
     let e = elem_type(rt, elem);
-    let s = rt
-        .core
-        .cancel_copy(*kind, *readable, e, *is_async, arg(params, 0)?)
-        .map_err(core_trap)?;
+    let (i, a) = (arg(params, 0)?, *is_async);
+    let r = running(&mut rt.core)?;
+    let s = match (kind, readable) {
+        (EndKind::Stream, true) => r.stream_cancel_read(e, a, i),
+        (EndKind::Stream, false) => r.stream_cancel_write(e, a, i),
+        (EndKind::Future, true) => r.future_cancel_read(e, a, i),
+        (EndKind::Future, false) => r.future_cancel_write(e, a, i),
+    }
+    .map_err(core_trap)?;
     Ok(step_i32(s, results, true))
 }
 
@@ -438,9 +466,15 @@ fn drop_end(
 ) -> R {
     let rt = ctx.data_mut();
     let e = elem_type(rt, elem);
-    rt.core
-        .drop_end(*kind, *readable, e, arg(params, 0)?)
-        .map_err(core_trap)?;
+    let i = arg(params, 0)?;
+    let r = running(&mut rt.core)?;
+    match (kind, readable) {
+        (EndKind::Stream, true) => r.stream_drop_readable(e, i),
+        (EndKind::Stream, false) => r.stream_drop_writable(e, i),
+        (EndKind::Future, true) => r.future_drop_readable(e, i),
+        (EndKind::Future, false) => r.future_drop_writable(e, i),
+    }
+    .map_err(core_trap)?;
     Ok(None)
 }
 
@@ -460,7 +494,9 @@ fn error_context_new(
     };
     let rt = ctx.data_mut();
     let id = rt.error_messages.insert(s.text) as u32;
-    let i = rt.core.error_context_new(id).map_err(core_trap)?;
+    let i = running(&mut rt.core)?
+        .error_context_new(id)
+        .map_err(core_trap)?;
     set_i32(results, i);
     Ok(None)
 }
@@ -475,7 +511,9 @@ fn error_context_debug_message(
     let rt = ctx.data_mut();
     let inst = current_inst(rt)?;
     let (i, ptr) = (arg(params, 0)?, arg(params, 1)?);
-    let id = rt.core.error_context_debug_message(i).map_err(core_trap)?;
+    let id = running(&mut rt.core)?
+        .error_context_debug_message(i)
+        .map_err(core_trap)?;
     let text = rt
         .error_messages
         .get(id as usize)
@@ -502,7 +540,7 @@ fn error_context_drop(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core
+    running(&mut rt.core)?
         .error_context_drop(arg(params, 0)?)
         .map_err(core_trap)?;
     while let Some(id) = rt.core.take_freed_error_message() {
@@ -518,7 +556,9 @@ fn waitable_set_new(
     results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    let i = rt.core.waitable_set_new().map_err(core_trap)?;
+    let i = running(&mut rt.core)?
+        .waitable_set_new()
+        .map_err(core_trap)?;
     set_i32(results, i);
     Ok(None)
 }
@@ -533,8 +573,7 @@ fn waitable_set_wait(
 ) -> R {
     let rt = ctx.data_mut();
     let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
-    match rt
-        .core
+    match running(&mut rt.core)?
         .waitable_set_wait(*cancellable, si, ptr)
         .map_err(core_trap)?
     {
@@ -557,8 +596,7 @@ fn waitable_set_poll(
 ) -> R {
     let rt = ctx.data_mut();
     let (si, ptr) = (arg(params, 0)?, arg(params, 1)?);
-    let e = rt
-        .core
+    let e = running(&mut rt.core)?
         .waitable_set_poll(*cancellable, si)
         .map_err(core_trap)?;
     store_event(ctx, *memory, ptr, &e)?;
@@ -573,7 +611,7 @@ fn waitable_set_drop(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core
+    running(&mut rt.core)?
         .waitable_set_drop(arg(params, 0)?)
         .map_err(core_trap)?;
     Ok(None)
@@ -586,7 +624,7 @@ fn waitable_join(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core
+    running(&mut rt.core)?
         .waitable_join(arg(params, 0)?, arg(params, 1)?)
         .map_err(core_trap)?;
     Ok(None)
@@ -599,7 +637,7 @@ fn thread_index(
     results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    let i = rt.core.thread_index().map_err(core_trap)?;
+    let i = running(&mut rt.core)?.thread_index().map_err(core_trap)?;
     set_i32(results, i);
     Ok(None)
 }
@@ -620,11 +658,15 @@ fn thread_new_indirect(
     let ok = f.filter(|f| f.ty(&*ctx) == *ft);
     let rt = ctx.data_mut();
     match ok {
-        None => Err(core_trap(rt.core.thread_new_indirect_invalid())),
+        None => Err(core_trap(
+            running(&mut rt.core)?.thread_new_indirect_invalid(),
+        )),
         Some(f) => {
             // Kept until the thread starts (`Action::StartThread`).
             let id = rt.thread_funcs.insert(f) as u32;
-            let i = rt.core.thread_new_indirect(id, c).map_err(core_trap)?;
+            let i = running(&mut rt.core)?
+                .thread_new_indirect(id, c)
+                .map_err(core_trap)?;
             set_i32(results, i);
             Ok(None)
         }
@@ -638,7 +680,7 @@ fn thread_resume_later(
     _results: &mut [wasmi::Val],
 ) -> R {
     let rt = ctx.data_mut();
-    rt.core
+    running(&mut rt.core)?
         .thread_resume_later(arg(params, 0)?)
         .map_err(core_trap)?;
     Ok(None)
@@ -652,7 +694,9 @@ fn thread_suspend(
     c: &bool,
 ) -> R {
     let rt = ctx.data_mut();
-    let s = rt.core.thread_suspend(*c).map_err(core_trap)?;
+    let s = running(&mut rt.core)?
+        .thread_suspend(*c)
+        .map_err(core_trap)?;
     Ok(step_i32(s, results, true))
 }
 
@@ -669,8 +713,7 @@ fn thread_switch(
     c: &bool,
 ) -> R {
     let rt = ctx.data_mut();
-    let s = rt
-        .core
+    let s = running(&mut rt.core)?
         .thread_switch(kind, *c, arg(params, 0)?)
         .map_err(core_trap)?;
     Ok(step_i32(s, results, true))

@@ -15,12 +15,35 @@ use crate::abi::types::{
     MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
 };
 use crate::abi::val::{Flat, Handle, StrEnc, Val};
-use crate::error::{trap_from_wasmi, trap_to_wasmi, Trap};
+use crate::error::{trap_from_wasmi, trap_to_wasmi, EmbedderFault, Trap};
 use crate::state::{CFunc, CallRec, InstId, LowerDef, Opts, Park, Rt, Suspend};
 
 /// Converts a core trap into a runtime trap.
 pub fn core_trap(t: canon_async::Trap) -> Trap {
     t.into()
+}
+
+/// A misuse of the core by this runtime (its own bug, never the guest's):
+/// the core changed nothing and poisoned nothing. It unwinds the call as
+/// an internal error ([`EmbedderFault`] when
+/// raised inside a built-in, which the driver does not count as a guest trap).
+pub fn embedder_trap(e: canon_async::EmbedderError) -> Trap {
+    Trap::new(EmbedderFault(e).to_string())
+}
+
+/// The trap of a core call that may trap or be misused ([`canon_async::Error`]).
+pub fn core_error(e: canon_async::Error) -> Trap {
+    match e {
+        canon_async::Error::Trap(t) => core_trap(t),
+        canon_async::Error::Embedder(e) => embedder_trap(e),
+    }
+}
+
+/// The core's running thread, for one built-in. `builtins::call`
+/// checked that one runs before the built-in's body, so an error here is
+/// the runtime's own bug.
+pub fn running(core: &mut canon_async::Store) -> Result<canon_async::Running<'_>, Trap> {
+    core.running().map_err(embedder_trap)
 }
 
 /// Parks the running thread: records how to resume it and unwinds to the
@@ -131,7 +154,7 @@ impl AbiCx for Cx<'_, '_> {
             .realloc
             .ok_or_else(|| Trap::new("no `realloc` canonical option"))?;
         let inst = self.inst;
-        self.rt().core.begin_realloc(inst).map_err(core_trap)?;
+        self.rt().core.begin_realloc(inst).map_err(core_error)?;
         let args = [old, old_size, align, new_size].map(|v| wasmi::Val::I32(v as i32));
         let mut out = [wasmi::Val::I32(0)];
         let r = nested_call(self.ctx, f, &args, &mut out);
@@ -139,7 +162,7 @@ impl AbiCx for Cx<'_, '_> {
             self.rt().core.wasm_trapped();
             return Err(t);
         }
-        self.rt().core.end_realloc().map_err(core_trap)?;
+        self.rt().core.end_realloc().map_err(core_error)?;
         match out[0] {
             wasmi::Val::I32(p) => Ok(p as u32),
             _ => Err(Trap::new("realloc returned a non-i32")),
@@ -278,6 +301,8 @@ pub fn lowered_call(
     };
     let subtask = rt
         .core
+        .running()
+        .map_err(|e| wasmi::Error::host(EmbedderFault(e)))?
         .canon_lower(callee, def.opts.is_async)
         .map_err(|t| trap_to_wasmi(core_trap(t)))?;
     rt.calls.insert(
@@ -401,7 +426,9 @@ pub fn resource_new(
     let rep = arg_i32(params, 0)?;
     let s = ctx.data_mut();
     let c = core_rt_of(s, rt)?;
-    s.core.resource_new(c, rep).map_err(core_trap)
+    running(&mut s.core)?
+        .resource_new(c, rep)
+        .map_err(core_trap)
 }
 
 /// `resource.rep`.
@@ -413,7 +440,7 @@ pub fn resource_rep(
     let i = arg_i32(params, 0)?;
     let s = ctx.data_mut();
     let c = core_rt_of(s, rt)?;
-    s.core.resource_rep(c, i).map_err(core_trap)
+    running(&mut s.core)?.resource_rep(c, i).map_err(core_trap)
 }
 
 /// `resource.drop`, running the destructor as a nested synchronous call.
@@ -425,7 +452,10 @@ pub fn resource_drop(
     let i = arg_i32(params, 0)?;
     let s = ctx.data_mut();
     let c = core_rt_of(s, rt)?;
-    let Some(d) = s.core.resource_drop(c, i).map_err(core_trap)? else {
+    let Some(d) = running(&mut s.core)?
+        .resource_drop(c, i)
+        .map_err(core_trap)?
+    else {
         return Ok(());
     };
     if let Some(host_dtor) = s.resources.get(rt).and_then(|r| r.host_dtor.clone()) {
@@ -435,13 +465,13 @@ pub fn resource_drop(
     let Some(dtor) = s.resources.get(rt).and_then(|r| r.dtor) else {
         return Ok(());
     };
-    s.core.begin_sync_call(d.impl_inst).map_err(core_trap)?;
+    s.core.begin_sync_call(d.impl_inst).map_err(core_error)?;
     let r = nested_call(ctx, dtor, &[wasmi::Val::I32(d.rep as i32)], &mut []);
     if let Err(t) = r {
         ctx.data_mut().core.wasm_trapped();
         return Err(t);
     }
-    ctx.data_mut().core.end_sync_call().map_err(core_trap)
+    ctx.data_mut().core.end_sync_call().map_err(core_error)
 }
 
 /// Delivers a task's results as the core says.

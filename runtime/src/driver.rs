@@ -19,8 +19,8 @@ use crate::abi::lower::lower_flat_values;
 use crate::abi::types::{flatten_functype, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
 use crate::abi::val::{Flat, Val};
 use crate::builtins::store_event;
-use crate::canon::{core_trap, deliver, lift_call_args, nested_call, sync_lower_results, Cx};
-use crate::error::{trap_from_wasmi, Trap};
+use crate::canon::{core_error, deliver, lift_call_args, nested_call, sync_lower_results, Cx};
+use crate::error::{trap_from_wasmi, EmbedderFault, Trap};
 use crate::state::{CFunc, HostInvoke, Lifted, Park, Rt, Suspend};
 
 /// What a top-level wasmi call runs.
@@ -78,7 +78,7 @@ impl Driver {
             .data_mut()
             .core
             .invoke(l.descriptor())
-            .map_err(core_trap)?;
+            .map_err(core_error)?;
         store.data_mut().host_calls.insert(
             task,
             HostInvoke {
@@ -118,7 +118,7 @@ impl Driver {
             .data_mut()
             .core
             .begin_sync_call(inst)
-            .map_err(core_trap)?;
+            .map_err(core_error)?;
         self.sync_done = false;
         let r = f.call_resumable(&mut *store, &[], &mut []);
         let r = self
@@ -341,6 +341,9 @@ impl Driver {
                         },
                     );
                     Ok(())
+                } else if let Some(f) = h.host_error().downcast_ref::<EmbedderFault>() {
+                    // The runtime's own misuse of the core: not a guest trap.
+                    Err(Trap::new(f.to_string()))
                 } else {
                     let t = trap_from_wasmi(h.into_host_error());
                     Err(fail(store, t))
@@ -349,7 +352,10 @@ impl Driver {
             Ok(ResumableCall::OutOfFuel(_)) => {
                 Err(fail(store, Trap::new("all fuel consumed by WebAssembly")))
             }
-            Err(e) => Err(fail(store, trap_from_wasmi(e))),
+            Err(e) => match e.downcast_ref::<EmbedderFault>() {
+                Some(f) => Err(Trap::new(f.to_string())),
+                None => Err(fail(store, trap_from_wasmi(e))),
+            },
         }
     }
 
@@ -373,7 +379,7 @@ impl Driver {
                     lift_flat_values(&mut cx, MAX_FLAT_RESULTS, &mut it, &l.ty.result_types())
                 }
                 .map_err(|t| fail(store, t))?;
-                let d = store.data_mut().core.lift_returned().map_err(core_trap)?;
+                let d = store.data_mut().core.lift_returned().map_err(core_error)?;
                 {
                     let mut ctx = store.as_context_mut();
                     deliver(&mut ctx, d, vals).map_err(|t| fail(store, t))?;
@@ -385,11 +391,11 @@ impl Driver {
                     store.data_mut().core.set_may_leave(true);
                     r.map_err(|t| fail(store, t))?;
                 }
-                store.data_mut().core.exit_thread().map_err(core_trap)
+                store.data_mut().core.exit_thread().map_err(core_error)
             }
             Run::SyncCall => {
                 self.sync_done = true;
-                store.data_mut().core.end_sync_call().map_err(core_trap)
+                store.data_mut().core.end_sync_call().map_err(core_error)
             }
             Run::Entry(l, _) | Run::Callback(l) if l.kind == LiftKind::AsyncCallback => {
                 let code = match outs.first() {
@@ -400,9 +406,9 @@ impl Driver {
                     .data_mut()
                     .core
                     .callback_returned(code)
-                    .map_err(core_trap)
+                    .map_err(core_error)
             }
-            _ => store.data_mut().core.exit_thread().map_err(core_trap),
+            _ => store.data_mut().core.exit_thread().map_err(core_error),
         }
     }
 }

@@ -44,6 +44,23 @@ impl From<canon_async::Trap> for Trap {
 
 impl wasmi::errors::HostError for Trap {}
 
+/// A misuse of the core by this runtime (its own bug, never the guest's),
+/// found inside a host function: it unwinds the core wasm call like a trap,
+/// but the driver does not report it to the core as a guest trap, so no
+/// instance is poisoned by it. The driver returns it as an internal trap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedderFault(pub canon_async::EmbedderError);
+
+impl fmt::Display for EmbedderFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "internal: embedder error: {}", self.0)
+    }
+}
+
+impl std::error::Error for EmbedderFault {}
+
+impl wasmi::errors::HostError for EmbedderFault {}
+
 /// Returns `Err(Trap)` with the message when the condition holds.
 pub fn trap_if(cond: bool, msg: &str) -> Result<(), Trap> {
     if cond {

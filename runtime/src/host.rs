@@ -244,7 +244,7 @@ impl<'a> HostCx<'a> {
     ) -> Result<(), Trap> {
         let s = end_id(end)?;
         let rt = self.store.data_mut();
-        if rt.core.host_state(s).is_none() {
+        if rt.core.host_end(s).is_err() {
             rt.core
                 .host_adopt(s)
                 .map_err(|e| Trap::new(format!("not a readable end the host holds: {e:?}")))?;
@@ -254,7 +254,8 @@ impl<'a> HostCx<'a> {
         }
         let c = rt
             .core
-            .host_read(s, max)
+            .host_end(s)
+            .and_then(|mut e| e.read(max))
             .map_err(|e| Trap::new(format!("host read: {e:?}")))?;
         rt.host.ops.insert(
             s,
@@ -284,7 +285,8 @@ impl<'a> HostCx<'a> {
         let n = u32::try_from(vals.len()).map_err(|_| Trap::new("too many values"))?;
         let c = rt
             .core
-            .host_write(s, n)
+            .host_end(s)
+            .and_then(|mut e| e.write(n))
             .map_err(|e| Trap::new(format!("not a writable end the host holds: {e:?}")))?;
         rt.host.ops.insert(
             s,
@@ -304,7 +306,8 @@ impl<'a> HostCx<'a> {
             .store
             .data_mut()
             .core
-            .host_cancel(s)
+            .host_end(s)
+            .and_then(|mut e| e.cancel())
             .map_err(|e| Trap::new(format!("host cancel: {e:?}")))?;
         self.finish(s, d.into());
         Ok(())
@@ -316,7 +319,8 @@ impl<'a> HostCx<'a> {
         self.store
             .data_mut()
             .core
-            .host_drop(s)
+            .host_end(s)
+            .and_then(|e| e.drop())
             .map_err(|e| Trap::new(format!("host drop: {e:?}")))
     }
 
@@ -605,7 +609,13 @@ pub(crate) fn poll_host_ends(store: &mut wasmi::Store<Rt>) -> bool {
     rt.core.take_host_events(&mut ended);
     let mut any = false;
     for &s in &ended {
-        if let Ok(Some(d)) = store.data_mut().core.host_poll(s) {
+        let done = store
+            .data_mut()
+            .core
+            .host_end(s)
+            .ok()
+            .and_then(|mut e| e.poll());
+        if let Some(d) = done {
             HostCx::new(store.as_context_mut()).finish(s, d.into());
             any = true;
         }

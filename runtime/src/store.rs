@@ -19,7 +19,7 @@ use canon_async::{Action, InstanceId, TaskId};
 
 use crate::abi::types::FuncTy;
 use crate::abi::val::Val;
-use crate::canon::core_trap;
+use crate::canon::core_error;
 use crate::clock::ClockKind;
 use crate::component::{instantiate, parse_component, ComponentDef, InstanceVal, ItemVal};
 use crate::driver::Driver;
@@ -365,7 +365,7 @@ impl Store {
                     self.tasks.insert(task, id);
                     CallSlot::Started(task)
                 }
-                Err(t) => CallSlot::Done(Err(Error::Trap(core_trap(t)))),
+                Err(e) => CallSlot::Done(Err(Error::Trap(core_error(e)))),
             };
             self.calls.insert(id, slot);
         }

@@ -13,17 +13,18 @@
 //!   [`Store::lower_end`]. A readable end the host received from a guest
 //!   ([`Store::lift_end`]) becomes a host end with [`Store::host_adopt`], or
 //!   goes on to another guest with [`Store::lower_end`] (no copy at all).
-//! - [`Store::host_write`] / [`Store::host_read`] offer a buffer of `n`
+//! - [`Store::host_end`] is the view of a host end through which the host
+//!   copies: [`HostEnd::write`] / [`HostEnd::read`] offer a buffer of `n`
 //!   elements. A guest copy already waiting is met at once: the answer says
 //!   how many elements move now, and where ([`HostCopy::transfer`]).
 //!   Otherwise the host's buffer waits for the guest, whose built-in then
 //!   returns the [`Transfer`] naming the host side; the host learns the
-//!   outcome with [`Store::host_poll`]. The host's buffer must stay valid
+//!   outcome with [`HostEnd::poll`]. The host's buffer must stay valid
 //!   until then. A host that offers nothing leaves a guest copy blocked.
-//! - [`Store::host_cancel`] cancels the host's own waiting copy;
-//!   [`Store::host_defer_cancel`] makes a guest's cancel of a copy waiting
-//!   on the host wait until [`Store::host_cancel_peer`].
-//! - [`Store::host_drop`] drops the host end; a guest copy waiting on it
+//! - [`HostEnd::cancel`] cancels the host's own waiting copy;
+//!   [`HostEnd::defer_cancel`] makes a guest's cancel of a copy waiting
+//!   on the host wait until [`HostEnd::cancel_peer`].
+//! - [`HostEnd::drop`] drops the host end; a guest copy waiting on it
 //!   gets DROPPED.
 //!
 //! ```
@@ -43,10 +44,10 @@
 //! let r = store.lower_end(inst, s).unwrap();
 //! // The host offers 3 bytes; no reader waits yet.
 //! let host_bytes = [7u8, 8, 9];
-//! assert_eq!(store.host_write(s, 3).unwrap().done, None);
+//! assert_eq!(store.host_end(s).unwrap().write(3).unwrap().done, None);
 //! // The guest reads up to 8 bytes at address 4: eager completion.
 //! let buf = GuestBuf { mem: 0, ptr: 4, len: 8, mem_size: 16 };
-//! let out = store.copy(EndKind::Stream, true, u8s, true, r, buf).unwrap();
+//! let out = store.running().unwrap().stream_read(u8s, true, r, buf).unwrap();
 //! assert_eq!(out.step, Step::Done(CopyResult::Completed as u32 | 3 << 4));
 //! // The embedder moves the bytes as the transfer says.
 //! let t = out.transfer.unwrap();
@@ -56,17 +57,18 @@
 //! mem[dst as usize..][..n].copy_from_slice(&host_bytes[offset as usize..][..n]);
 //! assert_eq!(&mem[4..7], &[7, 8, 9]);
 //! // The host learns that its write completed, then closes the stream.
-//! let done = store.host_poll(s).unwrap().unwrap();
+//! let mut end = store.host_end(s).unwrap();
+//! let done = end.poll().unwrap();
 //! assert_eq!((done.result, done.progress), (CopyResult::Completed, 3));
-//! store.host_drop(s).unwrap();
-//! let out = store.copy(EndKind::Stream, true, u8s, true, r, buf).unwrap();
+//! end.drop().unwrap();
+//! let out = store.running().unwrap().stream_read(u8s, true, r, buf).unwrap();
 //! assert_eq!(out.step, Step::Done(CopyResult::Dropped as u32));
 //! ```
 
-use crate::copy::EndKind;
-use crate::copy::{CopyResult, CopyState, ElemType, GuestBuffer, HostEnd, Party, Shared};
+use crate::copy::{CopyResult, CopyState, ElemType, EndKind, GuestBuffer, HostSide, Party, Shared};
+use crate::error::EmbedderError;
 use crate::ids::SharedId;
-use crate::store::{EmbedderError, Store};
+use crate::store::Store;
 
 use super::Transfer;
 
@@ -79,30 +81,36 @@ pub struct HostCopyDone {
     pub progress: u32,
 }
 
-/// What [`Store::host_write`] and [`Store::host_read`] return.
+/// What [`HostEnd::write`] and [`HostEnd::read`] return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct HostCopy {
     /// The outcome if the copy finished now; `None` while it waits for the
-    /// guest (ask [`Store::host_poll`] later).
+    /// guest (ask [`HostEnd::poll`] later).
     pub done: Option<HostCopyDone>,
     /// The elements to move now, between the host's buffer and guest memory.
     pub transfer: Option<Transfer>,
 }
 
-impl Store {
-    fn host_end(&self, s: SharedId) -> Result<&HostEnd, EmbedderError> {
-        self.shared
-            .get(s.key())
-            .and_then(|sh| sh.host.as_ref())
-            .ok_or(EmbedderError::UnknownId)
-    }
+/// The host's end of a stream or future, as [`Store::host_end`] finds it:
+/// the host copies through it.
+#[derive(Debug)]
+pub struct HostEnd<'a> {
+    store: &'a mut Store,
+    shared: SharedId,
+}
 
-    fn host_end_mut(&mut self, s: SharedId) -> Result<&mut HostEnd, EmbedderError> {
-        self.shared
-            .get_mut(s.key())
-            .and_then(|sh| sh.host.as_mut())
-            .ok_or(EmbedderError::UnknownId)
+impl Store {
+    /// The host's end of the stream or future `shared` ([`EmbedderError::UnknownId`]
+    /// when no such stream or future exists or the host holds none of its ends).
+    pub fn host_end(&mut self, shared: SharedId) -> Result<HostEnd<'_>, EmbedderError> {
+        match self.shared.get(shared.key()) {
+            Some(sh) if sh.host.is_some() => Ok(HostEnd {
+                store: self,
+                shared,
+            }),
+            _ => Err(EmbedderError::UnknownId),
+        }
     }
 
     /// A new stream or future whose writable end the host holds. Its
@@ -115,7 +123,7 @@ impl Store {
             dropped: false,
             pending: None,
             ends: 2,
-            host: Some(HostEnd::new(false)),
+            host: Some(HostSide::new(false)),
         }))
     }
 
@@ -129,7 +137,7 @@ impl Store {
         if sh.host.is_some() {
             return Err(EmbedderError::WrongState);
         }
-        sh.host = Some(HostEnd::new(true));
+        sh.host = Some(HostSide::new(true));
         Ok(())
     }
 
@@ -139,41 +147,82 @@ impl Store {
         self.shared.get(shared.key()).map(|sh| sh.elem)
     }
 
-    /// The state of the host's end of `shared`.
-    pub fn host_state(&self, shared: SharedId) -> Option<CopyState> {
-        self.host_end(shared).ok().map(|h| h.state)
+    /// Moves to `into`, oldest first, the streams and futures whose host
+    /// end got an event (its copy finished: a guest copy met it, the guest
+    /// dropped its end, or it was cancelled) since this was last asked; ask
+    /// [`HostEnd::poll`] for each outcome. An end may come back after
+    /// its event was already polled (then `poll` finds nothing), or after
+    /// the host dropped it (then [`Store::host_end`] finds nothing).
+    /// Drain it after each action the host runs, or it grows with every
+    /// event.
+    pub fn take_host_events(&mut self, into: &mut alloc::vec::Vec<SharedId>) {
+        into.append(&mut self.host_events);
+    }
+}
+
+impl HostEnd<'_> {
+    fn side(&self) -> &HostSide {
+        self.store.shared[self.shared.key()]
+            .host
+            .as_ref()
+            .expect("a host end view names a host end")
     }
 
-    /// How many elements a guest copy waiting on the host end of `shared`
-    /// can still take (a reader) or give (a writer); `None` when no guest
-    /// copy waits (or the host's own copy is the one waiting).
-    pub fn host_peer_waiting(&self, shared: SharedId) -> Option<u32> {
-        self.host_end(shared).ok()?;
-        match self.shared[shared.key()].pending?.end {
-            Party::Guest(w) => Some(self.end(w).buffer.map_or(0, |b| b.remain())),
+    fn side_mut(&mut self) -> &mut HostSide {
+        self.store.shared[self.shared.key()]
+            .host
+            .as_mut()
+            .expect("a host end view names a host end")
+    }
+
+    fn kind(&self) -> EndKind {
+        self.store.shared[self.shared.key()].kind
+    }
+
+    /// The stream or future.
+    pub fn shared(&self) -> SharedId {
+        self.shared
+    }
+
+    /// Its element type: what the host must convert.
+    pub fn elem(&self) -> ElemType {
+        self.store.shared[self.shared.key()].elem
+    }
+
+    /// The state of the host's end.
+    pub fn state(&self) -> CopyState {
+        self.side().state
+    }
+
+    /// How many elements a guest copy waiting on this end can still take
+    /// (a reader) or give (a writer); `None` when no guest copy waits (or
+    /// the host's own copy is the one waiting).
+    pub fn peer_waiting(&self) -> Option<u32> {
+        match self.store.shared[self.shared.key()].pending?.end {
+            Party::Guest(w) => Some(self.store.end(w).buffer.map_or(0, |b| b.remain())),
             Party::Host => None,
         }
     }
 
     /// The host writes up to `n` elements (1 for a future) to the guest
-    /// reading from `shared`.
-    pub fn host_write(&mut self, shared: SharedId, n: u32) -> Result<HostCopy, EmbedderError> {
-        self.host_copy(shared, false, n)
+    /// reading from this stream or future.
+    pub fn write(&mut self, n: u32) -> Result<HostCopy, EmbedderError> {
+        self.copy(false, n)
     }
 
     /// The host reads up to `n` elements (1 for a future) from the guest
-    /// writing to `shared`.
-    pub fn host_read(&mut self, shared: SharedId, n: u32) -> Result<HostCopy, EmbedderError> {
-        self.host_copy(shared, true, n)
+    /// writing to this stream or future.
+    pub fn read(&mut self, n: u32) -> Result<HostCopy, EmbedderError> {
+        self.copy(true, n)
     }
 
-    fn host_copy(&mut self, s: SharedId, reading: bool, n: u32) -> Result<HostCopy, EmbedderError> {
-        let kind = self.host_kind(s)?;
-        let h = self.host_end_mut(s)?;
+    fn copy(&mut self, reading: bool, n: u32) -> Result<HostCopy, EmbedderError> {
+        let (s, kind) = (self.shared, self.kind());
+        let length = if kind == EndKind::Future { 1 } else { n };
+        let h = self.side_mut();
         if h.readable != reading || h.state != CopyState::Idle {
             return Err(EmbedderError::WrongState);
         }
-        let length = if kind == EndKind::Future { 1 } else { n };
         if length > crate::table::MAX_LENGTH {
             return Err(EmbedderError::WrongState);
         }
@@ -185,127 +234,109 @@ impl Store {
             progress: 0,
         });
         let r = match kind {
-            EndKind::Stream => self.stream_rendezvous(s, None, Party::Host, reading),
-            EndKind::Future => self.future_rendezvous(s, None, Party::Host, reading),
+            EndKind::Stream => self.store.stream_rendezvous(s, None, Party::Host, reading),
+            EndKind::Future => self.store.future_rendezvous(s, None, Party::Host, reading),
         };
         // The same-instance rule never applies to the host.
         let transfer = r.unwrap_or(None);
         Ok(HostCopy {
-            done: self.host_poll(s)?,
+            done: self.poll(),
             transfer,
         })
     }
 
-    fn host_kind(&self, s: SharedId) -> Result<EndKind, EmbedderError> {
-        self.host_end(s)?;
-        Ok(self.shared[s.key()].kind)
+    /// Delivers the pending event of this end, if any: the host's copy
+    /// finished (its buffer is free again).
+    pub fn poll(&mut self) -> Option<HostCopyDone> {
+        let (result, reclaim) = self.side_mut().event.take()?;
+        let progress = self
+            .store
+            .deliver_copy(self.shared, Party::Host, result, reclaim);
+        Some(HostCopyDone { result, progress })
     }
 
-    /// Moves to `into`, oldest first, the streams and futures whose host
-    /// end got an event (its copy finished: a guest copy met it, the guest
-    /// dropped its end, or it was cancelled) since this was last asked; ask
-    /// [`Store::host_poll`] for each outcome. An end may come back after
-    /// its event was already polled (then `host_poll` finds nothing).
-    /// Drain it after each action the host runs, or it grows with every
-    /// event.
-    pub fn take_host_events(&mut self, into: &mut alloc::vec::Vec<SharedId>) {
-        into.append(&mut self.host_events);
-    }
-
-    /// Delivers the pending event of the host end of `shared`, if any: the
-    /// host's copy finished (its buffer is free again).
-    pub fn host_poll(&mut self, shared: SharedId) -> Result<Option<HostCopyDone>, EmbedderError> {
-        let h = self.host_end_mut(shared)?;
-        let Some((result, reclaim)) = h.event.take() else {
-            return Ok(None);
-        };
-        let progress = self.deliver_copy(shared, Party::Host, result, reclaim);
-        Ok(Some(HostCopyDone { result, progress }))
-    }
-
-    /// Cancels the host's copy in progress on `shared`: the outcome, which
-    /// is COMPLETED or DROPPED when that happened first.
-    pub fn host_cancel(&mut self, shared: SharedId) -> Result<HostCopyDone, EmbedderError> {
-        let h = self.host_end_mut(shared)?;
+    /// Cancels the host's copy in progress: the outcome, which is
+    /// COMPLETED or DROPPED when that happened first.
+    pub fn cancel(&mut self) -> Result<HostCopyDone, EmbedderError> {
+        let h = self.side_mut();
         if h.state != CopyState::Copying {
             return Err(EmbedderError::WrongState);
         }
         h.state = CopyState::CancellingCopy;
         if h.event.is_none() {
+            let s = self.shared;
             debug_assert_eq!(
-                self.shared[shared.key()].pending.map(|p| p.end),
+                self.store.shared[s.key()].pending.map(|p| p.end),
                 Some(Party::Host)
             );
-            self.notify_pending(shared, CopyResult::Cancelled);
+            self.store.notify_pending(s, CopyResult::Cancelled);
         }
-        Ok(self.host_poll(shared)?.expect("the cancelled copy's event"))
+        Ok(self.poll().expect("the cancelled copy's event"))
     }
 
-    /// Whether a guest's cancel of a copy waiting on the host end of
-    /// `shared` waits for the host ([`Store::host_cancel_peer`]) instead of
-    /// finishing at once (the default).
-    pub fn host_defer_cancel(
-        &mut self,
-        shared: SharedId,
-        defer: bool,
-    ) -> Result<(), EmbedderError> {
-        self.host_end_mut(shared)?.defer_cancel = defer;
-        Ok(())
+    /// Whether a guest's cancel of a copy waiting on this end waits for
+    /// the host ([`HostEnd::cancel_peer`]) instead of finishing at once
+    /// (the default).
+    pub fn defer_cancel(&mut self, defer: bool) {
+        self.side_mut().defer_cancel = defer;
     }
 
-    /// Whether a guest asked to cancel its copy waiting on `shared` and
-    /// waits for [`Store::host_cancel_peer`].
-    pub fn host_cancel_requested(&self, shared: SharedId) -> bool {
-        self.host_end(shared)
-            .is_ok_and(|h| h.cancel_requested.is_some())
+    /// Whether a guest asked to cancel its copy waiting on this end and
+    /// waits for [`HostEnd::cancel_peer`].
+    pub fn cancel_requested(&self) -> bool {
+        self.side().cancel_requested.is_some()
     }
 
     /// The host lets a deferred guest cancel finish: the guest's copy gets
     /// CANCELLED with the progress it made (the host may have moved
     /// elements first). Returns whether a cancel was waiting.
-    pub fn host_cancel_peer(&mut self, shared: SharedId) -> Result<bool, EmbedderError> {
-        let Some(w) = self.host_end_mut(shared)?.cancel_requested.take() else {
-            return Ok(false);
+    pub fn cancel_peer(&mut self) -> bool {
+        let Some(w) = self.side_mut().cancel_requested.take() else {
+            return false;
         };
-        let still = self.waitables.get(w.key()).is_some_and(|x| {
+        let (store, shared) = (&mut *self.store, self.shared);
+        let still = store.waitables.get(w.key()).is_some_and(|x| {
             x.end()
                 .is_some_and(|e| e.shared == shared && e.state == CopyState::CancellingCopy)
-        }) && self.shared[shared.key()].pending.map(|p| p.end) == Some(Party::Guest(w));
+        }) && store.shared[shared.key()].pending.map(|p| p.end)
+            == Some(Party::Guest(w));
         if still {
-            self.notify_pending(shared, CopyResult::Cancelled);
+            store.notify_pending(shared, CopyResult::Cancelled);
         }
-        Ok(still)
+        still
     }
 
-    /// Drops the host end of `shared`. A guest copy waiting on it gets
-    /// DROPPED. Like a guest's drop, it must not be copying, and a future's
-    /// writable end must have written its value (or seen DROPPED) first.
-    pub fn host_drop(&mut self, shared: SharedId) -> Result<(), EmbedderError> {
-        let kind = self.host_kind(shared)?;
-        let h = self.host_end(shared)?;
+    /// Drops the host end. A guest copy waiting on it gets DROPPED. Like a
+    /// guest's drop, it must not be copying, and a future's writable end
+    /// must have written its value (or seen DROPPED) first
+    /// ([`EmbedderError::WrongState`] otherwise, and the end stays).
+    pub fn drop(self) -> Result<(), EmbedderError> {
+        let kind = self.kind();
+        let h = self.side();
         if matches!(h.state, CopyState::Copying | CopyState::CancellingCopy)
             || (kind == EndKind::Future && !h.readable && h.state != CopyState::Done)
         {
             return Err(EmbedderError::WrongState);
         }
-        let sh = &mut self.shared[shared.key()];
+        let (store, shared) = (self.store, self.shared);
+        let sh = &mut store.shared[shared.key()];
         sh.host = None;
         if !sh.dropped {
             sh.dropped = true;
-            self.notify_pending(shared, CopyResult::Dropped);
+            store.notify_pending(shared, CopyResult::Dropped);
         }
-        let sh = &mut self.shared[shared.key()];
+        let sh = &mut store.shared[shared.key()];
         sh.ends -= 1;
         if sh.ends == 0 {
-            self.shared.remove(shared.key());
+            store.shared.remove(shared.key());
         }
         Ok(())
     }
 }
 
-impl HostEnd {
+impl HostSide {
     fn new(readable: bool) -> Self {
-        HostEnd {
+        HostSide {
             readable,
             state: CopyState::Idle,
             buffer: None,

@@ -7,15 +7,17 @@
 //!
 //! | step | `definitions.py` (pinned commit) |
 //! |------|----------------------------------|
-//! | [`Store::canon_lower`] | `trap_if(not thread.task.inst.may_leave)`; `subtask = Subtask()`; `subtask.on_cancel = callee(on_start, on_resolve, caller = thread.task.inst)` |
+//! | [`Running::canon_lower`] | `trap_if(not thread.task.inst.may_leave)`; `subtask = Subtask()`; `subtask.on_cancel = callee(on_start, on_resolve, caller = thread.task.inst)` |
 //! | guest callee | `Store.lift`'s `trap_if(not inst.may_enter_from(caller))`, `enter_from(caller)`, then `canon_lift` ([`Store::push_lift`](crate::Store)) |
 //! | host callee | `on_start()` at once, then [`Action::HostCall`] |
 //! | [`Store::finish_lower`], sync | `if not subtask.resolved(): thread.wait_until(subtask.resolved)`; `subtask.deliver_resolve()`; `return subtask.flat_results` |
 //! | [`Store::finish_lower`], async | `if subtask.resolved(): subtask.deliver_resolve(); return [RETURNED]`, else `subtaski = thread.task.inst.handles.add(subtask)`; `return [subtask.state \| (subtaski << 4)]` |
 
 use crate::action::{Action, ResumeValue};
+use crate::error::EmbedderError;
 use crate::ids::{InstanceId, SubtaskId, ThreadId, WaitableId};
 use crate::instance::Handle;
+use crate::running::{Cur, Running};
 use crate::sched::Frame;
 use crate::store::Store;
 use crate::subtask::{Callee, Subtask, SubtaskState};
@@ -38,33 +40,12 @@ pub enum LowerCallee {
 }
 
 impl Store {
-    /// `canon_lower`: the running thread calls `callee`, synchronously
-    /// (`async_ == false`: it resumes with [`ResumeValue::Returned`]
-    /// once the callee resolved) or asynchronously (it resumes with the
-    /// packed `state | index << 4`, or a plain `RETURNED`).
-    ///
-    /// Traps with [`Trap::CannotEnter`] when the callee's instance is
-    /// poisoned, or is the caller's instance, an ancestor or a descendant
-    /// of it (the reference suite's reentrance rule), or is on the current
-    /// call chain (`Store.lift`'s `may_enter_from`: X -> Y -> X).
-    ///
-    /// The caller always suspends (park its continuation and call
-    /// [`Store::next_action`]): the callee runs as a thread of its own (or
-    /// as host code), and the caller resumes when the callee returns or
-    /// blocks. The returned id keys the call's arguments and results on
-    /// the embedder's side ([`Caller::Guest`], [`ResultDelivery::Guest`](crate::ResultDelivery::Guest)).
-    pub fn canon_lower(&mut self, callee: LowerCallee, async_: bool) -> Result<SubtaskId, Trap> {
-        let r = self.canon_lower_inner(callee, async_);
-        self.guard(r)
-    }
-
-    fn canon_lower_inner(&mut self, callee: LowerCallee, async_: bool) -> Result<SubtaskId, Trap> {
-        let callee_async = match callee {
-            LowerCallee::Guest(f) => f.async_type,
-            LowerCallee::Host => false,
-            LowerCallee::AsyncHost => true,
-        };
-        let (t, _, inst) = self.leaving_blocking(callee_async && !async_)?;
+    fn canon_lower_inner(
+        &mut self,
+        (t, _, inst): Cur,
+        callee: LowerCallee,
+        async_: bool,
+    ) -> Result<SubtaskId, Trap> {
         if let LowerCallee::Guest(f) = callee {
             trap_if(self.is_poisoned(f.inst), Trap::CannotEnter)?;
             let top_level = |i: InstanceId| {
@@ -134,20 +115,20 @@ impl Store {
 
     /// The host function of `subtask` returned (the spec's `on_resolve`
     /// with values): the embedder lowers the results into the caller itself.
-    pub fn host_return(&mut self, subtask: SubtaskId) -> Result<(), crate::EmbedderError> {
+    pub fn host_return(&mut self, subtask: SubtaskId) -> Result<(), EmbedderError> {
         self.host_resolve(subtask, SubtaskState::Returned)
     }
 
     /// The host function of `subtask` was cancelled (`on_resolve(None)`
     /// after [`Action::HostCancel`]).
-    pub fn host_cancelled(&mut self, subtask: SubtaskId) -> Result<(), crate::EmbedderError> {
-        let ok = self
+    pub fn host_cancelled(&mut self, subtask: SubtaskId) -> Result<(), EmbedderError> {
+        let s = self
             .waitables
             .get(subtask.0.key())
             .and_then(|w| w.subtask())
-            .is_some_and(|s| s.cancellation_requested);
-        if !ok {
-            return Err(crate::EmbedderError::WrongState);
+            .ok_or(EmbedderError::UnknownId)?;
+        if !s.cancellation_requested {
+            return Err(EmbedderError::WrongState);
         }
         self.host_resolve(subtask, SubtaskState::CancelledBeforeReturned)
     }
@@ -166,14 +147,14 @@ impl Store {
         &mut self,
         subtask: SubtaskId,
         state: SubtaskState,
-    ) -> Result<(), crate::EmbedderError> {
+    ) -> Result<(), EmbedderError> {
         let s = self
             .waitables
             .get(subtask.0.key())
             .and_then(|w| w.subtask())
-            .ok_or(crate::EmbedderError::UnknownId)?;
+            .ok_or(EmbedderError::UnknownId)?;
         if s.callee != Callee::Host || s.state != SubtaskState::Started {
-            return Err(crate::EmbedderError::WrongState);
+            return Err(EmbedderError::WrongState);
         }
         self.resolve_subtask(subtask.0, state);
         Ok(())
@@ -222,5 +203,33 @@ impl Store {
             thread: caller,
             value: ResumeValue::I32(state as u32 | (index << 4)),
         }))
+    }
+}
+
+impl Running<'_> {
+    /// `canon lower` (`canon_lower`): the running thread calls `callee`, synchronously
+    /// (`async_ == false`: it resumes with [`ResumeValue::Returned`]
+    /// once the callee resolved) or asynchronously (it resumes with the
+    /// packed `state | index << 4`, or a plain `RETURNED`).
+    ///
+    /// Traps with [`Trap::CannotEnter`] when the callee's instance is
+    /// poisoned, or is the caller's instance, an ancestor or a descendant
+    /// of it (the reference suite's reentrance rule), or is on the current
+    /// call chain (`Store.lift`'s `may_enter_from`: X -> Y -> X).
+    ///
+    /// The caller always suspends (park its continuation and call
+    /// [`Store::next_action`]): the callee runs as a thread of its own (or
+    /// as host code), and the caller resumes when the callee returns or
+    /// blocks. The returned id keys the call's arguments and results on
+    /// the embedder's side ([`Caller::Guest`], [`ResultDelivery::Guest`](crate::ResultDelivery::Guest)).
+    pub fn canon_lower(self, callee: LowerCallee, async_: bool) -> Result<SubtaskId, Trap> {
+        let callee_async = match callee {
+            LowerCallee::Guest(f) => f.async_type,
+            LowerCallee::Host => false,
+            LowerCallee::AsyncHost => true,
+        };
+        self.leave_blocking(callee_async && !async_, |s, cur| {
+            s.canon_lower_inner(cur, callee, async_)
+        })
     }
 }

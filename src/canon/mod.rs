@@ -1,8 +1,9 @@
-//! The canon built-ins, one method of [`Store`](crate::Store) each, named
-//! as the spec names them and grouped as CanonicalABI.md orders them.
+//! The canon built-ins, one method of [`Running`](crate::Running) each,
+//! named as the spec names them and grouped as CanonicalABI.md orders them.
 //!
 //! Every built-in acts for the running thread (the one the last
-//! [`Action`](crate::Action) started or resumed). A trap poisons the
+//! [`Action`](crate::Action) started or resumed), which
+//! [`Store::running`](crate::Store::running) checks once. A trap poisons the
 //! instances of the call before it is returned; the embedder then traps
 //! the guest's core wasm call with it.
 
@@ -17,7 +18,7 @@ mod thread;
 mod transfer;
 mod waitable;
 
-pub use host_end::{HostCopy, HostCopyDone};
+pub use host_end::{HostCopy, HostCopyDone, HostEnd};
 pub use lower::LowerCallee;
 pub use resource::ResourceDrop;
 pub use stream::{CopyOutcome, GuestBuf, Transfer, TransferEnd};

@@ -2,6 +2,7 @@
 
 use crate::ids::{InstanceId, ResourceTypeId};
 use crate::instance::ResourceHandle;
+use crate::running::Running;
 use crate::store::Store;
 use crate::trap::{trap_if, Trap};
 
@@ -30,50 +31,41 @@ impl Store {
             _ => Err(Trap::WrongResourceType(i)),
         }
     }
+}
 
+impl Running<'_> {
     /// `canon resource.new`: a new owned handle to `rep`.
-    pub fn resource_new(&mut self, rt: ResourceTypeId, rep: u32) -> Result<u32, Trap> {
-        let r = self
-            .leaving()
-            .and_then(|(_, _, inst)| self.lower_own(inst, rt, rep));
-        self.guard(r)
+    pub fn resource_new(self, rt: ResourceTypeId, rep: u32) -> Result<u32, Trap> {
+        self.leave(|s, (_, _, inst)| s.lower_own(inst, rt, rep))
     }
 
     /// `canon resource.drop`: `Some` when an owned handle was dropped and
     /// the embedder must run the destructor.
-    pub fn resource_drop(
-        &mut self,
-        rt: ResourceTypeId,
-        i: u32,
-    ) -> Result<Option<ResourceDrop>, Trap> {
-        let r = self.leaving().and_then(|(_, _, inst)| {
-            let h = self.resource_at(inst, rt, i)?;
+    pub fn resource_drop(self, rt: ResourceTypeId, i: u32) -> Result<Option<ResourceDrop>, Trap> {
+        self.leave(|s, (_, _, inst)| {
+            let h = s.resource_at(inst, rt, i)?;
             trap_if(h.num_lends != 0, Trap::ResourceBorrowed)?;
             let (own, rep, scope) = (h.own, h.rep, h.borrow_scope());
-            self.inst_mut(inst).remove_resource(i)?;
+            s.inst_mut(inst).remove_resource(i)?;
             if own {
                 Ok(Some(ResourceDrop {
                     rt,
                     rep,
-                    impl_inst: self.resource_types[rt.0 as usize],
+                    impl_inst: s.resource_types[rt.0 as usize],
                 }))
             } else {
                 if let Some(task) = scope {
-                    if let Some(t) = self.tasks.get_mut(task.key()) {
+                    if let Some(t) = s.tasks.get_mut(task.key()) {
                         t.num_borrows -= 1;
                     }
                 }
                 Ok(None)
             }
-        });
-        self.guard(r)
+        })
     }
 
     /// `canon resource.rep` (not guarded by `may_leave`).
-    pub fn resource_rep(&mut self, rt: ResourceTypeId, i: u32) -> Result<u32, Trap> {
-        let r = self
-            .running()
-            .and_then(|(_, _, inst)| self.resource_at(inst, rt, i).map(|h| h.rep));
-        self.guard(r)
+    pub fn resource_rep(self, rt: ResourceTypeId, i: u32) -> Result<u32, Trap> {
+        self.run(|s, (_, _, inst)| s.resource_at(inst, rt, i).map(|h| h.rep))
     }
 }

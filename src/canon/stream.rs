@@ -11,6 +11,7 @@ use crate::copy::{
 };
 use crate::ids::{InstanceId, SharedId, WaitableId};
 use crate::instance::Handle;
+use crate::running::{Cur, Running};
 use crate::store::{Reading, Step, Store, BLOCKED};
 use crate::table::MAX_LENGTH;
 use crate::trap::{trap_if, Trap};
@@ -46,7 +47,7 @@ pub enum TransferEnd {
         /// The address of the first element.
         ptr: u32,
     },
-    /// The host end of a stream or future (see [`Store::host_write`]): the
+    /// The host end of a stream or future (see [`Store::host_end`]): the
     /// host's buffer of its read or write in progress, from element `offset`
     /// (the elements of that buffer already moved).
     Host {
@@ -98,16 +99,17 @@ pub struct CopyOutcome {
 }
 
 impl Store {
-    /// The end at handle `i` of the running instance: of kind `kind`,
+    /// The end at handle `i` of `inst`: of kind `kind`,
     /// readable or not, with element type `elem`.
     fn end_at(
         &self,
+        inst: InstanceId,
         i: u32,
         kind: EndKind,
         readable: bool,
         elem: ElemType,
     ) -> Result<WaitableId, Trap> {
-        let w = self.waitable_at(i)?;
+        let w = self.waitable_at(inst, i)?;
         match self.w(w).end() {
             Some(e) if e.kind == kind && e.readable == readable => {
                 trap_if(
@@ -151,87 +153,10 @@ impl Store {
         }
     }
 
-    /// `canon stream.new` / `canon future.new`: `readable | writable << 32`.
-    pub fn copy_new(&mut self, kind: EndKind, elem: ElemType) -> Result<u64, Trap> {
-        let r = self.leaving().and_then(|(_, _, inst)| {
-            let s = SharedId::from_key(self.shared.insert(Shared {
-                kind,
-                elem,
-                dropped: false,
-                pending: None,
-                ends: 0,
-                host: None,
-            }));
-            let ri = self.new_end(inst, s, true)?;
-            let wi = self.new_end(inst, s, false)?;
-            Ok(ri as u64 | (wi as u64) << 32)
-        });
-        self.guard(r)
-    }
-
-    /// `canon stream.read/write` and `canon future.read/write`
-    /// (`stream_copy` / `future_copy`): `readable` selects read.
-    ///
-    /// The call that completes a rendezvous returns the [`Transfer`]: the
-    /// embedder moves those elements before the guest continues. A guest
-    /// writes to another guest:
-    ///
-    /// ```
-    /// use canon_async::{Action, CopyResult, ElemClass, ElemType, EndKind, GuestBuf};
-    /// use canon_async::{LiftKind, Lifted, Step, Store, BLOCKED};
-    ///
-    /// let u8s = ElemType { id: 1, class: ElemClass::Number, size: 1, align: 1 };
-    /// let mut store = Store::new();
-    /// let (a, b) = (store.new_instance(), store.new_instance());
-    /// let (mut mem_a, mut mem_b) = (vec![0u8; 16], vec![0u8; 16]);
-    /// let export = |inst, func| Lifted { inst, func, kind: LiftKind::AsyncStackful, async_type: true };
-    ///
-    /// // `a` makes a stream<u8> and writes 3 bytes: no reader yet, BLOCKED.
-    /// store.invoke(export(a, 0)).unwrap();
-    /// let Action::Start { .. } = store.next_action() else { panic!() };
-    /// let ends = store.copy_new(EndKind::Stream, u8s).unwrap();
-    /// let (r, w) = (ends as u32, (ends >> 32) as u32);
-    /// mem_a[0..3].copy_from_slice(b"abc");
-    /// let buf = GuestBuf { mem: 0, ptr: 0, len: 3, mem_size: 16 };
-    /// let out = store.copy(EndKind::Stream, false, u8s, true, w, buf).unwrap();
-    /// assert_eq!((out.step, out.transfer), (Step::Done(BLOCKED), None));
-    /// // `a` returns the readable end: lifted out of `a` ...
-    /// let shared = store.lift_end(a, EndKind::Stream, u8s, r).unwrap();
-    /// store.task_return().unwrap();
-    /// store.exit_thread().unwrap();
-    /// assert_eq!(store.next_action(), Action::Idle);
-    ///
-    /// // ... and lowered into `b`, which reads: the rendezvous is this call.
-    /// store.invoke(export(b, 1)).unwrap();
-    /// let Action::Start { .. } = store.next_action() else { panic!() };
-    /// let rb = store.lower_end(b, shared).unwrap();
-    /// let buf = GuestBuf { mem: 1, ptr: 8, len: 8, mem_size: 16 };
-    /// let out = store.copy(EndKind::Stream, true, u8s, true, rb, buf).unwrap();
-    /// assert_eq!(out.step, Step::Done(CopyResult::Completed as u32 | 3 << 4));
-    /// // One bulk copy from `a`'s memory to `b`'s.
-    /// let t = out.transfer.unwrap();
-    /// let ((_, src), (_, dst)) = (t.src.guest().unwrap(), t.dst.guest().unwrap());
-    /// let n = (t.count * t.elem.size) as usize;
-    /// mem_b[dst as usize..][..n].copy_from_slice(&mem_a[src as usize..][..n]);
-    /// assert_eq!(&mem_b[8..11], b"abc");
-    /// ```
-    ///
-    /// A host holds an end with [`Store::host_write`] and its siblings.
-    pub fn copy(
-        &mut self,
-        kind: EndKind,
-        readable: bool,
-        elem: ElemType,
-        async_: bool,
-        i: u32,
-        buf: GuestBuf,
-    ) -> Result<CopyOutcome, Trap> {
-        let r = self.copy_inner(kind, readable, elem, async_, i, buf);
-        self.guard(r)
-    }
-
+    #[allow(clippy::too_many_arguments)]
     fn copy_inner(
         &mut self,
+        (t, _, inst): Cur,
         kind: EndKind,
         readable: bool,
         elem: ElemType,
@@ -239,8 +164,7 @@ impl Store {
         i: u32,
         buf: GuestBuf,
     ) -> Result<CopyOutcome, Trap> {
-        let (t, _, inst) = self.leaving_blocking(!async_)?;
-        let w = self.end_at(i, kind, readable, elem)?;
+        let w = self.end_at(inst, i, kind, readable, elem)?;
         match self.end(w).state {
             CopyState::Idle => {}
             CopyState::Done if readable => return Err(Trap::ReadAfterDone(kind)),
@@ -286,29 +210,16 @@ impl Store {
         Ok(CopyOutcome { step, transfer })
     }
 
-    /// `canon stream.cancel-read/write`, `canon future.cancel-read/write` (`cancel_copy`).
-    pub fn cancel_copy(
-        &mut self,
-        kind: EndKind,
-        readable: bool,
-        elem: ElemType,
-        async_: bool,
-        i: u32,
-    ) -> Result<Step<u32>, Trap> {
-        let r = self.cancel_copy_inner(kind, readable, elem, async_, i);
-        self.guard(r)
-    }
-
     fn cancel_copy_inner(
         &mut self,
+        (t, _, inst): Cur,
         kind: EndKind,
         readable: bool,
         elem: ElemType,
         async_: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let (t, _, _) = self.leaving_blocking(!async_)?;
-        let w = self.end_at(i, kind, readable, elem)?;
+        let w = self.end_at(inst, i, kind, readable, elem)?;
         trap_if(
             self.end(w).state != CopyState::Copying || self.w(w).has_sync_waiter,
             Trap::CancelNotCopying(kind),
@@ -335,7 +246,7 @@ impl Store {
             );
             match self.shared[s.key()].host.as_mut() {
                 // A host that defers cancellation answers later
-                // (`Store::host_cancel_peer`).
+                // ([`HostEnd::cancel_peer`](crate::HostEnd::cancel_peer)).
                 Some(h) if h.defer_cancel => h.cancel_requested = Some(w),
                 _ => self.notify_pending(s, CopyResult::Cancelled),
             }
@@ -350,18 +261,66 @@ impl Store {
         }
         Ok(Step::Done(self.get_pending_event(w).payload))
     }
+}
 
-    /// `canon stream.drop-readable/writable`, `canon future.drop-readable/writable`.
-    pub fn drop_end(
-        &mut self,
+impl Running<'_> {
+    /// `stream.new` / `future.new` of `kind`.
+    pub(crate) fn copy_new(self, kind: EndKind, elem: ElemType) -> Result<u64, Trap> {
+        self.leave(|s, (_, _, inst)| {
+            let sh = SharedId::from_key(s.shared.insert(Shared {
+                kind,
+                elem,
+                dropped: false,
+                pending: None,
+                ends: 0,
+                host: None,
+            }));
+            let ri = s.new_end(inst, sh, true)?;
+            let wi = s.new_end(inst, sh, false)?;
+            Ok(ri as u64 | (wi as u64) << 32)
+        })
+    }
+
+    /// `stream_copy` / `future_copy`: a read (`readable`) or write of `kind`.
+    pub(crate) fn copy(
+        self,
+        kind: EndKind,
+        readable: bool,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+        buf: GuestBuf,
+    ) -> Result<CopyOutcome, Trap> {
+        self.leave_blocking(!async_, |s, cur| {
+            s.copy_inner(cur, kind, readable, elem, async_, i, buf)
+        })
+    }
+
+    /// `cancel_copy`: a cancel-read (`readable`) or cancel-write of `kind`.
+    pub(crate) fn cancel_copy(
+        self,
+        kind: EndKind,
+        readable: bool,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        self.leave_blocking(!async_, |s, cur| {
+            s.cancel_copy_inner(cur, kind, readable, elem, async_, i)
+        })
+    }
+
+    /// `drop`: a drop-readable (`readable`) or drop-writable of `kind`.
+    pub(crate) fn drop_end(
+        self,
         kind: EndKind,
         readable: bool,
         elem: ElemType,
         i: u32,
     ) -> Result<(), Trap> {
-        let r = self.leaving().and_then(|(_, _, inst)| {
-            let w = self.end_at(i, kind, readable, elem)?;
-            let e = self.end(w);
+        self.leave(|s, (_, _, inst)| {
+            let w = s.end_at(inst, i, kind, readable, elem)?;
+            let e = s.end(w);
             if kind == EndKind::Future && !readable {
                 trap_if(e.state != CopyState::Done, Trap::DropFutureUnwritten)?;
             }
@@ -373,10 +332,171 @@ impl Store {
                 Trap::DropBusy(kind)
             };
             trap_if(e.copying(), busy)?;
-            self.inst_mut(inst).handles.remove(i)?;
-            self.drop_end_waitable(w);
+            s.inst_mut(inst).handles.remove(i)?;
+            s.drop_end_waitable(w);
             Ok(())
-        });
-        self.guard(r)
+        })
+    }
+
+    /// `canon stream.new`: `readable | writable << 32`.
+    pub fn stream_new(self, elem: ElemType) -> Result<u64, Trap> {
+        self.copy_new(EndKind::Stream, elem)
+    }
+
+    /// `canon stream.read` (`stream_copy` into `buf`): the packed
+    /// `result | progress << 4`, `BLOCKED`, or a suspension (synchronous).
+    ///
+    /// The call that completes a rendezvous returns the [`Transfer`]: the
+    /// embedder moves those elements before the guest continues. A guest
+    /// writes to another guest:
+    ///
+    /// ```
+    /// use canon_async::{Action, CopyResult, ElemClass, ElemType, EndKind, GuestBuf};
+    /// use canon_async::{LiftKind, Lifted, Step, Store, BLOCKED};
+    ///
+    /// let u8s = ElemType { id: 1, class: ElemClass::Number, size: 1, align: 1 };
+    /// let mut store = Store::new();
+    /// let (a, b) = (store.new_instance(), store.new_instance());
+    /// let (mut mem_a, mut mem_b) = (vec![0u8; 16], vec![0u8; 16]);
+    /// let export = |inst, func| Lifted { inst, func, kind: LiftKind::AsyncStackful, async_type: true };
+    ///
+    /// // `a` makes a stream<u8> and writes 3 bytes: no reader yet, BLOCKED.
+    /// store.invoke(export(a, 0)).unwrap();
+    /// let Action::Start { .. } = store.next_action() else { panic!() };
+    /// let ends = store.running().unwrap().stream_new(u8s).unwrap();
+    /// let (r, w) = (ends as u32, (ends >> 32) as u32);
+    /// mem_a[0..3].copy_from_slice(b"abc");
+    /// let buf = GuestBuf { mem: 0, ptr: 0, len: 3, mem_size: 16 };
+    /// let out = store.running().unwrap().stream_write(u8s, true, w, buf).unwrap();
+    /// assert_eq!((out.step, out.transfer), (Step::Done(BLOCKED), None));
+    /// // `a` returns the readable end: lifted out of `a` ...
+    /// let shared = store.lift_end(a, EndKind::Stream, u8s, r).unwrap();
+    /// store.running().unwrap().task_return().unwrap();
+    /// store.exit_thread().unwrap();
+    /// assert_eq!(store.next_action(), Action::Idle);
+    ///
+    /// // ... and lowered into `b`, which reads: the rendezvous is this call.
+    /// store.invoke(export(b, 1)).unwrap();
+    /// let Action::Start { .. } = store.next_action() else { panic!() };
+    /// let rb = store.lower_end(b, shared).unwrap();
+    /// let buf = GuestBuf { mem: 1, ptr: 8, len: 8, mem_size: 16 };
+    /// let out = store.running().unwrap().stream_read(u8s, true, rb, buf).unwrap();
+    /// assert_eq!(out.step, Step::Done(CopyResult::Completed as u32 | 3 << 4));
+    /// // One bulk copy from `a`'s memory to `b`'s.
+    /// let t = out.transfer.unwrap();
+    /// let ((_, src), (_, dst)) = (t.src.guest().unwrap(), t.dst.guest().unwrap());
+    /// let n = (t.count * t.elem.size) as usize;
+    /// mem_b[dst as usize..][..n].copy_from_slice(&mem_a[src as usize..][..n]);
+    /// assert_eq!(&mem_b[8..11], b"abc");
+    /// ```
+    ///
+    /// A host holds an end through [`Store::host_end`].
+    pub fn stream_read(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+        buf: GuestBuf,
+    ) -> Result<CopyOutcome, Trap> {
+        self.copy(EndKind::Stream, true, elem, async_, i, buf)
+    }
+
+    /// `canon stream.write` (`stream_copy` from `buf`): as [`Running::stream_read`].
+    pub fn stream_write(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+        buf: GuestBuf,
+    ) -> Result<CopyOutcome, Trap> {
+        self.copy(EndKind::Stream, false, elem, async_, i, buf)
+    }
+
+    /// `canon stream.cancel-read` (`cancel_copy`).
+    pub fn stream_cancel_read(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        self.cancel_copy(EndKind::Stream, true, elem, async_, i)
+    }
+
+    /// `canon stream.cancel-write` (`cancel_copy`).
+    pub fn stream_cancel_write(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        self.cancel_copy(EndKind::Stream, false, elem, async_, i)
+    }
+
+    /// `canon stream.drop-readable`.
+    pub fn stream_drop_readable(self, elem: ElemType, i: u32) -> Result<(), Trap> {
+        self.drop_end(EndKind::Stream, true, elem, i)
+    }
+
+    /// `canon stream.drop-writable`.
+    pub fn stream_drop_writable(self, elem: ElemType, i: u32) -> Result<(), Trap> {
+        self.drop_end(EndKind::Stream, false, elem, i)
+    }
+
+    /// `canon future.new`: `readable | writable << 32`.
+    pub fn future_new(self, elem: ElemType) -> Result<u64, Trap> {
+        self.copy_new(EndKind::Future, elem)
+    }
+
+    /// `canon future.read` (`future_copy` into `buf`, of length 1): the
+    /// result, `BLOCKED`, or a suspension (synchronous).
+    pub fn future_read(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+        buf: GuestBuf,
+    ) -> Result<CopyOutcome, Trap> {
+        self.copy(EndKind::Future, true, elem, async_, i, buf)
+    }
+
+    /// `canon future.write` (`future_copy` from `buf`): as [`Running::future_read`].
+    pub fn future_write(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+        buf: GuestBuf,
+    ) -> Result<CopyOutcome, Trap> {
+        self.copy(EndKind::Future, false, elem, async_, i, buf)
+    }
+
+    /// `canon future.cancel-read` (`cancel_copy`).
+    pub fn future_cancel_read(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        self.cancel_copy(EndKind::Future, true, elem, async_, i)
+    }
+
+    /// `canon future.cancel-write` (`cancel_copy`).
+    pub fn future_cancel_write(
+        self,
+        elem: ElemType,
+        async_: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        self.cancel_copy(EndKind::Future, false, elem, async_, i)
+    }
+
+    /// `canon future.drop-readable`.
+    pub fn future_drop_readable(self, elem: ElemType, i: u32) -> Result<(), Trap> {
+        self.drop_end(EndKind::Future, true, elem, i)
+    }
+
+    /// `canon future.drop-writable`.
+    pub fn future_drop_writable(self, elem: ElemType, i: u32) -> Result<(), Trap> {
+        self.drop_end(EndKind::Future, false, elem, i)
     }
 }

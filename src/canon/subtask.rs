@@ -6,7 +6,7 @@
 //!
 //! | step | `definitions.py` (pinned commit) |
 //! |------|----------------------------------|
-//! | [`Store::subtask_cancel`] | `trap_if(subtask.resolve_delivered())`; `trap_if(subtask.cancellation_requested)`; `trap_if(subtask.in_waitable_set() and not async_)`; `if subtask.resolved(): ...get_pending_event()`; `subtask.cancellation_requested = True`; `subtask.on_cancel(thread.task.inst)` |
+//! | [`Running::subtask_cancel`] | `trap_if(subtask.resolve_delivered())`; `trap_if(subtask.cancellation_requested)`; `trap_if(subtask.in_waitable_set() and not async_)`; `if subtask.resolved(): ...get_pending_event()`; `subtask.cancellation_requested = True`; `subtask.on_cancel(thread.task.inst)` |
 //! | [`Store::request_cancellation`], not started | `self.state = CANCEL_DELIVERED`; `self.implicit_thread.resume(Cancelled.TRUE)` (the backpressure gate) |
 //! | [`Store::request_cancellation`], started | `candidates = { t for t in self.threads if t.cancellable }` (less the implicit thread if another holds the lock); `if candidates and may_enter_from(caller)`: `enter_from`, `random.choice(...).resume(Cancelled.TRUE)`; else `PENDING_CANCEL` |
 //! | host callee | [`Action::HostCancel`] |
@@ -18,6 +18,7 @@ use crate::action::{Action, ResumeValue};
 use crate::chooser::ChoicePoint;
 use crate::ids::{InstanceId, SubtaskId, TaskId, ThreadId, WaitableId};
 use crate::instance::Handle;
+use crate::running::{Cur, Running};
 use crate::sched::Frame;
 use crate::store::{Step, Store, BLOCKED};
 use crate::subtask::Callee;
@@ -26,25 +27,21 @@ use crate::thread::{Blocked, Resume, ThreadState};
 use crate::trap::{trap_if, Trap};
 
 impl Store {
-    /// The subtask at handle index `i` of the running thread's instance.
-    pub(crate) fn subtask_at(&self, i: u32) -> Result<WaitableId, Trap> {
-        let (_, _, inst) = self.running()?;
+    /// The subtask at handle index `i` of `inst`.
+    pub(crate) fn subtask_at(&self, inst: InstanceId, i: u32) -> Result<WaitableId, Trap> {
         match self.inst(inst).handles.get(i)? {
             Handle::Waitable(w) if self.w(*w).subtask().is_some() => Ok(*w),
             _ => Err(Trap::WrongHandleKind(i)),
         }
     }
 
-    /// `canon subtask.cancel`: the subtask's state once resolved, or
-    /// `BLOCKED` (async) when the callee did not resolve yet.
-    pub fn subtask_cancel(&mut self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
-        let r = self.subtask_cancel_inner(async_, i);
-        self.guard(r)
-    }
-
-    fn subtask_cancel_inner(&mut self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
-        let (t, _, inst) = self.leaving_blocking(!async_)?;
-        let w = self.subtask_at(i)?;
+    fn subtask_cancel_inner(
+        &mut self,
+        (t, _, inst): Cur,
+        async_: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        let w = self.subtask_at(inst, i)?;
         let s = self.sub(w);
         trap_if(s.resolve_delivered(), Trap::SubtaskResolveDelivered)?;
         trap_if(s.cancellation_requested, Trap::SubtaskCancelTwice)?;
@@ -146,19 +143,23 @@ impl Store {
             value: ResumeValue::I32(payload),
         }))
     }
+}
 
-    /// `canon subtask.drop`.
-    pub fn subtask_drop(&mut self, i: u32) -> Result<(), Trap> {
-        let r = self.subtask_drop_inner(i);
-        self.guard(r)
+impl Running<'_> {
+    /// `canon subtask.cancel`: the subtask's state once resolved, or
+    /// `BLOCKED` (async) when the callee did not resolve yet.
+    pub fn subtask_cancel(self, async_: bool, i: u32) -> Result<Step<u32>, Trap> {
+        self.leave_blocking(!async_, |s, cur| s.subtask_cancel_inner(cur, async_, i))
     }
 
-    fn subtask_drop_inner(&mut self, i: u32) -> Result<(), Trap> {
-        let (_, _, inst) = self.leaving()?;
-        let w = self.subtask_at(i)?;
-        trap_if(!self.sub(w).resolve_delivered(), Trap::SubtaskNotResolved)?;
-        self.inst_mut(inst).handles.remove(i)?;
-        self.drop_waitable(w);
-        Ok(())
+    /// `canon subtask.drop`.
+    pub fn subtask_drop(self, i: u32) -> Result<(), Trap> {
+        self.leave(|s, (_, _, inst)| {
+            let w = s.subtask_at(inst, i)?;
+            trap_if(!s.sub(w).resolve_delivered(), Trap::SubtaskNotResolved)?;
+            s.inst_mut(inst).handles.remove(i)?;
+            s.drop_waitable(w);
+            Ok(())
+        })
     }
 }

@@ -1,6 +1,8 @@
 //! The cooperative thread built-ins (🧵) and `thread.yield` (🔀).
 
-use crate::ids::{InstanceId, ThreadId};
+use crate::error::{EmbedderError, Error};
+use crate::ids::{InstanceId, TaskId, ThreadId};
+use crate::running::{Cur, Running};
 use crate::store::{Step, Store};
 use crate::task::{Caller, LiftKind, Lifted, TaskState};
 use crate::thread::{Blocked, Resume, Thread, ThreadState, WaitCond};
@@ -10,7 +12,7 @@ use crate::trap::{trap_if, Trap};
 /// [`Store::begin_sync_call`] (as [`Store::task_func`] reports it).
 pub const SYNC_CALL_FUNC: u32 = u32::MAX;
 
-/// Which of the four switch built-ins ([`Store::thread_switch`]).
+/// Which of the four switch built-ins ([`Running::thread_switch`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ThreadSwitch {
     /// `thread.suspend-then-resume`: switch to suspended thread `i`,
@@ -47,15 +49,9 @@ impl ThreadSwitch {
 }
 
 impl Store {
-    /// The thread at index `i` of the running thread's instance.
-    fn thread_at(&self, i: u32) -> Result<ThreadId, Trap> {
-        let (_, _, inst) = self.running()?;
-        self.thread_at_in(inst, i)
-    }
-
     /// The thread at index `i` of `inst`.
     #[inline]
-    fn thread_at_in(&self, inst: InstanceId, i: u32) -> Result<ThreadId, Trap> {
+    fn thread_at(&self, inst: InstanceId, i: u32) -> Result<ThreadId, Trap> {
         self.inst(inst)
             .threads
             .get(i)
@@ -63,141 +59,17 @@ impl Store {
             .map_err(|_| Trap::UnknownThread(i))
     }
 
-    /// `canon thread.index`.
-    pub fn thread_index(&mut self) -> Result<u32, Trap> {
-        let r = self.leaving().map(|(t, _, _)| self.thread(t).index);
-        self.guard(r)
-    }
-
-    /// `canon thread.new-indirect`: a new suspended thread of the running
-    /// task that will call function-table element `func` with `arg`. The
-    /// embedder has resolved `func` and checked its type
-    /// ([`Trap::BadFunctionReference`] otherwise).
-    pub fn thread_new_indirect(&mut self, func: u32, arg: u32) -> Result<u32, Trap> {
-        let r = self.leaving().and_then(|(_, task, inst)| {
-            let t = ThreadId::from_key(self.threads.insert(Thread::new(
-                task,
-                inst,
-                Resume::Explicit { func, arg },
-            )));
-            if let Err(e) = self.register_thread(task, t) {
-                self.threads.remove(t.key());
-                return Err(e);
-            }
-            Ok(self.thread(t).index)
-        });
-        self.guard(r)
-    }
-
-    /// `canon thread.new-indirect` whose table index is out of bounds or
-    /// null, or whose element's type is not the built-in's `ft`: the
-    /// embedder calls this instead of [`Store::thread_new_indirect`] and
-    /// raises the returned trap ([`Trap::BadFunctionReference`], or
-    /// [`Trap::CannotLeave`] first when `may_leave` is off, in the spec's order).
-    pub fn thread_new_indirect_invalid(&mut self) -> Trap {
-        let r = self.leaving().and(Err::<(), _>(Trap::BadFunctionReference));
-        match self.guard(r) {
-            Err(t) => t,
-            Ok(()) => Trap::BadFunctionReference,
-        }
-    }
-
-    /// `canon thread.resume-later`: a suspended thread becomes ready.
-    pub fn thread_resume_later(&mut self, i: u32) -> Result<(), Trap> {
-        let r = self.leaving().and_then(|_| {
-            let o = self.thread_at(i)?;
-            trap_if(!self.thread(o).suspended(), Trap::ThreadNotSuspended)?;
-            self.thread_mut(o).state = ThreadState::Waiting(WaitCond::Always);
-            self.waiting.push(o);
-            Ok(())
-        });
-        self.guard(r)
-    }
-
-    /// `canon thread.suspend`: returns `Cancelled` (0 or 1) when resumed.
-    pub fn thread_suspend(&mut self, cancellable: bool) -> Result<Step<u32>, Trap> {
-        let r = self.leaving_blocking(true).map(|(t, task, _)| {
-            if self.task_mut(task).deliver_pending_cancel(cancellable) {
-                return Step::Done(1);
-            }
-            self.block(t, None, cancellable, Resume::Wasm(Blocked::Cancelled), None);
-            Step::Suspend
-        });
-        self.guard(r)
-    }
-
-    /// `canon thread.yield`: lets other threads run; returns `Cancelled`.
-    pub fn thread_yield(&mut self, cancellable: bool) -> Result<Step<u32>, Trap> {
-        let r = self.leaving().map(|(t, _, _)| {
-            match self.wait_until(
-                t,
-                WaitCond::Always,
-                cancellable,
-                Resume::Wasm(Blocked::Cancelled),
-            ) {
-                Some(c) => Step::Done(c as u32),
-                None => Step::Suspend,
-            }
-        });
-        self.guard(r)
-    }
-
-    /// The switch built-ins (`canon thread.suspend-then-resume`,
-    /// `thread.yield-then-resume`, `thread.suspend-then-promote`,
-    /// `thread.yield-then-promote`) in one: returns `Cancelled` (0 or 1)
-    /// when this thread is resumed, or at once when it does not switch.
-    pub fn thread_switch(
+    /// `Thread.suspend_then_resume` / `yield_then_resume` /
+    /// `suspend_then_promote` / `yield_then_promote`.
+    fn switch(
         &mut self,
+        (t, task, inst): Cur,
         kind: ThreadSwitch,
         cancellable: bool,
         i: u32,
     ) -> Result<Step<u32>, Trap> {
-        let r = self.switch(kind, cancellable, i);
-        self.guard(r)
-    }
-
-    /// `canon thread.suspend-then-resume` ([`Store::thread_switch`]).
-    pub fn thread_suspend_then_resume(
-        &mut self,
-        cancellable: bool,
-        i: u32,
-    ) -> Result<Step<u32>, Trap> {
-        self.thread_switch(ThreadSwitch::SuspendThenResume, cancellable, i)
-    }
-
-    /// `canon thread.yield-then-resume` ([`Store::thread_switch`]).
-    pub fn thread_yield_then_resume(
-        &mut self,
-        cancellable: bool,
-        i: u32,
-    ) -> Result<Step<u32>, Trap> {
-        self.thread_switch(ThreadSwitch::YieldThenResume, cancellable, i)
-    }
-
-    /// `canon thread.suspend-then-promote` ([`Store::thread_switch`]).
-    pub fn thread_suspend_then_promote(
-        &mut self,
-        cancellable: bool,
-        i: u32,
-    ) -> Result<Step<u32>, Trap> {
-        self.thread_switch(ThreadSwitch::SuspendThenPromote, cancellable, i)
-    }
-
-    /// `canon thread.yield-then-promote` ([`Store::thread_switch`]).
-    pub fn thread_yield_then_promote(
-        &mut self,
-        cancellable: bool,
-        i: u32,
-    ) -> Result<Step<u32>, Trap> {
-        self.thread_switch(ThreadSwitch::YieldThenPromote, cancellable, i)
-    }
-
-    /// `Thread.suspend_then_resume` / `yield_then_resume` /
-    /// `suspend_then_promote` / `yield_then_promote`.
-    fn switch(&mut self, kind: ThreadSwitch, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
         let promote = kind.promotes();
-        let (t, task, inst) = self.leaving()?;
-        let o = self.thread_at_in(inst, i)?;
+        let o = self.thread_at(inst, i)?;
         if !promote {
             trap_if(!self.thread(o).suspended(), Trap::ThreadNotSuspended)?;
         }
@@ -246,19 +118,21 @@ impl Store {
     /// (as a synchronous-typed lift does) until the call's thread can go
     /// on, or answers [`Action::Trap`](crate::Action::Trap) with
     /// [`Trap::CannotBlockSync`] when none is ready. Calls nest.
-    pub fn begin_sync_call(&mut self, inst: InstanceId) -> Result<ThreadId, Trap> {
+    ///
+    /// Fails with [`EmbedderError::UnknownId`] for an unknown instance, and
+    /// traps with [`Trap::CannotEnter`] for a poisoned one.
+    pub fn begin_sync_call(&mut self, inst: InstanceId) -> Result<ThreadId, Error> {
+        if !self.instances.contains(inst.key()) {
+            return Err(EmbedderError::UnknownId.into());
+        }
         let r = self.begin_sync_call_inner(inst);
-        if r.is_err() && self.instances.contains(inst.key()) {
+        if r.is_err() {
             self.abort(Some(inst));
         }
-        r
+        Ok(r?)
     }
 
     fn begin_sync_call_inner(&mut self, inst: InstanceId) -> Result<ThreadId, Trap> {
-        trap_if(
-            !self.instances.contains(inst.key()),
-            Trap::Wasm("embedder error: unknown instance".into()),
-        )?;
         trap_if(self.is_poisoned(inst), Trap::CannotEnter)?;
         let func = Lifted {
             inst,
@@ -283,25 +157,28 @@ impl Store {
         Ok(t)
     }
 
-    /// The core function of the synchronous call begun with
-    /// [`Store::begin_sync_call`] returned (the running thread must be that
-    /// call's thread): its task resolves, its thread is gone, and the
-    /// previously running thread (if any) runs again.
-    pub fn end_sync_call(&mut self) -> Result<(), Trap> {
-        let r = self.end_sync_call_inner();
-        self.guard(r)
+    /// The running thread of the innermost synchronous call begun with
+    /// [`Store::begin_sync_call`], or [`EmbedderError::NotInSyncCall`].
+    fn sync_call_thread(&mut self) -> Result<Cur, EmbedderError> {
+        let cur = self.running()?.cur();
+        match self.sched.nested_top() {
+            Some((k, _)) if k == cur.1 && self.task(k).implicit_thread() == Some(cur.0) => Ok(cur),
+            _ => Err(EmbedderError::NotInSyncCall),
+        }
     }
 
-    fn end_sync_call_inner(&mut self) -> Result<(), Trap> {
-        let (t, task, _) = self.running()?;
-        match self.sched.nested_top() {
-            Some((k, _)) if k == task && self.task(task).implicit_thread() == Some(t) => {}
-            _ => {
-                return Err(Trap::Wasm(
-                    "embedder error: end_sync_call outside the thread of a synchronous call".into(),
-                ))
-            }
-        };
+    /// The core function of the synchronous call begun with
+    /// [`Store::begin_sync_call`] returned (the running thread must be that
+    /// call's thread, else [`EmbedderError::NotInSyncCall`]): its task
+    /// resolves, its thread is gone, and the previously running thread (if
+    /// any) runs again.
+    pub fn end_sync_call(&mut self) -> Result<(), Error> {
+        let (t, task, _) = self.sync_call_thread()?;
+        let r = self.end_sync_call_inner(t, task);
+        Ok(self.guard(r)?)
+    }
+
+    fn end_sync_call_inner(&mut self, t: ThreadId, task: TaskId) -> Result<(), Trap> {
         self.task_return_internal(task)?;
         self.unregister_thread(t)?;
         self.sched.end_nested();
@@ -312,7 +189,7 @@ impl Store {
     /// [`Store::begin_sync_call`] for `realloc` of `inst`, with `inst`'s
     /// `may_leave` off while it runs (so every built-in but `context.get/set`,
     /// `backpressure.inc/dec` and `resource.rep` traps, `thread.index` included).
-    pub fn begin_realloc(&mut self, inst: InstanceId) -> Result<ThreadId, Trap> {
+    pub fn begin_realloc(&mut self, inst: InstanceId) -> Result<ThreadId, Error> {
         let t = self.begin_sync_call(inst)?;
         self.inst_mut(inst).may_leave = false;
         Ok(t)
@@ -320,10 +197,115 @@ impl Store {
 
     /// [`Store::end_sync_call`] for a call begun with [`Store::begin_realloc`]:
     /// `may_leave` is on again.
-    pub fn end_realloc(&mut self) -> Result<(), Trap> {
-        if let Some(i) = self.sched.current().and_then(|t| self.thread_instance(t)) {
-            self.inst_mut(i).may_leave = true;
-        }
+    pub fn end_realloc(&mut self) -> Result<(), Error> {
+        let (_, _, inst) = self.sync_call_thread()?;
+        self.inst_mut(inst).may_leave = true;
         self.end_sync_call()
+    }
+}
+
+impl Running<'_> {
+    /// `canon thread.index`.
+    pub fn thread_index(self) -> Result<u32, Trap> {
+        self.leave(|s, (t, _, _)| Ok(s.thread(t).index))
+    }
+
+    /// `canon thread.new-indirect`: a new suspended thread of the running
+    /// task that will call function-table element `func` with `arg`. The
+    /// embedder has resolved `func` and checked its type
+    /// ([`Trap::BadFunctionReference`] otherwise).
+    pub fn thread_new_indirect(self, func: u32, arg: u32) -> Result<u32, Trap> {
+        self.leave(|s, (_, task, inst)| {
+            let t = ThreadId::from_key(s.threads.insert(Thread::new(
+                task,
+                inst,
+                Resume::Explicit { func, arg },
+            )));
+            if let Err(e) = s.register_thread(task, t) {
+                s.threads.remove(t.key());
+                return Err(e);
+            }
+            Ok(s.thread(t).index)
+        })
+    }
+
+    /// `canon thread.new-indirect` whose table index is out of bounds or
+    /// null, or whose element's type is not the built-in's `ft`: the
+    /// embedder calls this instead of [`Running::thread_new_indirect`] and
+    /// raises the returned trap ([`Trap::BadFunctionReference`], or
+    /// [`Trap::CannotLeave`] first when `may_leave` is off, in the spec's order).
+    pub fn thread_new_indirect_invalid(self) -> Trap {
+        match self.leave(|_, _| Err::<(), _>(Trap::BadFunctionReference)) {
+            Err(t) => t,
+            Ok(()) => Trap::BadFunctionReference,
+        }
+    }
+
+    /// `canon thread.resume-later`: a suspended thread becomes ready.
+    pub fn thread_resume_later(self, i: u32) -> Result<(), Trap> {
+        self.leave(|s, (_, _, inst)| {
+            let o = s.thread_at(inst, i)?;
+            trap_if(!s.thread(o).suspended(), Trap::ThreadNotSuspended)?;
+            s.thread_mut(o).state = ThreadState::Waiting(WaitCond::Always);
+            s.waiting.push(o);
+            Ok(())
+        })
+    }
+
+    /// `canon thread.suspend`: returns `Cancelled` (0 or 1) when resumed.
+    pub fn thread_suspend(self, cancellable: bool) -> Result<Step<u32>, Trap> {
+        self.leave_blocking(true, |s, (t, task, _)| {
+            if s.task_mut(task).deliver_pending_cancel(cancellable) {
+                return Ok(Step::Done(1));
+            }
+            s.block(t, None, cancellable, Resume::Wasm(Blocked::Cancelled), None);
+            Ok(Step::Suspend)
+        })
+    }
+
+    /// `canon thread.yield`: lets other threads run; returns `Cancelled`.
+    pub fn thread_yield(self, cancellable: bool) -> Result<Step<u32>, Trap> {
+        self.leave(|s, (t, _, _)| {
+            let blocked = Resume::Wasm(Blocked::Cancelled);
+            Ok(
+                match s.wait_until(t, WaitCond::Always, cancellable, blocked) {
+                    Some(c) => Step::Done(c as u32),
+                    None => Step::Suspend,
+                },
+            )
+        })
+    }
+
+    /// The switch built-ins (`canon thread.suspend-then-resume`,
+    /// `thread.yield-then-resume`, `thread.suspend-then-promote`,
+    /// `thread.yield-then-promote`) in one: returns `Cancelled` (0 or 1)
+    /// when this thread is resumed, or at once when it does not switch.
+    pub fn thread_switch(
+        self,
+        kind: ThreadSwitch,
+        cancellable: bool,
+        i: u32,
+    ) -> Result<Step<u32>, Trap> {
+        self.leave(|s, cur| s.switch(cur, kind, cancellable, i))
+    }
+
+    /// `canon thread.suspend-then-resume` ([`Running::thread_switch`]).
+    pub fn thread_suspend_then_resume(self, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
+        self.thread_switch(ThreadSwitch::SuspendThenResume, cancellable, i)
+    }
+
+    /// `canon thread.yield-then-resume` ([`Running::thread_switch`]).
+    pub fn thread_yield_then_resume(self, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
+        self.thread_switch(ThreadSwitch::YieldThenResume, cancellable, i)
+    }
+
+    /// `canon thread.suspend-then-promote` ([`Running::thread_switch`]).
+    pub fn thread_suspend_then_promote(self, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
+        self.thread_switch(ThreadSwitch::SuspendThenPromote, cancellable, i)
+    }
+
+    /// `canon thread.yield-then-promote` ([`Running::thread_switch`]).
+    pub fn thread_yield_then_promote(self, cancellable: bool, i: u32) -> Result<Step<u32>, Trap> {
+        self.thread_switch(ThreadSwitch::YieldThenPromote, cancellable, i)
     }
 }

@@ -127,10 +127,10 @@ pub(crate) struct PendingSide {
 }
 
 /// The end of a stream or future that the host holds (see
-/// [`Store::host_write`](crate::Store::host_write)): a copy end without a
+/// [`Store::host_end`](crate::Store::host_end)): a copy end without a
 /// handle, whose buffer lives in host memory.
 #[derive(Debug)]
-pub(crate) struct HostEnd {
+pub(crate) struct HostSide {
     pub readable: bool,
     pub state: CopyState,
     /// The host's buffer of the copy in progress (`ptr` unused).
@@ -139,7 +139,7 @@ pub(crate) struct HostEnd {
     /// the buffer (`reset_pending`).
     pub event: Option<(CopyResult, bool)>,
     /// Whether a guest's cancel of a copy waiting on this end waits for
-    /// the host ([`Store::host_defer_cancel`](crate::Store::host_defer_cancel)).
+    /// the host ([`HostEnd::defer_cancel`](crate::HostEnd::defer_cancel)).
     pub defer_cancel: bool,
     /// The guest end whose cancel waits for the host.
     pub cancel_requested: Option<WaitableId>,
@@ -156,5 +156,5 @@ pub(crate) struct Shared {
     /// between a lift and a lower, and the host end.
     pub ends: u32,
     /// The end the host holds, if any.
-    pub host: Option<HostEnd>,
+    pub host: Option<HostSide>,
 }

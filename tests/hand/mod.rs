@@ -134,7 +134,11 @@ pub fn expect_trap(s: &mut Store) -> Trap {
 /// subtask the host resolves with [`Store::host_return`] to "set the future".
 #[track_caller]
 pub fn block_on_host(s: &mut Store) -> SubtaskId {
-    let sub = s.canon_lower(LowerCallee::Host, false).unwrap();
+    let sub = s
+        .running()
+        .unwrap()
+        .canon_lower(LowerCallee::Host, false)
+        .unwrap();
     assert_eq!(expect_host_call(s), sub);
     sub
 }
@@ -146,7 +150,7 @@ pub fn block_on_host(s: &mut Store) -> SubtaskId {
 #[track_caller]
 pub fn lower_async(s: &mut Store, callee: LowerCallee) -> u32 {
     let t = s.current_thread().expect("a running thread");
-    s.canon_lower(callee, true).unwrap();
+    s.running().unwrap().canon_lower(callee, true).unwrap();
     expect_resume_i32(s, t)
 }
 

@@ -112,7 +112,7 @@ impl H {
 
     /// The running task returns and its thread exits.
     pub fn finish(&mut self) {
-        self.s.task_return().unwrap();
+        self.s.running().unwrap().task_return().unwrap();
         self.s.exit_thread().unwrap();
     }
 
@@ -151,7 +151,12 @@ impl H {
     // ----- guest built-ins, for the running thread --------------------------
 
     pub fn new_ends(&mut self, kind: EndKind, elem: ElemType) -> (u32, u32) {
-        let p = self.s.copy_new(kind, elem).unwrap();
+        let r = self.s.running().unwrap();
+        let p = match kind {
+            S => r.stream_new(elem),
+            F => r.future_new(elem),
+        }
+        .unwrap();
         (p as u32, (p >> 32) as u32)
     }
 
@@ -173,7 +178,13 @@ impl H {
             len,
             mem_size: self.mem[&inst].len() as u64,
         };
-        let out = self.s.copy(kind, readable, elem, async_, i, buf)?;
+        let r = self.s.running().unwrap();
+        let out = match (kind, readable) {
+            (S, true) => r.stream_read(elem, async_, i, buf),
+            (S, false) => r.stream_write(elem, async_, i, buf),
+            (F, true) => r.future_read(elem, async_, i, buf),
+            (F, false) => r.future_write(elem, async_, i, buf),
+        }?;
         if let Some(t) = out.transfer {
             self.apply(t);
         }
@@ -209,18 +220,25 @@ impl H {
 
     #[track_caller]
     pub fn cancel(&mut self, kind: EndKind, readable: bool, elem: ElemType, i: u32) -> u32 {
-        match self.s.cancel_copy(kind, readable, elem, true, i) {
+        let r = self.s.running().unwrap();
+        let step = match (kind, readable) {
+            (S, true) => r.stream_cancel_read(elem, true, i),
+            (S, false) => r.stream_cancel_write(elem, true, i),
+            (F, true) => r.future_cancel_read(elem, true, i),
+            (F, false) => r.future_cancel_write(elem, true, i),
+        };
+        match step {
             Ok(Step::Done(v)) => v,
             r => panic!("expected an async cancel result, got {r:?}"),
         }
     }
 
     pub fn set_new(&mut self) -> u32 {
-        self.s.waitable_set_new().unwrap()
+        self.s.running().unwrap().waitable_set_new().unwrap()
     }
 
     pub fn join(&mut self, w: u32, set: u32) {
-        self.s.waitable_join(w, set).unwrap()
+        self.s.running().unwrap().waitable_join(w, set).unwrap()
     }
 
     /// `waitable-set.wait` on a set that has an event: the event, at once
@@ -229,7 +247,13 @@ impl H {
     #[track_caller]
     pub fn wait_now(&mut self, set: u32) -> Event {
         let t = self.s.current_thread().unwrap();
-        match self.s.waitable_set_wait(false, set, 0).unwrap() {
+        match self
+            .s
+            .running()
+            .unwrap()
+            .waitable_set_wait(false, set, 0)
+            .unwrap()
+        {
             Step::Done(e) => e,
             Step::Suspend => self.resumed_event(t),
         }
@@ -239,7 +263,11 @@ impl H {
     /// `between`) until this one resumes with the event.
     #[track_caller]
     pub fn wait_blocked(&mut self, set: u32) -> Step<Event> {
-        self.s.waitable_set_wait(false, set, 0).unwrap()
+        self.s
+            .running()
+            .unwrap()
+            .waitable_set_wait(false, set, 0)
+            .unwrap()
     }
 
     /// The next action must resume `t` with an event.
@@ -270,7 +298,12 @@ impl H {
     /// a host function that the test resolves later with [`H::unpark`].
     #[track_caller]
     pub fn park(&mut self) -> SubtaskId {
-        let sub = self.s.canon_lower(LowerCallee::Host, false).unwrap();
+        let sub = self
+            .s
+            .running()
+            .unwrap()
+            .canon_lower(LowerCallee::Host, false)
+            .unwrap();
         match self.s.next_action() {
             Action::HostCall { subtask } if subtask == sub => sub,
             a => panic!("expected the host call, got {a:?}"),
@@ -308,7 +341,7 @@ impl H {
             .checked_div(elem.size)
             .unwrap_or(bytes.len() as u32);
         self.host_out.insert(shared, bytes.to_vec());
-        let c = self.s.host_write(shared, n).unwrap();
+        let c = self.s.host_end(shared).unwrap().write(n).unwrap();
         if let Some(t) = c.transfer {
             self.apply(t);
         }
@@ -322,7 +355,7 @@ impl H {
     }
 
     pub fn host_read(&mut self, shared: SharedId, n: u32) -> HostCopy {
-        let c = self.s.host_read(shared, n).unwrap();
+        let c = self.s.host_end(shared).unwrap().read(n).unwrap();
         if let Some(t) = c.transfer {
             self.apply(t);
         }

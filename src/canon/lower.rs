@@ -40,6 +40,7 @@ pub enum LowerCallee {
 }
 
 impl Store {
+    #[inline]
     fn canon_lower_inner(
         &mut self,
         (t, _, inst): Cur,

@@ -12,7 +12,7 @@
 # (1,000,000 tasks; no valgrind).
 set -e
 cd "$(dirname "$0")/.."
-cargo bench --bench core --no-run 2>/dev/null
+cargo bench -p canon-async-bench --bench core --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/core-* | grep -v '\.d$' | head -n 1)
 N1=${N1:-1000}
 N2=${N2:-11000}

@@ -301,13 +301,16 @@ pub fn lift_call_args(
     ctx: &mut StoreContextMut<'_, Rt>,
     subtask: SubtaskId,
 ) -> Result<Vec<Val>, Trap> {
+    // The flat arguments are taken out of the call's record while they are
+    // lifted (lifting needs the store) and put back after (the out-pointer
+    // of an async caller's results is among them).
     let (def, flat) = {
         let rec = ctx
-            .data()
+            .data_mut()
             .calls
-            .get(&subtask)
+            .get_mut(&subtask)
             .ok_or_else(|| Trap::new("internal: unknown subtask"))?;
-        (rec.def.clone(), rec.flat_args.clone())
+        (rec.def.clone(), std::mem::take(&mut rec.flat_args))
     };
     let max = if def.opts.is_async {
         MAX_FLAT_ASYNC_PARAMS
@@ -317,7 +320,11 @@ pub fn lift_call_args(
     let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
     cx.subtask = Some(subtask);
     let mut it = FlatIter::new(&flat);
-    lift_flat_values(&mut cx, max, &mut it, &def.ty.param_types())
+    let r = lift_flat_values(&mut cx, max, &mut it, def.param_types());
+    if let Some(rec) = ctx.data_mut().calls.get_mut(&subtask) {
+        rec.flat_args = flat;
+    }
+    r
 }
 
 /// Delivers a guest call's results: kept for a synchronous caller (lowered
@@ -344,11 +351,11 @@ pub fn deliver_to_guest(
     let k = def.flat_param_count();
     let mut it = FlatIter::new(flat.get(k..).unwrap_or(&[]));
     let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
-    let tys = def.ty.result_types();
+    let tys = def.ty.results();
     if tys.is_empty() {
         return Ok(());
     }
-    lower_flat_values(&mut cx, 0, &vals, &tys, Some(&mut it)).map(|_| ())
+    lower_flat_values(&mut cx, 0, &vals, tys, Some(&mut it)).map(|_| ())
 }
 
 /// Lowers a synchronous call's results into the resumed caller.
@@ -372,7 +379,7 @@ pub fn sync_lower_results(
         &mut cx,
         MAX_FLAT_RESULTS,
         &vals,
-        &def.ty.result_types(),
+        def.ty.results(),
         Some(&mut it),
     )?;
     Ok(out.into_iter().map(Flat::to_wasmi).collect())

@@ -94,6 +94,7 @@ pub mod component;
 pub mod driver;
 pub mod error;
 pub mod host;
+pub mod idmap;
 pub mod linker;
 pub mod state;
 pub mod store;

@@ -87,6 +87,11 @@ impl FuncTy {
         self.result.iter().cloned().collect()
     }
 
+    /// The result types (zero or one), borrowed.
+    pub fn results(&self) -> &[Ty] {
+        self.result.as_slice()
+    }
+
     /// Whether `other` has the same parameter and result types and the
     /// same `async`-ness (parameter names aside).
     pub fn same_signature(&self, other: &FuncTy) -> bool {

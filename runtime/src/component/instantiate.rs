@@ -713,14 +713,8 @@ impl Frame<'_> {
                     (true, false) => LiftKind::AsyncStackful,
                 };
                 let rt = store.data_mut();
-                let l = Arc::new(Lifted {
-                    id: rt.lifted.len() as u32,
-                    inst: self.inst,
-                    core,
-                    ty,
-                    opts,
-                    kind,
-                });
+                let id = rt.lifted.len() as u32;
+                let l = Arc::new(Lifted::new(id, self.inst, core, ty, opts, kind));
                 rt.lifted.push(l.clone());
                 self.funcs.push(CFunc::Lifted(l));
             }
@@ -731,12 +725,7 @@ impl Frame<'_> {
                 let callee = get(&self.funcs, *func_index, "func")?;
                 let ty = func_ty(types_of(self), *func_index, &self.resources)?;
                 let opts = self.opts(options)?;
-                let def = Arc::new(LowerDef {
-                    callee,
-                    inst: self.inst,
-                    ty,
-                    opts,
-                });
+                let def = Arc::new(LowerDef::new(callee, self.inst, ty, opts));
                 let sig = canon::lower_sig(&def);
                 let f = wasmi::Func::new(&mut *store, sig, move |caller, params, _results| {
                     canon::lowered_call(caller, &def, params)

@@ -744,6 +744,11 @@ pub fn current_inst(rt: &Rt) -> Result<InstId, Trap> {
 /// `WritableBufferGuestImpl.write` stores with the reader's (its memory,
 /// and the `realloc` and string encoding of `store_list_into_valid_range`).
 /// Each side's options are found by the id its buffer carries as memory id.
+/// The smallest plain-data copy between two memories made in one pass
+/// through a helper instance rather than twice through the scratch buffer
+/// (below it, the helper's call costs more than the second copy).
+const ONE_PASS_MIN: usize = 8 << 10;
+
 fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap> {
     if matches!(t.src, TransferEnd::Host { .. }) || matches!(t.dst, TransferEnd::Host { .. }) {
         return crate::host::host_transfer(ctx, t);
@@ -782,8 +787,28 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
                 mem.copy_within(src, dst.start);
                 return Ok(());
             }
-            // Two memories of one store cannot be borrowed at once: through
-            // the store's reused scratch buffer (no allocation once warm).
+            if src.end > sm.data_size(&*ctx) || dst.end > dm.data_size(&*ctx) {
+                return Err(oob());
+            }
+            // Two memories of one store cannot be borrowed at once: a large
+            // copy runs as one `memory.copy` between them in a helper
+            // instance (crate::memcopy); a small one, or one the helper
+            // cannot do, goes through the store's reused scratch buffer
+            // (two copies, no allocation once warm).
+            if n >= ONE_PASS_MIN {
+                let key = match (t.src, t.dst) {
+                    (TransferEnd::Guest { mem: s, .. }, TransferEnd::Guest { mem: d, .. }) => {
+                        (s, d)
+                    }
+                    _ => return Err(Trap::new("internal: a host end in a guest copy")),
+                };
+                let mut copiers = std::mem::take(&mut ctx.data_mut().copiers);
+                let done = copiers.copy(ctx, key, sm, src_ptr, dm, dst_ptr, n as u32);
+                ctx.data_mut().copiers = copiers;
+                if done {
+                    return Ok(());
+                }
+            }
             let (mem, rt) = sm.data_and_store_mut(&mut *ctx);
             let mut scratch = std::mem::take(&mut rt.scratch);
             scratch.clear();

@@ -96,6 +96,7 @@ pub mod error;
 pub mod host;
 pub mod idmap;
 pub mod linker;
+pub(crate) mod memcopy;
 pub mod state;
 pub mod store;
 

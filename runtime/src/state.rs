@@ -127,6 +127,8 @@ pub struct Rt {
     pub trace: bool,
     /// A buffer reused by plain-data copies between two memories.
     pub(crate) scratch: Vec<u8>,
+    /// Helper instances that copy between two memories in one pass.
+    pub(crate) copiers: crate::memcopy::Copiers,
 }
 
 impl Rt {
@@ -149,6 +151,7 @@ impl Rt {
             max_lift_bytes: DEFAULT_MAX_LIFT_BYTES,
             trace: false,
             scratch: Vec::new(),
+            copiers: Default::default(),
         }
     }
 

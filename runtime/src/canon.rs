@@ -9,9 +9,9 @@ use canon_async::{ElemClass, ElemType, LowerCallee, ResultDelivery, SubtaskId, T
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, AbiCx, FlatIter, LiftBudget};
-use crate::abi::lower::lower_flat_values;
+use crate::abi::lower::{lower_flat_values, lower_spilled};
 use crate::abi::types::{
-    alignment, elem_size, flatten_functype, CoreTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
+    alignment, elem_size, flat_len, flatten_functype, CoreTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
     MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
 };
 use crate::abi::val::{Flat, Handle, StrEnc, Val};
@@ -310,6 +310,10 @@ pub fn lift_call_args(
             .calls
             .get_mut(&subtask)
             .ok_or_else(|| Trap::new("internal: unknown subtask"))?;
+        if rec.def.param_types().is_empty() {
+            // Nothing to lift (what lifting no values would return).
+            return Ok(Vec::new());
+        }
         (rec.def.clone(), std::mem::take(&mut rec.flat_args))
     };
     let max = if def.opts.is_async {
@@ -355,7 +359,12 @@ pub fn deliver_to_guest(
     if tys.is_empty() {
         return Ok(());
     }
-    lower_flat_values(&mut cx, 0, &vals, tys, Some(&mut it)).map(|_| ())
+    // `lower_flat_values` with no flat results allowed: spilled, with the
+    // layout computed once, unless the results flatten to nothing.
+    if flat_len(tys) == 0 {
+        return lower_flat_values(&mut cx, 0, &vals, tys, Some(&mut it)).map(|_| ());
+    }
+    lower_spilled(&mut cx, &vals, tys, def.results_layout, Some(&mut it)).map(|_| ())
 }
 
 /// Lowers a synchronous call's results into the resumed caller.

@@ -58,10 +58,10 @@ mod tests {
     #[test]
     fn dense_and_sparse_keys() {
         let mut m: IdMap<u64, u64> = IdMap::default();
-        for k in (0..10_000u64).chain((0..100u64).map(|i| i << 40)) {
+        for k in (0..10_000u64).chain((1..=100u64).map(|i| i << 40)) {
             m.insert(k, k + 1);
         }
-        for k in (0..10_000u64).chain((0..100u64).map(|i| i << 40)) {
+        for k in (0..10_000u64).chain((1..=100u64).map(|i| i << 40)) {
             assert_eq!(m.remove(&k), Some(k + 1));
         }
         assert!(m.is_empty());

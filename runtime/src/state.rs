@@ -15,7 +15,8 @@ use std::sync::Arc;
 use canon_async::{CopyResult, InstanceId, LiftKind, ResourceTypeId, SharedId, SubtaskId, TaskId};
 
 use crate::abi::types::{
-    flat_len, flatten_functype, CoreTy, FuncTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS,
+    flat_len, flatten_functype, tuple_layout, CoreTy, FuncTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
+    MAX_FLAT_PARAMS,
 };
 use crate::abi::val::{StrEnc, Val};
 use crate::clock::{Clock, ClockKind, Timers};
@@ -314,6 +315,9 @@ pub struct LowerDef {
     /// How many flat parameters (before any out-pointer) the core
     /// function takes.
     pub(crate) flat_params: usize,
+    /// The alignment and size of the results as a tuple in memory (where
+    /// an async caller's out-pointer points).
+    pub(crate) results_layout: (u32, u64),
 }
 
 impl LowerDef {
@@ -329,10 +333,11 @@ impl LowerDef {
         LowerDef {
             callee,
             inst,
-            ty,
             opts,
             param_tys,
             flat_params: if n > max { 1 } else { n },
+            results_layout: tuple_layout(ty.results().iter()),
+            ty,
         }
     }
 

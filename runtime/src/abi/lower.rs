@@ -380,34 +380,48 @@ pub fn lower_flat_values(
     out_param: Option<&mut dyn FlatSource>,
 ) -> Result<Vec<Flat>, Trap> {
     let flat = flat_len(ts);
-    let mut out = Vec::new();
     if flat > max_flat {
-        let (align, size) = tuple_layout(ts.iter());
-        let ptr = match out_param {
-            None => {
-                let p = realloc_checked(cx, 0, 0, align, size, "tuple")?;
-                out.push(Flat::I32(p));
-                p
-            }
-            Some(src) => match src.next(CoreTy::I32)? {
-                Flat::I32(p) => p,
-                _ => return Err(Trap::new("expected i32 out-pointer")),
-            },
-        };
-        trap_if(ptr % align != 0, "unaligned pointer")?;
-        trap_if(
-            u64::from(ptr) + size > cx.mem().len() as u64,
-            "pointer out of bounds of memory",
-        )?;
-        store_fields(cx, vs, ts.iter(), u64::from(ptr))?;
-    } else {
-        if vs.len() != ts.len() {
-            return Err(mismatch());
-        }
-        for (v, t) in vs.iter().zip(ts) {
-            lower_flat(cx, v, t, &mut out)?;
-        }
+        return lower_spilled(cx, vs, ts, tuple_layout(ts.iter()), out_param);
+    }
+    let mut out = Vec::new();
+    if vs.len() != ts.len() {
+        return Err(mismatch());
+    }
+    for (v, t) in vs.iter().zip(ts) {
+        lower_flat(cx, v, t, &mut out)?;
     }
     debug_assert!(out.len() <= flat.max(1));
+    Ok(out)
+}
+
+/// The spilling half of [`lower_flat_values`]: stores `vs` as a tuple of
+/// the types `ts`, whose alignment and size are `layout`
+/// ([`tuple_layout`]), at the out-pointer `out_param` yields, or else in
+/// memory from `realloc` (then the one flat value is its pointer).
+pub fn lower_spilled(
+    cx: &mut dyn AbiCx,
+    vs: &[Val],
+    ts: &[Ty],
+    (align, size): (u32, u64),
+    out_param: Option<&mut dyn FlatSource>,
+) -> Result<Vec<Flat>, Trap> {
+    let mut out = Vec::new();
+    let ptr = match out_param {
+        None => {
+            let p = realloc_checked(cx, 0, 0, align, size, "tuple")?;
+            out.push(Flat::I32(p));
+            p
+        }
+        Some(src) => match src.next(CoreTy::I32)? {
+            Flat::I32(p) => p,
+            _ => return Err(Trap::new("expected i32 out-pointer")),
+        },
+    };
+    trap_if(ptr % align != 0, "unaligned pointer")?;
+    trap_if(
+        u64::from(ptr) + size > cx.mem().len() as u64,
+        "pointer out of bounds of memory",
+    )?;
+    store_fields(cx, vs, ts.iter(), u64::from(ptr))?;
     Ok(out)
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use canon_async::{ElemClass, EndKind, Event, GuestBuf, Step, ThreadSwitch, Transfer, TransferEnd};
+use canon_async::{
+    ElemClass, ElemType, EndKind, Event, GuestBuf, Step, ThreadSwitch, Transfer, TransferEnd,
+};
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, load, FlatIter};
@@ -15,6 +17,29 @@ use crate::canon::{core_trap, elem_type, suspend, Cx};
 use crate::error::{trap_if, trap_to_wasmi, Trap};
 use crate::state::Opts;
 use crate::state::{InstId, Park, Rt};
+
+/// The payload type of a stream or future built-in, with the core's
+/// element type for it ([`elem_type`]) resolved on its first call and kept:
+/// no hashing of the type on every call. (A built-in belongs to the one
+/// store it was instantiated in, whose element type ids these are.)
+#[derive(Debug, Clone)]
+pub struct Elem {
+    ty: Option<Ty>,
+    core: std::sync::OnceLock<ElemType>,
+}
+
+impl Elem {
+    pub(crate) fn new(ty: Option<Ty>) -> Self {
+        Elem {
+            ty,
+            core: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn core(&self, rt: &mut Rt) -> ElemType {
+        *self.core.get_or_init(|| elem_type(rt, &self.ty))
+    }
+}
 
 /// A built-in with what it needs from its definition.
 #[derive(Debug, Clone)]
@@ -33,24 +58,24 @@ pub enum Builtin {
     SubtaskCancel(bool),
     CopyNew {
         kind: EndKind,
-        elem: Option<Ty>,
+        elem: Elem,
     },
     Copy {
         kind: EndKind,
         readable: bool,
-        elem: Option<Ty>,
+        elem: Elem,
         opts: Opts,
     },
     CancelCopy {
         kind: EndKind,
         readable: bool,
-        elem: Option<Ty>,
+        elem: Elem,
         is_async: bool,
     },
     DropEnd {
         kind: EndKind,
         readable: bool,
-        elem: Option<Ty>,
+        elem: Elem,
     },
     ErrorContextNew(Opts),
     ErrorContextDebugMessage(Opts),
@@ -353,10 +378,10 @@ fn copy_new(
     _params: &[wasmi::Val],
     results: &mut [wasmi::Val],
     kind: &EndKind,
-    elem: &Option<Ty>,
+    elem: &Elem,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     let v = rt.core.copy_new(*kind, e).map_err(core_trap)?;
     if let Some(r) = results.first_mut() {
         *r = wasmi::Val::I64(v as i64);
@@ -371,11 +396,11 @@ fn copy(
     results: &mut [wasmi::Val],
     kind: &EndKind,
     readable: &bool,
-    elem: &Option<Ty>,
+    elem: &Elem,
     opts: &Opts,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     let i = arg(params, 0)?;
     let ptr = arg(params, 1)?;
     let len = if *kind == EndKind::Stream {
@@ -415,11 +440,11 @@ fn cancel_copy(
     results: &mut [wasmi::Val],
     kind: &EndKind,
     readable: &bool,
-    elem: &Option<Ty>,
+    elem: &Elem,
     is_async: &bool,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     let s = rt
         .core
         .cancel_copy(*kind, *readable, e, *is_async, arg(params, 0)?)
@@ -434,10 +459,10 @@ fn drop_end(
     _results: &mut [wasmi::Val],
     kind: &EndKind,
     readable: &bool,
-    elem: &Option<Ty>,
+    elem: &Elem,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     rt.core
         .drop_end(*kind, *readable, e, arg(params, 0)?)
         .map_err(core_trap)?;
@@ -763,7 +788,6 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
     };
     let (src_inst, src_opts, src_ptr) = side(&t.src)?;
     let (dst_inst, dst_opts, dst_ptr) = side(&t.dst)?;
-    let elem_ty = rt.elem_types.get(t.elem.id as usize).cloned().flatten();
     if t.count == 0 {
         return Ok(());
     }
@@ -822,7 +846,13 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
             r
         }
         ElemClass::Lifted => {
-            let ety = elem_ty.ok_or_else(|| Trap::new("internal: unknown element type"))?;
+            let ety = (ctx
+                .data()
+                .elem_types
+                .get(t.elem.id as usize)
+                .cloned()
+                .flatten())
+            .ok_or_else(|| Trap::new("internal: unknown element type"))?;
             let size = u64::from(t.elem.size);
             // One budget for the whole copy, not one per element.
             let mut budget = crate::abi::lift::LiftBudget::new(ctx.data().max_lift_bytes);

@@ -43,8 +43,13 @@ struct Parked {
     run: Run,
     /// The buffer for the results of the top-level call, made when it
     /// began (of the core function's result types) and reused on resume.
-    outs: Vec<wasmi::Val>,
+    outs: Outs,
 }
+
+/// The results buffer of a top-level call. (A `SmallVec` in place makes
+/// `Parked` larger, and moving it in and out of `parked` then costs more
+/// than the allocation it saves per callback.)
+type Outs = Vec<wasmi::Val>;
 
 /// Parked continuations, by the core's thread id.
 #[derive(Default)]
@@ -124,7 +129,7 @@ impl Driver {
         self.sync_done = false;
         let r = f.call_resumable(&mut *store, &[], &mut []);
         let r = self
-            .after(store, thread, Run::SyncCall, r, Vec::new())
+            .after(store, thread, Run::SyncCall, r, Outs::new())
             .and_then(|()| {
                 let done = self.drive(store).run_until(|d| d.driver.sync_done)?;
                 if done {
@@ -197,7 +202,7 @@ impl Driver {
             .ok_or_else(|| fail(store, Trap::new("callback lift without a callback")))?;
         let args =
             [event.code as u32, event.index, event.payload].map(|v| wasmi::Val::I32(v as i32));
-        let mut outs = vec![wasmi::Val::I32(0)];
+        let mut outs: Outs = vec![wasmi::Val::I32(0)];
         let r = cb.call_resumable(&mut *store, &args, &mut outs);
         self.after(store, thread, Run::Callback(l), r, outs)
     }
@@ -215,7 +220,7 @@ impl Driver {
             .try_remove(func as usize)
             .ok_or_else(|| Trap::new("internal: unknown thread function"))?;
         let r = f.call_resumable(&mut *store, &[wasmi::Val::I32(arg as i32)], &mut []);
-        self.after(store, thread, Run::Thread, r, Vec::new())
+        self.after(store, thread, Run::Thread, r, Outs::new())
     }
 
     fn start(
@@ -251,8 +256,9 @@ impl Driver {
             lower_flat_values(&mut cx, MAX_FLAT_PARAMS, &args, l.param_types(), None)
         }
         .map_err(|t| fail(store, t))?;
-        let wargs: Vec<wasmi::Val> = flat.iter().map(|f| f.to_wasmi()).collect();
-        let mut outs: Vec<wasmi::Val> = l
+        let wargs: smallvec::SmallVec<[wasmi::Val; 4]> =
+            flat.iter().map(|f| f.to_wasmi()).collect();
+        let mut outs: Outs = l
             .core_results
             .iter()
             .map(|t| Flat::zero(*t).to_wasmi())
@@ -313,7 +319,7 @@ impl Driver {
         thread: ThreadId,
         run: Run,
         r: Result<ResumableCall, wasmi::Error>,
-        outs: Vec<wasmi::Val>,
+        outs: Outs,
     ) -> Result<(), Trap> {
         match r {
             Ok(ResumableCall::Finished) => self.finished(store, run, outs),
@@ -351,12 +357,7 @@ impl Driver {
         }
     }
 
-    fn finished(
-        &mut self,
-        store: &mut wasmi::Store<Rt>,
-        run: Run,
-        outs: Vec<wasmi::Val>,
-    ) -> Result<(), Trap> {
+    fn finished(&mut self, store: &mut wasmi::Store<Rt>, run: Run, outs: Outs) -> Result<(), Trap> {
         match run {
             Run::Entry(l, task) if l.kind == LiftKind::Sync => {
                 let flat: Vec<Flat> = outs.iter().map(Flat::from_wasmi).collect();

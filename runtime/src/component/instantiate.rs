@@ -17,7 +17,7 @@ use super::parse::{AliasDef, ComponentDef, CoreInstanceDef, InstanceDef, Item, M
 use super::types::{func_ty, ResourceMap};
 use crate::abi::types::ResId;
 use crate::abi::val::StrEnc;
-use crate::builtins::Builtin;
+use crate::builtins::{Builtin, Elem};
 use crate::canon;
 use crate::driver::Driver;
 use crate::error::{trap_from_wasmi, trap_to_wasmi, Error, Trap};
@@ -835,29 +835,29 @@ impl Frame<'_> {
             C::SubtaskCancel { async_ } => Builtin::SubtaskCancel(*async_),
             C::StreamNew { ty } => Builtin::CopyNew {
                 kind: stream,
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::FutureNew { ty } => Builtin::CopyNew {
                 kind: future,
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::StreamRead { ty, options } | C::StreamWrite { ty, options } => Builtin::Copy {
                 kind: stream,
                 readable: matches!(c, C::StreamRead { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
                 opts: self.opts(options)?,
             },
             C::FutureRead { ty, options } | C::FutureWrite { ty, options } => Builtin::Copy {
                 kind: future,
                 readable: matches!(c, C::FutureRead { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
                 opts: self.opts(options)?,
             },
             C::StreamCancelRead { ty, async_ } | C::StreamCancelWrite { ty, async_ } => {
                 Builtin::CancelCopy {
                     kind: stream,
                     readable: matches!(c, C::StreamCancelRead { .. }),
-                    elem: self.payload(*ty)?,
+                    elem: Elem::new(self.payload(*ty)?),
                     is_async: *async_,
                 }
             }
@@ -865,19 +865,19 @@ impl Frame<'_> {
                 Builtin::CancelCopy {
                     kind: future,
                     readable: matches!(c, C::FutureCancelRead { .. }),
-                    elem: self.payload(*ty)?,
+                    elem: Elem::new(self.payload(*ty)?),
                     is_async: *async_,
                 }
             }
             C::StreamDropReadable { ty } | C::StreamDropWritable { ty } => Builtin::DropEnd {
                 kind: stream,
                 readable: matches!(c, C::StreamDropReadable { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::FutureDropReadable { ty } | C::FutureDropWritable { ty } => Builtin::DropEnd {
                 kind: future,
                 readable: matches!(c, C::FutureDropReadable { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::ErrorContextNew { options } => Builtin::ErrorContextNew(self.opts(options)?),
             C::ErrorContextDebugMessage { options } => {

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use canon_async::{ElemClass, EndKind, Event, GuestBuf, Step, ThreadSwitch, Transfer, TransferEnd};
+use canon_async::{
+    ElemClass, ElemType, EndKind, Event, GuestBuf, Step, ThreadSwitch, Transfer, TransferEnd,
+};
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, load, FlatIter};
@@ -15,6 +17,29 @@ use crate::canon::{core_trap, elem_type, running, suspend, Cx};
 use crate::error::{trap_if, trap_to_wasmi, EmbedderFault, Trap};
 use crate::state::Opts;
 use crate::state::{InstId, Park, Rt};
+
+/// The payload type of a stream or future built-in, with the core's
+/// element type for it ([`elem_type`]) resolved on its first call and kept:
+/// no hashing of the type on every call. (A built-in belongs to the one
+/// store it was instantiated in, whose element type ids these are.)
+#[derive(Debug, Clone)]
+pub struct Elem {
+    ty: Option<Ty>,
+    core: std::sync::OnceLock<ElemType>,
+}
+
+impl Elem {
+    pub(crate) fn new(ty: Option<Ty>) -> Self {
+        Elem {
+            ty,
+            core: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn core(&self, rt: &mut Rt) -> ElemType {
+        *self.core.get_or_init(|| elem_type(rt, &self.ty))
+    }
+}
 
 /// A built-in with what it needs from its definition.
 #[derive(Debug, Clone)]
@@ -33,24 +58,24 @@ pub enum Builtin {
     SubtaskCancel(bool),
     CopyNew {
         kind: EndKind,
-        elem: Option<Ty>,
+        elem: Elem,
     },
     Copy {
         kind: EndKind,
         readable: bool,
-        elem: Option<Ty>,
+        elem: Elem,
         opts: Opts,
     },
     CancelCopy {
         kind: EndKind,
         readable: bool,
-        elem: Option<Ty>,
+        elem: Elem,
         is_async: bool,
     },
     DropEnd {
         kind: EndKind,
         readable: bool,
-        elem: Option<Ty>,
+        elem: Elem,
     },
     ErrorContextNew(Opts),
     ErrorContextDebugMessage(Opts),
@@ -367,10 +392,10 @@ fn copy_new(
     _params: &[wasmi::Val],
     results: &mut [wasmi::Val],
     kind: &EndKind,
-    elem: &Option<Ty>,
+    elem: &Elem,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     let r = running(&mut rt.core)?;
     let v = match kind {
         EndKind::Stream => r.stream_new(e),
@@ -390,11 +415,11 @@ fn copy(
     results: &mut [wasmi::Val],
     kind: &EndKind,
     readable: &bool,
-    elem: &Option<Ty>,
+    elem: &Elem,
     opts: &Opts,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     let i = arg(params, 0)?;
     let ptr = arg(params, 1)?;
     let len = if *kind == EndKind::Stream {
@@ -438,11 +463,11 @@ fn cancel_copy(
     results: &mut [wasmi::Val],
     kind: &EndKind,
     readable: &bool,
-    elem: &Option<Ty>,
+    elem: &Elem,
     is_async: &bool,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     let (i, a) = (arg(params, 0)?, *is_async);
     let r = running(&mut rt.core)?;
     let s = match (kind, readable) {
@@ -462,10 +487,10 @@ fn drop_end(
     _results: &mut [wasmi::Val],
     kind: &EndKind,
     readable: &bool,
-    elem: &Option<Ty>,
+    elem: &Elem,
 ) -> R {
     let rt = ctx.data_mut();
-    let e = elem_type(rt, elem);
+    let e = elem.core(rt);
     let i = arg(params, 0)?;
     let r = running(&mut rt.core)?;
     match (kind, readable) {
@@ -787,6 +812,11 @@ pub fn current_inst(rt: &Rt) -> Result<InstId, Trap> {
 /// `WritableBufferGuestImpl.write` stores with the reader's (its memory,
 /// and the `realloc` and string encoding of `store_list_into_valid_range`).
 /// Each side's options are found by the id its buffer carries as memory id.
+/// The smallest plain-data copy between two memories made in one pass
+/// through a helper instance rather than twice through the scratch buffer
+/// (below it, the helper's call costs more than the second copy).
+const ONE_PASS_MIN: usize = 8 << 10;
+
 fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap> {
     if matches!(t.src, TransferEnd::Host { .. }) || matches!(t.dst, TransferEnd::Host { .. }) {
         return crate::host::host_transfer(ctx, t);
@@ -801,7 +831,6 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
     };
     let (src_inst, src_opts, src_ptr) = side(&t.src)?;
     let (dst_inst, dst_opts, dst_ptr) = side(&t.dst)?;
-    let elem_ty = rt.elem_types.get(t.elem.id as usize).cloned().flatten();
     if t.count == 0 {
         return Ok(());
     }
@@ -825,8 +854,28 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
                 mem.copy_within(src, dst.start);
                 return Ok(());
             }
-            // Two memories of one store cannot be borrowed at once: through
-            // the store's reused scratch buffer (no allocation once warm).
+            if src.end > sm.data_size(&*ctx) || dst.end > dm.data_size(&*ctx) {
+                return Err(oob());
+            }
+            // Two memories of one store cannot be borrowed at once: a large
+            // copy runs as one `memory.copy` between them in a helper
+            // instance (crate::memcopy); a small one, or one the helper
+            // cannot do, goes through the store's reused scratch buffer
+            // (two copies, no allocation once warm).
+            if n >= ONE_PASS_MIN {
+                let key = match (t.src, t.dst) {
+                    (TransferEnd::Guest { mem: s, .. }, TransferEnd::Guest { mem: d, .. }) => {
+                        (s, d)
+                    }
+                    _ => return Err(Trap::new("internal: a host end in a guest copy")),
+                };
+                let mut copiers = std::mem::take(&mut ctx.data_mut().copiers);
+                let done = copiers.copy(ctx, key, sm, src_ptr, dm, dst_ptr, n as u32);
+                ctx.data_mut().copiers = copiers;
+                if done {
+                    return Ok(());
+                }
+            }
             let (mem, rt) = sm.data_and_store_mut(&mut *ctx);
             let mut scratch = std::mem::take(&mut rt.scratch);
             scratch.clear();
@@ -840,7 +889,13 @@ fn transfer(ctx: &mut StoreContextMut<'_, Rt>, t: &Transfer) -> Result<(), Trap>
             r
         }
         ElemClass::Lifted => {
-            let ety = elem_ty.ok_or_else(|| Trap::new("internal: unknown element type"))?;
+            let ety = (ctx
+                .data()
+                .elem_types
+                .get(t.elem.id as usize)
+                .cloned()
+                .flatten())
+            .ok_or_else(|| Trap::new("internal: unknown element type"))?;
             let size = u64::from(t.elem.size);
             // One budget for the whole copy, not one per element.
             let mut budget = crate::abi::lift::LiftBudget::new(ctx.data().max_lift_bytes);

@@ -9,9 +9,9 @@ use canon_async::{ElemClass, ElemType, LowerCallee, ResultDelivery, SubtaskId, T
 use wasmi::{AsContextMut, Caller, StoreContextMut};
 
 use crate::abi::lift::{lift_flat_values, AbiCx, FlatIter, LiftBudget};
-use crate::abi::lower::lower_flat_values;
+use crate::abi::lower::{lower_flat_values, lower_spilled};
 use crate::abi::types::{
-    alignment, elem_size, flatten_functype, CoreTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
+    alignment, elem_size, flat_len, flatten_functype, CoreTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
     MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
 };
 use crate::abi::val::{Flat, Handle, StrEnc, Val};
@@ -326,13 +326,20 @@ pub fn lift_call_args(
     ctx: &mut StoreContextMut<'_, Rt>,
     subtask: SubtaskId,
 ) -> Result<Vec<Val>, Trap> {
+    // The flat arguments are taken out of the call's record while they are
+    // lifted (lifting needs the store) and put back after (the out-pointer
+    // of an async caller's results is among them).
     let (def, flat) = {
         let rec = ctx
-            .data()
+            .data_mut()
             .calls
-            .get(&subtask)
+            .get_mut(&subtask)
             .ok_or_else(|| Trap::new("internal: unknown subtask"))?;
-        (rec.def.clone(), rec.flat_args.clone())
+        if rec.def.param_types().is_empty() {
+            // Nothing to lift (what lifting no values would return).
+            return Ok(Vec::new());
+        }
+        (rec.def.clone(), std::mem::take(&mut rec.flat_args))
     };
     let max = if def.opts.is_async {
         MAX_FLAT_ASYNC_PARAMS
@@ -342,7 +349,11 @@ pub fn lift_call_args(
     let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
     cx.subtask = Some(subtask);
     let mut it = FlatIter::new(&flat);
-    lift_flat_values(&mut cx, max, &mut it, &def.ty.param_types())
+    let r = lift_flat_values(&mut cx, max, &mut it, def.param_types());
+    if let Some(rec) = ctx.data_mut().calls.get_mut(&subtask) {
+        rec.flat_args = flat;
+    }
+    r
 }
 
 /// Delivers a guest call's results: kept for a synchronous caller (lowered
@@ -369,11 +380,16 @@ pub fn deliver_to_guest(
     let k = def.flat_param_count();
     let mut it = FlatIter::new(flat.get(k..).unwrap_or(&[]));
     let mut cx = Cx::new(ctx, &def.opts, def.inst, false);
-    let tys = def.ty.result_types();
+    let tys = def.ty.results();
     if tys.is_empty() {
         return Ok(());
     }
-    lower_flat_values(&mut cx, 0, &vals, &tys, Some(&mut it)).map(|_| ())
+    // `lower_flat_values` with no flat results allowed: spilled, with the
+    // layout computed once, unless the results flatten to nothing.
+    if flat_len(tys) == 0 {
+        return lower_flat_values(&mut cx, 0, &vals, tys, Some(&mut it)).map(|_| ());
+    }
+    lower_spilled(&mut cx, &vals, tys, def.results_layout, Some(&mut it)).map(|_| ())
 }
 
 /// Lowers a synchronous call's results into the resumed caller.
@@ -397,7 +413,7 @@ pub fn sync_lower_results(
         &mut cx,
         MAX_FLAT_RESULTS,
         &vals,
-        &def.ty.result_types(),
+        def.ty.results(),
         Some(&mut it),
     )?;
     Ok(out.into_iter().map(Flat::to_wasmi).collect())

@@ -66,7 +66,7 @@ impl Clock {
 /// Timers by deadline, first-come first-served among equal deadlines.
 pub(crate) struct Timers<T> {
     heap: BinaryHeap<Reverse<(Duration, u64)>>,
-    items: std::collections::HashMap<u64, T>,
+    items: crate::idmap::IdMap<u64, T>,
     seq: u64,
 }
 
@@ -74,7 +74,7 @@ impl<T> Default for Timers<T> {
     fn default() -> Self {
         Timers {
             heap: BinaryHeap::new(),
-            items: std::collections::HashMap::new(),
+            items: crate::idmap::IdMap::default(),
             seq: 0,
         }
     }

@@ -6,7 +6,6 @@
 //! parked under the core's thread id and resumed with the value the core
 //! hands back in `Action::Resume`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use canon_async::{
@@ -16,11 +15,12 @@ use wasmi::{AsContextMut, ResumableCall};
 
 use crate::abi::lift::{lift_flat_values, FlatIter};
 use crate::abi::lower::lower_flat_values;
-use crate::abi::types::{flatten_functype, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
+use crate::abi::types::{MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
 use crate::abi::val::{Flat, Val};
 use crate::builtins::store_event;
 use crate::canon::{core_error, deliver, lift_call_args, nested_call, sync_lower_results, Cx};
 use crate::error::{trap_from_wasmi, EmbedderFault, Trap};
+use crate::idmap::IdMap;
 use crate::state::{CFunc, HostInvoke, Lifted, Park, Rt, Suspend};
 
 /// What a top-level wasmi call runs.
@@ -41,13 +41,20 @@ struct Parked {
     call: wasmi::ResumableCallHostTrap,
     park: Park,
     run: Run,
-    outs: usize,
+    /// The buffer for the results of the top-level call, made when it
+    /// began (of the core function's result types) and reused on resume.
+    outs: Outs,
 }
+
+/// The results buffer of a top-level call. (A `SmallVec` in place makes
+/// `Parked` larger, and moving it in and out of `parked` then costs more
+/// than the allocation it saves per callback.)
+type Outs = Vec<wasmi::Val>;
 
 /// Parked continuations, by the core's thread id.
 #[derive(Default)]
 pub struct Driver {
-    parked: HashMap<ThreadId, Parked>,
+    parked: IdMap<ThreadId, Parked>,
     /// Set when the core function of a [`Driver::sync_call`] returned.
     sync_done: bool,
 }
@@ -122,7 +129,7 @@ impl Driver {
         self.sync_done = false;
         let r = f.call_resumable(&mut *store, &[], &mut []);
         let r = self
-            .after(store, thread, Run::SyncCall, r, Vec::new())
+            .after(store, thread, Run::SyncCall, r, Outs::new())
             .and_then(|()| {
                 let done = self.drive(store).run_until(|d| d.driver.sync_done)?;
                 if done {
@@ -195,7 +202,7 @@ impl Driver {
             .ok_or_else(|| fail(store, Trap::new("callback lift without a callback")))?;
         let args =
             [event.code as u32, event.index, event.payload].map(|v| wasmi::Val::I32(v as i32));
-        let mut outs = vec![wasmi::Val::I32(0)];
+        let mut outs: Outs = vec![wasmi::Val::I32(0)];
         let r = cb.call_resumable(&mut *store, &args, &mut outs);
         self.after(store, thread, Run::Callback(l), r, outs)
     }
@@ -213,7 +220,7 @@ impl Driver {
             .try_remove(func as usize)
             .ok_or_else(|| Trap::new("internal: unknown thread function"))?;
         let r = f.call_resumable(&mut *store, &[wasmi::Val::I32(arg as i32)], &mut []);
-        self.after(store, thread, Run::Thread, r, Vec::new())
+        self.after(store, thread, Run::Thread, r, Outs::new())
     }
 
     fn start(
@@ -246,17 +253,16 @@ impl Driver {
             let mut ctx = store.as_context_mut();
             let mut cx = Cx::new(&mut ctx, &l.opts, l.inst, host_peer);
             cx.task = Some(task);
-            lower_flat_values(&mut cx, MAX_FLAT_PARAMS, &args, &l.ty.param_types(), None)
+            lower_flat_values(&mut cx, MAX_FLAT_PARAMS, &args, l.param_types(), None)
         }
         .map_err(|t| fail(store, t))?;
-        let sig = flatten_functype(&l.ty, l.opts.is_async, l.opts.callback.is_some(), true);
-        let wargs: Vec<wasmi::Val> = flat.iter().map(|f| f.to_wasmi()).collect();
-        let outs: Vec<wasmi::Val> = sig
-            .results
+        let wargs: smallvec::SmallVec<[wasmi::Val; 4]> =
+            flat.iter().map(|f| f.to_wasmi()).collect();
+        let mut outs: Outs = l
+            .core_results
             .iter()
             .map(|t| Flat::zero(*t).to_wasmi())
             .collect();
-        let mut outs = outs;
         let r = l.core.call_resumable(&mut *store, &wargs, &mut outs);
         self.after(store, thread, Run::Entry(l, task), r, outs)
     }
@@ -271,22 +277,29 @@ impl Driver {
             .parked
             .remove(&thread)
             .ok_or_else(|| fail(store, Trap::new("internal: no parked continuation")))?;
-        let inputs: Vec<wasmi::Val> = match (&p.park, value) {
+        // One i32 (or nothing) in place; a synchronous lower's results in
+        // a vector.
+        let mut one = [wasmi::Val::I32(0)];
+        let lowered: Vec<wasmi::Val>;
+        let inputs: &[wasmi::Val] = match (&p.park, value) {
             (Park::I32 { has_result }, ResumeValue::I32(v)) => {
                 if *has_result {
-                    vec![wasmi::Val::I32(v as i32)]
+                    one[0] = wasmi::Val::I32(v as i32);
+                    &one
                 } else {
-                    Vec::new()
+                    &[]
                 }
             }
             (Park::Event { memory }, ResumeValue::Event { event, ptr }) => {
                 let mut ctx = store.as_context_mut();
                 store_event(&mut ctx, *memory, ptr, &event).map_err(|t| fail(store, t))?;
-                vec![wasmi::Val::I32(event.code as u32 as i32)]
+                one[0] = wasmi::Val::I32(event.code as u32 as i32);
+                &one
             }
             (Park::SyncLower { .. }, ResumeValue::Returned(s)) => {
                 let mut ctx = store.as_context_mut();
-                sync_lower_results(&mut ctx, s).map_err(|t| fail(store, t))?
+                lowered = sync_lower_results(&mut ctx, s).map_err(|t| fail(store, t))?;
+                &lowered
             }
             (park, v) => {
                 return Err(fail(
@@ -295,16 +308,8 @@ impl Driver {
                 ))
             }
         };
-        let mut outs = vec![wasmi::Val::I32(0); p.outs];
-        if let Run::Entry(l, _) = &p.run {
-            let sig = flatten_functype(&l.ty, l.opts.is_async, l.opts.callback.is_some(), true);
-            outs = sig
-                .results
-                .iter()
-                .map(|t| Flat::zero(*t).to_wasmi())
-                .collect();
-        }
-        let r = p.call.resume(&mut *store, &inputs, &mut outs);
+        let mut outs = p.outs;
+        let r = p.call.resume(&mut *store, inputs, &mut outs);
         self.after(store, thread, p.run, r, outs)
     }
 
@@ -314,7 +319,7 @@ impl Driver {
         thread: ThreadId,
         run: Run,
         r: Result<ResumableCall, wasmi::Error>,
-        outs: Vec<wasmi::Val>,
+        outs: Outs,
     ) -> Result<(), Trap> {
         match r {
             Ok(ResumableCall::Finished) => self.finished(store, run, outs),
@@ -330,14 +335,13 @@ impl Driver {
                         store.data_mut().suspend.take().ok_or_else(|| {
                             fail(store, Trap::new("internal: suspend without park"))
                         })?;
-                    let n = outs.len();
                     self.parked.insert(
                         thread,
                         Parked {
                             call: h,
                             park,
                             run,
-                            outs: n,
+                            outs,
                         },
                     );
                     Ok(())
@@ -359,12 +363,7 @@ impl Driver {
         }
     }
 
-    fn finished(
-        &mut self,
-        store: &mut wasmi::Store<Rt>,
-        run: Run,
-        outs: Vec<wasmi::Val>,
-    ) -> Result<(), Trap> {
+    fn finished(&mut self, store: &mut wasmi::Store<Rt>, run: Run, outs: Outs) -> Result<(), Trap> {
         match run {
             Run::Entry(l, task) if l.kind == LiftKind::Sync => {
                 let flat: Vec<Flat> = outs.iter().map(Flat::from_wasmi).collect();
@@ -376,7 +375,7 @@ impl Driver {
                     let mut ctx = store.as_context_mut();
                     let mut cx = Cx::new(&mut ctx, &l.opts, l.inst, host_peer);
                     let mut it = FlatIter::new(&flat);
-                    lift_flat_values(&mut cx, MAX_FLAT_RESULTS, &mut it, &l.ty.result_types())
+                    lift_flat_values(&mut cx, MAX_FLAT_RESULTS, &mut it, l.ty.results())
                 }
                 .map_err(|t| fail(store, t))?;
                 let d = store.data_mut().core.lift_returned().map_err(core_error)?;

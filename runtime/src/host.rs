@@ -399,9 +399,8 @@ pub fn val_has_type(v: &Val, t: &Ty) -> bool {
 }
 
 fn check_results(f: &HostFunc, results: &[Val]) -> Result<(), Trap> {
-    let tys = f.ty.result_types();
-    let ok =
-        results.len() == tys.len() && results.iter().zip(&tys).all(|(v, t)| val_has_type(v, t));
+    let tys = f.ty.results();
+    let ok = results.len() == tys.len() && results.iter().zip(tys).all(|(v, t)| val_has_type(v, t));
     if ok {
         Ok(())
     } else {

@@ -94,7 +94,9 @@ pub mod component;
 pub mod driver;
 pub mod error;
 pub mod host;
+pub mod idmap;
 pub mod linker;
+pub(crate) mod memcopy;
 pub mod state;
 pub mod store;
 

@@ -14,9 +14,13 @@ use std::sync::Arc;
 
 use canon_async::{CopyResult, InstanceId, LiftKind, ResourceTypeId, SharedId, SubtaskId, TaskId};
 
-use crate::abi::types::{flatten_types, FuncTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS, MAX_FLAT_PARAMS};
+use crate::abi::types::{
+    flat_len, flatten_functype, tuple_layout, CoreTy, FuncTy, ResId, Ty, MAX_FLAT_ASYNC_PARAMS,
+    MAX_FLAT_PARAMS,
+};
 use crate::abi::val::{StrEnc, Val};
 use crate::clock::{Clock, ClockKind, Timers};
+use crate::idmap::IdMap;
 
 /// A component instance id: the core's instance id.
 pub type InstId = InstanceId;
@@ -41,8 +45,9 @@ pub struct ResourceType {
 pub struct CallRec {
     /// How the caller lowered the callee.
     pub def: Arc<LowerDef>,
-    /// The caller's flat arguments (lifted when the callee starts).
-    pub flat_args: Vec<crate::abi::val::Flat>,
+    /// The caller's flat arguments (lifted when the callee starts), in
+    /// place up to four (no allocation per call for most functions).
+    pub flat_args: smallvec::SmallVec<[crate::abi::val::Flat; 4]>,
     /// The results, once delivered (synchronous lowers).
     pub results: Option<Vec<Val>>,
 }
@@ -98,9 +103,9 @@ pub struct Rt {
     /// Debug messages of error-contexts, by id.
     pub error_messages: slab::Slab<String>,
     /// Guest-to-guest calls in flight.
-    pub calls: HashMap<SubtaskId, CallRec>,
+    pub calls: IdMap<SubtaskId, CallRec>,
     /// Host calls in flight.
-    pub host_calls: HashMap<TaskId, HostInvoke>,
+    pub host_calls: IdMap<TaskId, HostInvoke>,
     /// Host calls whose results were delivered since the embedder last
     /// looked (a task's id is reused once it exits).
     pub delivered: Vec<TaskId>,
@@ -123,6 +128,8 @@ pub struct Rt {
     pub trace: bool,
     /// A buffer reused by plain-data copies between two memories.
     pub(crate) scratch: Vec<u8>,
+    /// Helper instances that copy between two memories in one pass.
+    pub(crate) copiers: crate::memcopy::Copiers,
 }
 
 impl Rt {
@@ -136,8 +143,8 @@ impl Rt {
             elem_types: Vec::new(),
             elem_type_ids: HashMap::new(),
             error_messages: slab::Slab::new(),
-            calls: HashMap::new(),
-            host_calls: HashMap::new(),
+            calls: IdMap::default(),
+            host_calls: IdMap::default(),
             delivered: Vec::new(),
             suspend: None,
             nested: 0,
@@ -145,6 +152,7 @@ impl Rt {
             max_lift_bytes: DEFAULT_MAX_LIFT_BYTES,
             trace: false,
             scratch: Vec::new(),
+            copiers: Default::default(),
         }
     }
 
@@ -227,9 +235,40 @@ pub struct Lifted {
     pub opts: Opts,
     /// How it was lifted (sync, async callback, async stackful).
     pub kind: LiftKind,
+    /// `ty`'s parameter types (computed once, not per call).
+    pub(crate) param_tys: Box<[Ty]>,
+    /// The core function's result types (`flatten_functype` as lifted).
+    pub(crate) core_results: Box<[CoreTy]>,
 }
 
 impl Lifted {
+    /// A lifted function, with what each call needs of its type computed.
+    pub fn new(
+        id: u32,
+        inst: InstId,
+        core: wasmi::Func,
+        ty: FuncTy,
+        opts: Opts,
+        kind: LiftKind,
+    ) -> Self {
+        let sig = flatten_functype(&ty, opts.is_async, opts.callback.is_some(), true);
+        Lifted {
+            id,
+            inst,
+            core,
+            param_tys: ty.param_types().into(),
+            core_results: sig.results.into(),
+            ty,
+            opts,
+            kind,
+        }
+    }
+
+    /// The parameter types.
+    pub fn param_types(&self) -> &[Ty] {
+        &self.param_tys
+    }
+
     /// The core's description of this function.
     pub fn descriptor(&self) -> canon_async::Lifted {
         canon_async::Lifted {
@@ -271,22 +310,45 @@ pub struct LowerDef {
     pub ty: FuncTy,
     /// Its canonical options.
     pub opts: Opts,
+    /// `ty`'s parameter types (computed once, not per call).
+    pub(crate) param_tys: Box<[Ty]>,
+    /// How many flat parameters (before any out-pointer) the core
+    /// function takes.
+    pub(crate) flat_params: usize,
+    /// The alignment and size of the results as a tuple in memory (where
+    /// an async caller's out-pointer points).
+    pub(crate) results_layout: (u32, u64),
 }
 
 impl LowerDef {
-    /// How many flat parameters (before any out-pointer) the core function takes.
-    pub fn flat_param_count(&self) -> usize {
-        let n = flatten_types(&self.ty.param_types()).len();
-        let max = if self.opts.is_async {
+    /// A lowered function, with what each call needs of its type computed.
+    pub fn new(callee: CFunc, inst: InstId, ty: FuncTy, opts: Opts) -> Self {
+        let param_tys: Box<[Ty]> = ty.param_types().into();
+        let n = flat_len(&param_tys);
+        let max = if opts.is_async {
             MAX_FLAT_ASYNC_PARAMS
         } else {
             MAX_FLAT_PARAMS
         };
-        if n > max {
-            1
-        } else {
-            n
+        LowerDef {
+            callee,
+            inst,
+            opts,
+            param_tys,
+            flat_params: if n > max { 1 } else { n },
+            results_layout: tuple_layout(ty.results().iter()),
+            ty,
         }
+    }
+
+    /// How many flat parameters (before any out-pointer) the core function takes.
+    pub fn flat_param_count(&self) -> usize {
+        self.flat_params
+    }
+
+    /// The parameter types.
+    pub fn param_types(&self) -> &[Ty] {
+        &self.param_tys
     }
 }
 
@@ -450,12 +512,12 @@ pub(crate) enum HostOp {
 
 /// The host's state in a store: calls in flight, timers, host ends.
 pub(crate) struct HostState {
-    pub(crate) pending: HashMap<SubtaskId, Pending>,
+    pub(crate) pending: IdMap<SubtaskId, Pending>,
     pub(crate) generation: u64,
     pub(crate) clock: Clock,
     pub(crate) timers: Timers<HostTask>,
     pub(crate) ready: VecDeque<HostTask>,
-    pub(crate) ops: HashMap<SharedId, HostOp>,
+    pub(crate) ops: IdMap<SharedId, HostOp>,
     /// A buffer reused for the host ends the core reports events on.
     pub(crate) ended: Vec<SharedId>,
     /// The store's resource types for the host's, by host resource key.
@@ -512,12 +574,12 @@ impl HostState {
     pub(crate) fn new(clock: ClockKind) -> Self {
         let (remote_tx, remote_rx) = std::sync::mpsc::channel();
         HostState {
-            pending: HashMap::new(),
+            pending: IdMap::default(),
             generation: 0,
             clock: Clock::new(clock),
             timers: Timers::default(),
             ready: VecDeque::new(),
-            ops: HashMap::new(),
+            ops: IdMap::default(),
             ended: Vec::new(),
             resources: HashMap::new(),
             instance: None,

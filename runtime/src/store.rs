@@ -9,7 +9,7 @@
 //! run ([`Store::run_until_idle`]). When the core is idle and host work is
 //! pending (a timer), it waits for it instead of reporting a deadlock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,6 +25,7 @@ use crate::component::{instantiate, parse_component, ComponentDef, InstanceVal, 
 use crate::driver::Driver;
 use crate::error::{Error, Trap};
 use crate::host;
+use crate::idmap::IdMap;
 use crate::linker::Linker;
 use crate::state::{CFunc, HostCx, HostState, Lifted};
 use crate::state::{HostInvoke, Rt};
@@ -206,9 +207,9 @@ pub struct StoreStats {
 pub struct Store {
     wasm: wasmi::Store<Rt>,
     driver: Driver,
-    calls: HashMap<u64, CallSlot>,
+    calls: IdMap<u64, CallSlot>,
     /// The call each started task belongs to.
-    tasks: HashMap<TaskId, u64>,
+    tasks: IdMap<TaskId, u64>,
     queued: VecDeque<u64>,
     next_call: u64,
 }
@@ -236,8 +237,8 @@ impl Store {
         Store {
             wasm,
             driver: Driver::default(),
-            calls: HashMap::new(),
-            tasks: HashMap::new(),
+            calls: IdMap::default(),
+            tasks: IdMap::default(),
             queued: VecDeque::new(),
             next_call: 0,
         }
@@ -326,9 +327,8 @@ impl Store {
     /// [`Store::finish`].
     pub fn call_concurrent(&mut self, f: &Func, args: &[Val]) -> Result<Call, Error> {
         let l = &f.lifted;
-        let tys = l.ty.param_types();
-        if args.len() != tys.len() || !args.iter().zip(&tys).all(|(v, t)| host::val_has_type(v, t))
-        {
+        let tys = l.param_types();
+        if args.len() != tys.len() || !args.iter().zip(tys).all(|(v, t)| host::val_has_type(v, t)) {
             return Err(Error::Runtime(format!(
                 "arguments {args:?} do not match the function's type {}",
                 l.ty.describe()

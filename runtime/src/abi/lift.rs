@@ -1,7 +1,7 @@
 //! Lifting: core values and linear memory to component values.
 
 use super::types::{
-    alignment, elem_size, field_types, flatten_types, flatten_variant_payload, variant_cases,
+    alignment, elem_size, fields, flat_len, flatten_variant_payload, tuple_layout, variant_cases,
     variant_payload_offset, CoreTy, ResId, Ty,
 };
 use super::val::{canon_f32, canon_f64, Flat, Str, StrEnc, Val};
@@ -212,11 +212,11 @@ pub fn lift_flat(cx: &mut dyn AbiCx, vi: &mut dyn FlatSource, t: &Ty) -> Result<
             Val::List(out)
         }
         Ty::Record(_) | Ty::Tuple(_) => {
-            let fields = field_types(t);
-            cx.lift_budget().charge(val_slots(fields.len() as u64))?;
-            let mut out = Vec::new();
-            for f in fields {
-                out.push(lift_flat(cx, vi, &f)?);
+            let fs = fields(t);
+            cx.lift_budget().charge(val_slots(fs.len() as u64))?;
+            let mut out = Vec::with_capacity(fs.len());
+            for f in fs {
+                out.push(lift_flat(cx, vi, f)?);
             }
             Val::Record(out)
         }
@@ -322,18 +322,7 @@ pub fn load(cx: &mut dyn AbiCx, ptr: u64, t: &Ty) -> Result<Val, Trap> {
             }
             Val::List(out)
         }
-        Ty::Record(_) | Ty::Tuple(_) => {
-            let fields = field_types(t);
-            cx.lift_budget().charge(val_slots(fields.len() as u64))?;
-            let mut out = Vec::new();
-            let mut p = ptr;
-            for f in fields {
-                p = super::types::align_to(p, alignment(&f));
-                out.push(load(cx, p, &f)?);
-                p += elem_size(&f);
-            }
-            Val::Record(out)
-        }
+        Ty::Record(_) | Ty::Tuple(_) => Val::Record(load_fields(cx, ptr, fields(t))?),
         Ty::Variant(_) | Ty::Enum(_) | Ty::Option(_) | Ty::Result(..) => {
             let cases = variant_cases(t).unwrap_or_default();
             let dsize = super::types::discriminant_size(cases.len());
@@ -463,6 +452,23 @@ pub fn load_list_from_range(
     Ok(out)
 }
 
+/// Loads the fields of a record or tuple laid out from `ptr`.
+fn load_fields<'t>(
+    cx: &mut dyn AbiCx,
+    ptr: u64,
+    fs: impl ExactSizeIterator<Item = &'t Ty>,
+) -> Result<Vec<Val>, Trap> {
+    cx.lift_budget().charge(val_slots(fs.len() as u64))?;
+    let mut out = Vec::with_capacity(fs.len());
+    let mut p = ptr;
+    for f in fs {
+        p = super::types::align_to(p, alignment(f));
+        out.push(load(cx, p, f)?);
+        p += elem_size(f);
+    }
+    Ok(out)
+}
+
 /// `lift_flat_values`: lifts a parameter or result list.
 pub fn lift_flat_values(
     cx: &mut dyn AbiCx,
@@ -470,19 +476,15 @@ pub fn lift_flat_values(
     vi: &mut dyn FlatSource,
     ts: &[Ty],
 ) -> Result<Vec<Val>, Trap> {
-    let flat = flatten_types(ts);
-    if flat.len() > max_flat {
+    if flat_len(ts) > max_flat {
         let ptr = u64::from(next_i32(vi)?);
-        let tuple = Ty::Tuple(ts.to_vec().into());
-        trap_if(ptr % u64::from(alignment(&tuple)) != 0, "unaligned pointer")?;
+        let (align, size) = tuple_layout(ts.iter());
+        trap_if(ptr % u64::from(align) != 0, "unaligned pointer")?;
         trap_if(
-            ptr + elem_size(&tuple) > cx.mem().len() as u64,
+            ptr + size > cx.mem().len() as u64,
             "pointer out of bounds of memory",
         )?;
-        match load(cx, ptr, &tuple)? {
-            Val::Record(vs) => Ok(vs),
-            _ => Err(Trap::new("internal: tuple load")),
-        }
+        load_fields(cx, ptr, ts.iter())
     } else {
         ts.iter().map(|t| lift_flat(cx, vi, t)).collect()
     }

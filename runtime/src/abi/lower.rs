@@ -2,7 +2,7 @@
 
 use super::lift::{AbiCx, FlatSource};
 use super::types::{
-    align_to, alignment, elem_size, field_types, flatten_types, flatten_variant_payload,
+    align_to, alignment, elem_size, fields, flat_len, flatten_variant_payload, tuple_layout,
     variant_cases, variant_payload_offset, CoreTy, Ty,
 };
 use super::val::{canon_f32, canon_f64, Flat, Str, StrEnc, Val};
@@ -82,11 +82,11 @@ pub fn lower_flat(cx: &mut dyn AbiCx, v: &Val, t: &Ty, out: &mut Vec<Flat>) -> R
             }
         }
         (Ty::Record(_) | Ty::Tuple(_), Val::Record(vs)) => {
-            let fts = field_types(t);
+            let fts = fields(t);
             if fts.len() != vs.len() {
                 return Err(mismatch());
             }
-            for (v, ft) in vs.iter().zip(fts.iter()) {
+            for (v, ft) in vs.iter().zip(fts) {
                 lower_flat(cx, v, ft, out)?;
             }
         }
@@ -163,19 +163,7 @@ pub fn store(cx: &mut dyn AbiCx, v: &Val, t: &Ty, ptr: u64) -> Result<(), Trap> 
             }
             Ok(())
         }
-        (Ty::Record(_) | Ty::Tuple(_), Val::Record(vs)) => {
-            let fts = field_types(t);
-            if fts.len() != vs.len() {
-                return Err(mismatch());
-            }
-            let mut p = ptr;
-            for (v, ft) in vs.iter().zip(fts.iter()) {
-                p = align_to(p, alignment(ft));
-                store(cx, v, ft, p)?;
-                p += elem_size(ft);
-            }
-            Ok(())
-        }
+        (Ty::Record(_) | Ty::Tuple(_), Val::Record(vs)) => store_fields(cx, vs, fields(t), ptr),
         (Ty::Variant(_) | Ty::Enum(_) | Ty::Option(_) | Ty::Result(..), Val::Variant(i, p)) => {
             let cases = variant_cases(t).unwrap_or_default();
             let dsize = super::types::discriminant_size(cases.len()) as usize;
@@ -363,6 +351,25 @@ fn probably_utf16_to_latin1_or_utf16(
     Ok((ptr, latin1.len() as u32))
 }
 
+/// Stores the fields of a record or tuple laid out from `ptr`.
+fn store_fields<'t>(
+    cx: &mut dyn AbiCx,
+    vs: &[Val],
+    fts: impl ExactSizeIterator<Item = &'t Ty>,
+    ptr: u64,
+) -> Result<(), Trap> {
+    if fts.len() != vs.len() {
+        return Err(mismatch());
+    }
+    let mut p = ptr;
+    for (v, ft) in vs.iter().zip(fts) {
+        p = align_to(p, alignment(ft));
+        store(cx, v, ft, p)?;
+        p += elem_size(ft);
+    }
+    Ok(())
+}
+
 /// `lower_flat_values`: lowers parameters or results, spilling to memory
 /// when there are more than `max_flat` flat values.
 pub fn lower_flat_values(
@@ -372,37 +379,49 @@ pub fn lower_flat_values(
     ts: &[Ty],
     out_param: Option<&mut dyn FlatSource>,
 ) -> Result<Vec<Flat>, Trap> {
-    let flat = flatten_types(ts);
-    let mut out = Vec::new();
-    if flat.len() > max_flat {
-        let tuple = Ty::Tuple(ts.to_vec().into());
-        let align = alignment(&tuple);
-        let size = elem_size(&tuple);
-        let ptr = match out_param {
-            None => {
-                let p = realloc_checked(cx, 0, 0, align, size, "tuple")?;
-                out.push(Flat::I32(p));
-                p
-            }
-            Some(src) => match src.next(CoreTy::I32)? {
-                Flat::I32(p) => p,
-                _ => return Err(Trap::new("expected i32 out-pointer")),
-            },
-        };
-        trap_if(ptr % align != 0, "unaligned pointer")?;
-        trap_if(
-            u64::from(ptr) + size > cx.mem().len() as u64,
-            "pointer out of bounds of memory",
-        )?;
-        store(cx, &Val::Record(vs.to_vec()), &tuple, u64::from(ptr))?;
-    } else {
-        if vs.len() != ts.len() {
-            return Err(mismatch());
-        }
-        for (v, t) in vs.iter().zip(ts) {
-            lower_flat(cx, v, t, &mut out)?;
-        }
+    let flat = flat_len(ts);
+    if flat > max_flat {
+        return lower_spilled(cx, vs, ts, tuple_layout(ts.iter()), out_param);
     }
-    debug_assert!(out.len() <= flat.len().max(1));
+    let mut out = Vec::new();
+    if vs.len() != ts.len() {
+        return Err(mismatch());
+    }
+    for (v, t) in vs.iter().zip(ts) {
+        lower_flat(cx, v, t, &mut out)?;
+    }
+    debug_assert!(out.len() <= flat.max(1));
+    Ok(out)
+}
+
+/// The spilling half of [`lower_flat_values`]: stores `vs` as a tuple of
+/// the types `ts`, whose alignment and size are `layout`
+/// ([`tuple_layout`]), at the out-pointer `out_param` yields, or else in
+/// memory from `realloc` (then the one flat value is its pointer).
+pub fn lower_spilled(
+    cx: &mut dyn AbiCx,
+    vs: &[Val],
+    ts: &[Ty],
+    (align, size): (u32, u64),
+    out_param: Option<&mut dyn FlatSource>,
+) -> Result<Vec<Flat>, Trap> {
+    let mut out = Vec::new();
+    let ptr = match out_param {
+        None => {
+            let p = realloc_checked(cx, 0, 0, align, size, "tuple")?;
+            out.push(Flat::I32(p));
+            p
+        }
+        Some(src) => match src.next(CoreTy::I32)? {
+            Flat::I32(p) => p,
+            _ => return Err(Trap::new("expected i32 out-pointer")),
+        },
+    };
+    trap_if(ptr % align != 0, "unaligned pointer")?;
+    trap_if(
+        u64::from(ptr) + size > cx.mem().len() as u64,
+        "pointer out of bounds of memory",
+    )?;
+    store_fields(cx, vs, ts.iter(), u64::from(ptr))?;
     Ok(out)
 }

@@ -87,6 +87,11 @@ impl FuncTy {
         self.result.iter().cloned().collect()
     }
 
+    /// The result types (zero or one), borrowed.
+    pub fn results(&self) -> &[Ty] {
+        self.result.as_slice()
+    }
+
     /// Whether `other` has the same parameter and result types and the
     /// same `async`-ness (parameter names aside).
     pub fn same_signature(&self, other: &FuncTy) -> bool {
@@ -209,15 +214,7 @@ pub fn elem_size(t: &Ty) -> u64 {
         Ty::S64 | Ty::U64 | Ty::F64 => 8,
         Ty::String | Ty::List(_) => 8,
         Ty::FixedList(e, n) => elem_size(e).saturating_mul(u64::from(*n)),
-        Ty::Record(_) | Ty::Tuple(_) => {
-            let fields = field_types(t);
-            let mut s = 0u64;
-            for f in &fields {
-                s = align_to(s, alignment(f));
-                s = s.saturating_add(elem_size(f));
-            }
-            align_to(s, alignment(t))
-        }
+        Ty::Record(_) | Ty::Tuple(_) => tuple_layout(fields(t)).1,
         Ty::Flags(labels) => u64::from(flags_size(labels.len())),
         Ty::Variant(_) | Ty::Enum(_) | Ty::Option(_) | Ty::Result(..) => {
             let cases = variant_cases(t).unwrap_or_default();
@@ -229,14 +226,61 @@ pub fn elem_size(t: &Ty) -> u64 {
     }
 }
 
+/// The alignment and size of a tuple of the types `fs` (of a record with
+/// those field types).
+pub fn tuple_layout<'t>(fs: impl Iterator<Item = &'t Ty> + Clone) -> (u32, u64) {
+    let align = fs.clone().map(alignment).max().unwrap_or(1);
+    let mut s = 0u64;
+    for f in fs {
+        s = align_to(s, alignment(f));
+        s = s.saturating_add(elem_size(f));
+    }
+    (align, align_to(s, align))
+}
+
 /// The field types of a record or tuple.
 pub fn field_types(t: &Ty) -> Vec<Ty> {
-    match t {
-        Ty::Record(fields) => fields.iter().map(|(_, t)| t.clone()).collect(),
-        Ty::Tuple(ts) => ts.to_vec(),
-        _ => Vec::new(),
+    fields(t).cloned().collect()
+}
+
+/// The field types of a record or tuple, borrowed (nothing for another
+/// type).
+pub fn fields(t: &Ty) -> impl ExactSizeIterator<Item = &Ty> + Clone {
+    let (record, tuple): (&[(String, Ty)], &[Ty]) = match t {
+        Ty::Record(fields) => (fields, &[]),
+        Ty::Tuple(ts) => (&[], ts),
+        _ => (&[], &[]),
+    };
+    // One of the two is empty.
+    FieldIter { record, tuple }
+}
+
+#[derive(Clone)]
+struct FieldIter<'a> {
+    record: &'a [(String, Ty)],
+    tuple: &'a [Ty],
+}
+
+impl<'a> Iterator for FieldIter<'a> {
+    type Item = &'a Ty;
+
+    fn next(&mut self) -> Option<&'a Ty> {
+        if let Some(((_, t), rest)) = self.record.split_first() {
+            self.record = rest;
+            return Some(t);
+        }
+        let (t, rest) = self.tuple.split_first()?;
+        self.tuple = rest;
+        Some(t)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.record.len() + self.tuple.len();
+        (n, Some(n))
     }
 }
+
+impl ExactSizeIterator for FieldIter<'_> {}
 
 /// The offset of the payload of a variant with the given cases.
 pub fn variant_payload_offset(cases: &[Option<Ty>]) -> u64 {
@@ -300,8 +344,8 @@ fn flatten_into(t: &Ty, out: &mut Vec<CoreTy>) {
             }
         }
         Ty::Record(_) | Ty::Tuple(_) => {
-            for f in field_types(t) {
-                flatten_into(&f, out);
+            for f in fields(t) {
+                flatten_into(f, out);
             }
         }
         Ty::Flags(labels) => {
@@ -320,7 +364,28 @@ fn flatten_into(t: &Ty, out: &mut Vec<CoreTy>) {
 
 /// Flattens a list of types.
 pub fn flatten_types(ts: &[Ty]) -> Vec<CoreTy> {
-    ts.iter().flat_map(flatten).collect()
+    let mut out = Vec::new();
+    for t in ts {
+        flatten_into(t, &mut out);
+    }
+    out
+}
+
+/// How many core values `ts` flatten to (exactly, up to a fixed-size list
+/// longer than 1024 values, which counts as more than 1024), without
+/// building them.
+pub fn flat_len(ts: &[Ty]) -> usize {
+    fn one(t: &Ty) -> usize {
+        match t {
+            Ty::String | Ty::List(_) => 2,
+            Ty::FixedList(e, n) => one(e).saturating_mul(*n as usize).min(1025),
+            Ty::Record(_) | Ty::Tuple(_) => fields(t).map(one).fold(0, usize::saturating_add),
+            Ty::Flags(labels) => labels.len().div_ceil(32),
+            Ty::Variant(_) | Ty::Enum(_) | Ty::Option(_) | Ty::Result(..) => flatten(t).len(),
+            _ => 1,
+        }
+    }
+    ts.iter().map(one).fold(0, usize::saturating_add)
 }
 
 /// Maximum number of flat parameters before they spill to memory.

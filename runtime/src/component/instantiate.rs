@@ -17,7 +17,7 @@ use super::parse::{AliasDef, ComponentDef, CoreInstanceDef, InstanceDef, Item, M
 use super::types::{func_ty, ResourceMap};
 use crate::abi::types::ResId;
 use crate::abi::val::StrEnc;
-use crate::builtins::Builtin;
+use crate::builtins::{Builtin, Elem};
 use crate::canon;
 use crate::driver::Driver;
 use crate::error::{trap_from_wasmi, trap_to_wasmi, Error, Trap};
@@ -713,14 +713,8 @@ impl Frame<'_> {
                     (true, false) => LiftKind::AsyncStackful,
                 };
                 let rt = store.data_mut();
-                let l = Arc::new(Lifted {
-                    id: rt.lifted.len() as u32,
-                    inst: self.inst,
-                    core,
-                    ty,
-                    opts,
-                    kind,
-                });
+                let id = rt.lifted.len() as u32;
+                let l = Arc::new(Lifted::new(id, self.inst, core, ty, opts, kind));
                 rt.lifted.push(l.clone());
                 self.funcs.push(CFunc::Lifted(l));
             }
@@ -731,12 +725,7 @@ impl Frame<'_> {
                 let callee = get(&self.funcs, *func_index, "func")?;
                 let ty = func_ty(types_of(self), *func_index, &self.resources)?;
                 let opts = self.opts(options)?;
-                let def = Arc::new(LowerDef {
-                    callee,
-                    inst: self.inst,
-                    ty,
-                    opts,
-                });
+                let def = Arc::new(LowerDef::new(callee, self.inst, ty, opts));
                 let sig = canon::lower_sig(&def);
                 let f = wasmi::Func::new(&mut *store, sig, move |caller, params, _results| {
                     canon::lowered_call(caller, &def, params)
@@ -846,29 +835,29 @@ impl Frame<'_> {
             C::SubtaskCancel { async_ } => Builtin::SubtaskCancel(*async_),
             C::StreamNew { ty } => Builtin::CopyNew {
                 kind: stream,
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::FutureNew { ty } => Builtin::CopyNew {
                 kind: future,
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::StreamRead { ty, options } | C::StreamWrite { ty, options } => Builtin::Copy {
                 kind: stream,
                 readable: matches!(c, C::StreamRead { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
                 opts: self.opts(options)?,
             },
             C::FutureRead { ty, options } | C::FutureWrite { ty, options } => Builtin::Copy {
                 kind: future,
                 readable: matches!(c, C::FutureRead { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
                 opts: self.opts(options)?,
             },
             C::StreamCancelRead { ty, async_ } | C::StreamCancelWrite { ty, async_ } => {
                 Builtin::CancelCopy {
                     kind: stream,
                     readable: matches!(c, C::StreamCancelRead { .. }),
-                    elem: self.payload(*ty)?,
+                    elem: Elem::new(self.payload(*ty)?),
                     is_async: *async_,
                 }
             }
@@ -876,19 +865,19 @@ impl Frame<'_> {
                 Builtin::CancelCopy {
                     kind: future,
                     readable: matches!(c, C::FutureCancelRead { .. }),
-                    elem: self.payload(*ty)?,
+                    elem: Elem::new(self.payload(*ty)?),
                     is_async: *async_,
                 }
             }
             C::StreamDropReadable { ty } | C::StreamDropWritable { ty } => Builtin::DropEnd {
                 kind: stream,
                 readable: matches!(c, C::StreamDropReadable { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::FutureDropReadable { ty } | C::FutureDropWritable { ty } => Builtin::DropEnd {
                 kind: future,
                 readable: matches!(c, C::FutureDropReadable { .. }),
-                elem: self.payload(*ty)?,
+                elem: Elem::new(self.payload(*ty)?),
             },
             C::ErrorContextNew { options } => Builtin::ErrorContextNew(self.opts(options)?),
             C::ErrorContextDebugMessage { options } => {

@@ -291,6 +291,7 @@ pub fn lowered_call(
     mut caller: Caller<'_, Rt>,
     def: &Arc<LowerDef>,
     params: &[wasmi::Val],
+    results: &mut [wasmi::Val],
 ) -> Result<(), wasmi::Error> {
     let mut ctx = caller.as_context_mut();
     let rt = ctx.data_mut();
@@ -299,6 +300,7 @@ pub fn lowered_call(
         CFunc::Host(h) if h.ty.is_async => LowerCallee::AsyncHost,
         CFunc::Host(_) => LowerCallee::Host,
     };
+    let me = rt.core.current_thread();
     let subtask = rt
         .core
         .running()
@@ -313,12 +315,60 @@ pub fn lowered_call(
             results: None,
         },
     );
+    if let (true, CFunc::Host(h), 0) = (def.opts.is_async, &def.callee, rt.nested) {
+        let h = h.clone();
+        let packed = async_host_call(&mut ctx, me, subtask, h)?;
+        results[0] = wasmi::Val::I32(packed as i32);
+        return Ok(());
+    }
     let park = if def.opts.is_async {
         Park::I32 { has_result: true }
     } else {
         Park::SyncLower { subtask }
     };
     Err(suspend(rt, park))
+}
+
+/// An async lower of a host function, without parking the caller: the
+/// core's next two actions are known (`canon_lower` emitted
+/// [`Action::HostCall`](canon_async::Action::HostCall) for `subtask`, and
+/// once the host function has run the caller's frame resumes it with the
+/// packed `state | index << 4`), so the built-in carries them out itself,
+/// nested, and returns the caller's value at once instead of unwinding the
+/// wasmi call to be resumed with it. Host work the call made ready (the
+/// event loop's `after_action`) runs at the driving loop's next action.
+fn async_host_call(
+    ctx: &mut StoreContextMut<'_, Rt>,
+    caller: Option<canon_async::ThreadId>,
+    subtask: SubtaskId,
+    func: Arc<crate::state::HostFunc>,
+) -> Result<u32, wasmi::Error> {
+    use canon_async::{Action, ResumeValue};
+    let next = |ctx: &mut StoreContextMut<'_, Rt>| {
+        let a = ctx.data_mut().core.next_action();
+        if ctx.data().trace {
+            eprintln!("[canon-async-spec] action {a:?}");
+        }
+        a
+    };
+    let unexpected = |what: &str, a: Action| {
+        trap_to_wasmi(Trap::new(format!(
+            "internal: expected {what} after an async host lower, the core gave {a:?}"
+        )))
+    };
+    match next(ctx) {
+        Action::HostCall { subtask: s } if s == subtask => {}
+        a => return Err(unexpected("its HostCall", a)),
+    }
+    crate::host::run_host_call(ctx, subtask, func).map_err(trap_to_wasmi)?;
+    match next(ctx) {
+        Action::Resume {
+            thread,
+            value: ResumeValue::I32(v),
+        } if Some(thread) == caller => Ok(v),
+        Action::Trap(t) => Err(trap_to_wasmi(core_trap(t))),
+        a => Err(unexpected("the caller's Resume", a)),
+    }
 }
 
 /// Lifts a guest caller's arguments at the callee's start.

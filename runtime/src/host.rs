@@ -485,10 +485,11 @@ pub(crate) fn host_transfer(
 /// Runs the host side of `Action::HostCall` for `subtask`: lifts the
 /// arguments from the caller and runs the host function.
 pub(crate) fn run_host_call(
-    store: &mut wasmi::Store<Rt>,
+    store: &mut impl AsContextMut<Data = Rt>,
     subtask: SubtaskId,
     func: Arc<HostFunc>,
 ) -> Result<(), Trap> {
+    let mut store = store.as_context_mut();
     let args = {
         let mut ctx = store.as_context_mut();
         crate::canon::lift_call_args(&mut ctx, subtask)?

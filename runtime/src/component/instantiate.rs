@@ -727,8 +727,8 @@ impl Frame<'_> {
                 let opts = self.opts(options)?;
                 let def = Arc::new(LowerDef::new(callee, self.inst, ty, opts));
                 let sig = canon::lower_sig(&def);
-                let f = wasmi::Func::new(&mut *store, sig, move |caller, params, _results| {
-                    canon::lowered_call(caller, &def, params)
+                let f = wasmi::Func::new(&mut *store, sig, move |caller, params, results| {
+                    canon::lowered_call(caller, &def, params, results)
                 });
                 self.core_funcs.push(f);
             }

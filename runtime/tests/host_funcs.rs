@@ -284,6 +284,48 @@ fn host_function_error_and_panic_are_reported() {
     assert!(panicked.load(Ordering::SeqCst));
 }
 
+/// An async lower of a host function runs the host function inside the
+/// `canon lower` built-in (the runtime does not park the caller for it):
+/// an error or a panic there still traps the calling instance with the
+/// host's message, before the guest's next instruction runs.
+#[test]
+fn async_lowered_host_function_error_and_panic_trap_the_caller() {
+    for panics in [false, true] {
+        let mut l = Linker::new();
+        l.func(
+            &format!("{API}#double"),
+            ty(&[Ty::U32], Some(Ty::U32), false),
+            |_, _| Ok(vec![Val::U32(0)]),
+        )
+        .unwrap();
+        l.func_async(
+            &format!("{API}#wait"),
+            ty(&[Ty::U32], Some(Ty::U32), true),
+            move |_, _, _| {
+                if panics {
+                    panic!("host bug in wait")
+                }
+                Err(canon_async_wasmi::HostError::new("no waiting today"))
+            },
+        )
+        .unwrap();
+        let (mut s, i) = instance(&l);
+        // `run-trap` calls `wait` asynchronously, then executes
+        // `unreachable`: the host's failure must come first.
+        let e = call(&mut s, &i, "run-trap", 5).unwrap_err().to_string();
+        let want = if panics {
+            "panicked: host bug in wait"
+        } else {
+            "failed: no waiting today"
+        };
+        assert!(e.contains(want), "{e}");
+        assert!(!e.contains("unreachable"), "{e}");
+        // The instance trapped: later calls cannot enter it.
+        assert!(call(&mut s, &i, "run-double", 1).is_err());
+        assert_eq!(s.live_tasks(&i), 0);
+    }
+}
+
 #[test]
 fn missing_import_is_a_link_error_naming_it() {
     let mut l = Linker::new();

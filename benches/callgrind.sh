@@ -1,6 +1,6 @@
 #!/bin/sh
 # Instructions per iteration of the core's benchmark paths, by callgrind:
-# the bench binary's CANON_CALLGRIND mode (benches/core.rs) runs one path's
+# the bench binary's CANON_CALLGRIND mode (benches/core/core.rs) runs one path's
 # loop N1 and N2 times; (Ir(N2) - Ir(N1)) / (N2 - N1) cancels the setup out.
 #
 #   benches/callgrind.sh [path ...]      (default: 1 2 3 4 4p 4s)

@@ -300,11 +300,12 @@ pub fn lowered_call(
         CFunc::Host(h) if h.ty.is_async => LowerCallee::AsyncHost,
         CFunc::Host(_) => LowerCallee::Host,
     };
-    let me = rt.core.current_thread();
-    let subtask = rt
+    let running = rt
         .core
         .running()
-        .map_err(|e| wasmi::Error::host(EmbedderFault(e)))?
+        .map_err(|e| wasmi::Error::host(EmbedderFault(e)))?;
+    let me = running.thread();
+    let subtask = running
         .canon_lower(callee, def.opts.is_async)
         .map_err(|t| trap_to_wasmi(core_trap(t)))?;
     rt.calls.insert(
@@ -339,16 +340,14 @@ pub fn lowered_call(
 /// event loop's `after_action`) runs at the driving loop's next action.
 fn async_host_call(
     ctx: &mut StoreContextMut<'_, Rt>,
-    caller: Option<canon_async::ThreadId>,
+    caller: canon_async::ThreadId,
     subtask: SubtaskId,
     func: Arc<crate::state::HostFunc>,
 ) -> Result<u32, wasmi::Error> {
     use canon_async::{Action, ResumeValue};
     let next = |ctx: &mut StoreContextMut<'_, Rt>| {
         let a = ctx.data_mut().core.next_action();
-        if ctx.data().trace {
-            eprintln!("[canon-async-spec] action {a:?}");
-        }
+        ctx.data().trace_action(&a);
         a
     };
     let unexpected = |what: &str, a: Action| {
@@ -365,7 +364,7 @@ fn async_host_call(
         Action::Resume {
             thread,
             value: ResumeValue::I32(v),
-        } if Some(thread) == caller => Ok(v),
+        } if thread == caller => Ok(v),
         Action::Trap(t) => Err(trap_to_wasmi(core_trap(t))),
         a => Err(unexpected("the caller's Resume", a)),
     }

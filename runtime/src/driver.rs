@@ -446,9 +446,7 @@ impl Host for Drive<'_> {
     }
 
     fn observe(&mut self, action: &Action) {
-        if self.wasm.data().trace {
-            eprintln!("[canon-async-spec] action {action:?}");
-        }
+        self.wasm.data().trace_action(action);
     }
 
     fn after_action(&mut self) -> Result<(), Trap> {

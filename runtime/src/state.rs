@@ -133,6 +133,14 @@ pub struct Rt {
 }
 
 impl Rt {
+    /// Prints an action of the core when tracing is on (the driving loop's
+    /// and the nested ones of an async host lower).
+    pub(crate) fn trace_action(&self, action: &canon_async::Action) {
+        if self.trace {
+            eprintln!("[canon-async-spec] action {action:?}");
+        }
+    }
+
     fn new() -> Self {
         Rt {
             core: canon_async::Store::new(),

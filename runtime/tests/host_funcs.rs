@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canon_async_wasmi::{
-    ClockKind, Component, Config, Engine, Error, FuncTy, Instance, Linker, Store, Ty, Val,
+    ClockKind, Component, Config, Engine, Error, FuncTy, HostCall, HostCx, HostError, Instance,
+    Linker, Store, Ty, Val,
 };
 
 const API: &str = "test:host/api@0.1.0";
@@ -140,6 +141,27 @@ fn linker(answer_cancel: bool) -> Linker {
     l
 }
 
+/// A linker whose `double` answers 0 and whose `wait` is `wait`: for the
+/// tests about the asynchronous host function alone.
+fn linker_with_wait(
+    wait: impl Fn(&mut HostCx<'_>, Vec<Val>, HostCall) -> Result<(), HostError> + Send + Sync + 'static,
+) -> Linker {
+    let mut l = Linker::new();
+    l.func(
+        &format!("{API}#double"),
+        ty(&[Ty::U32], Some(Ty::U32), false),
+        |_, _| Ok(vec![Val::U32(0)]),
+    )
+    .unwrap();
+    l.func_async(
+        &format!("{API}#wait"),
+        ty(&[Ty::U32], Some(Ty::U32), true),
+        wait,
+    )
+    .unwrap();
+    l
+}
+
 fn instance(l: &Linker) -> (Store, Instance) {
     let e = engine();
     let c = Component::new(&e, &wat(COMPONENT)).unwrap();
@@ -195,26 +217,14 @@ fn host_call_cancel_ignored_by_the_host_returns_normally() {
 #[test]
 fn guest_trap_while_a_host_call_is_pending() {
     let completed = Arc::new(Mutex::new(None));
-    let mut l = Linker::new();
-    l.func(
-        &format!("{API}#double"),
-        ty(&[Ty::U32], Some(Ty::U32), false),
-        |_, _| Ok(vec![Val::U32(0)]),
-    )
-    .unwrap();
     let c = completed.clone();
-    l.func_async(
-        &format!("{API}#wait"),
-        ty(&[Ty::U32], Some(Ty::U32), true),
-        move |cx, _, call| {
-            let c = c.clone();
-            cx.after(Duration::from_millis(10), move |cx| {
-                *c.lock().unwrap() = Some(cx.complete(call, vec![Val::U32(1)]));
-            });
-            Ok(())
-        },
-    )
-    .unwrap();
+    let l = linker_with_wait(move |cx, _, call| {
+        let c = c.clone();
+        cx.after(Duration::from_millis(10), move |cx| {
+            *c.lock().unwrap() = Some(cx.complete(call, vec![Val::U32(1)]));
+        });
+        Ok(())
+    });
     let (mut s, i) = instance(&l);
     let e = call(&mut s, &i, "run-trap", 10).unwrap_err();
     assert!(e.to_string().contains("unreachable"), "{e}");
@@ -261,7 +271,7 @@ fn host_function_error_and_panic_are_reported() {
         &format!("{API}#double"),
         ty(&[Ty::U32], Some(Ty::U32), false),
         move |_, args| match args {
-            [Val::U32(0)] => Err(canon_async_wasmi::HostError::new("zero is not allowed")),
+            [Val::U32(0)] => Err(HostError::new("zero is not allowed")),
             _ => {
                 p.store(true, Ordering::SeqCst);
                 panic!("host bug")
@@ -291,24 +301,12 @@ fn host_function_error_and_panic_are_reported() {
 #[test]
 fn async_lowered_host_function_error_and_panic_trap_the_caller() {
     for panics in [false, true] {
-        let mut l = Linker::new();
-        l.func(
-            &format!("{API}#double"),
-            ty(&[Ty::U32], Some(Ty::U32), false),
-            |_, _| Ok(vec![Val::U32(0)]),
-        )
-        .unwrap();
-        l.func_async(
-            &format!("{API}#wait"),
-            ty(&[Ty::U32], Some(Ty::U32), true),
-            move |_, _, _| {
-                if panics {
-                    panic!("host bug in wait")
-                }
-                Err(canon_async_wasmi::HostError::new("no waiting today"))
-            },
-        )
-        .unwrap();
+        let l = linker_with_wait(move |_, _, _| {
+            if panics {
+                panic!("host bug in wait")
+            }
+            Err(HostError::new("no waiting today"))
+        });
         let (mut s, i) = instance(&l);
         // `run-trap` calls `wait` asynchronously, then executes
         // `unreachable`: the host's failure must come first.
@@ -499,33 +497,21 @@ fn host_resource_own_borrow_and_destructor() {
 
 #[test]
 fn async_host_call_completed_from_another_thread() {
-    let mut l = Linker::new();
-    l.func(
-        &format!("{API}#double"),
-        ty(&[Ty::U32], Some(Ty::U32), false),
-        |_, _| Ok(vec![Val::U32(0)]),
-    )
-    .unwrap();
-    l.func_async(
-        &format!("{API}#wait"),
-        ty(&[Ty::U32], Some(Ty::U32), true),
-        |cx, args, call| {
-            let [Val::U32(ms)] = args[..] else {
-                unreachable!()
-            };
-            // An "I/O completion": another thread answers through a Remote;
-            // the idle event loop waits for it instead of deadlocking.
-            let remote = cx.remote();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(ms.into()));
-                remote.run(move |cx| {
-                    cx.complete(call, vec![Val::U32(ms + 1)]).unwrap();
-                });
+    let l = linker_with_wait(|cx, args, call| {
+        let [Val::U32(ms)] = args[..] else {
+            unreachable!()
+        };
+        // An "I/O completion": another thread answers through a Remote;
+        // the idle event loop waits for it instead of deadlocking.
+        let remote = cx.remote();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms.into()));
+            remote.run(move |cx| {
+                cx.complete(call, vec![Val::U32(ms + 1)]).unwrap();
             });
-            Ok(())
-        },
-    )
-    .unwrap();
+        });
+        Ok(())
+    });
     let e = Engine::new(&Config::default());
     let c = Component::new(&e, &wat(COMPONENT)).unwrap();
     let mut s = Store::new(&e);
